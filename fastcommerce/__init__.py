@@ -1,0 +1,42 @@
+"""fastcommerce: an event-sourced pipeline for e-commerce data.
+
+Everything a user or plugin author needs is importable from here.
+"""
+
+from .errors import (
+    AppendOnlyViolation,
+    DatabaseLockedError,
+    EventLogError,
+    FastCommerceError,
+    PluginConfigError,
+    PluginError,
+    PluginLoadError,
+    SourceError,
+)
+from .eventlog import EventLog
+from .events import (
+    Address,
+    Event,
+    InventoryLevel,
+    LogRecord,
+    OrderEvent,
+    OrderItem,
+    Problem,
+    Product,
+)
+from .hookspecs import hookimpl, hookspec
+from .ingest import SourceSummary
+from .pipeline import IngestSummary, Pipeline
+from .projections import Projection
+from .upcasting import Schema, Upcaster
+from .validation import ValidationContext, Validator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address", "AppendOnlyViolation", "DatabaseLockedError", "Event", "EventLog", "EventLogError",
+    "FastCommerceError", "IngestSummary", "InventoryLevel", "LogRecord", "OrderEvent", "OrderItem",
+    "Pipeline", "PluginConfigError", "PluginError", "PluginLoadError", "Problem", "Product",
+    "Projection", "Schema", "SourceError", "SourceSummary", "Upcaster", "ValidationContext",
+    "Validator", "__version__", "hookimpl", "hookspec",
+]

@@ -1,0 +1,88 @@
+"""Built-in projection: the catalog as it stands, and what each load changed.
+
+Loading the same catalog again changes nothing; a changed product records which fields
+changed, at which log offset. Later projections join order lines to this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from ..events import Event, Product
+from ..hookspecs import hookimpl
+from ..projections import Projection
+
+PRODUCTS, CHANGES = "catalog_products", "catalog_changes"
+FIELDS = ("name", "category", "price", "cost", "reorder_point", "active", "metadata")
+
+
+def _row(p: Product) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "category": p.category,
+        "price": str(p.price),
+        "cost": None if p.cost is None else str(p.cost),
+        "reorder_point": p.reorder_point,
+        "active": int(p.active),
+        "metadata": orjson.dumps(p.metadata, option=orjson.OPT_SORT_KEYS, default=str).decode(),
+    }
+
+
+def create(db: Database) -> None:
+    db.execute(
+        f"CREATE TABLE {PRODUCTS} (product_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+        "category TEXT NOT NULL, price TEXT NOT NULL, cost TEXT, reorder_point INTEGER NOT NULL, "
+        "active INTEGER NOT NULL, metadata TEXT NOT NULL, first_offset INTEGER NOT NULL, "
+        "last_offset INTEGER NOT NULL)"
+    )
+    db.execute(
+        f"CREATE TABLE {CHANGES} (\"offset\" INTEGER NOT NULL, product_id TEXT NOT NULL, "
+        "change TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (\"offset\", product_id))"
+    )
+
+
+def apply(db: Database, events: Sequence[Event]) -> None:
+    conn = db.conn
+    for e in events:
+        if e.payload is None:
+            continue
+        p: Product = e.payload
+        new = _row(p)
+        old = conn.execute(
+            f"SELECT {', '.join(FIELDS)} FROM {PRODUCTS} WHERE product_id = ?", [p.product_id]
+        ).fetchone()
+        if old is None:
+            conn.execute(
+                f"INSERT INTO {PRODUCTS} (product_id, {', '.join(FIELDS)}, first_offset, last_offset) "
+                f"VALUES (?, {', '.join('?' * len(FIELDS))}, ?, ?)",
+                [p.product_id, *new.values(), e.offset, e.offset],
+            )
+            changed = {k: [None, v] for k, v in new.items()}
+            kind = "added"
+        else:
+            changed = {k: [o, new[k]] for k, o in zip(FIELDS, old) if o != new[k]}
+            if not changed:
+                continue
+            conn.execute(
+                f"UPDATE {PRODUCTS} SET {', '.join(f'{k} = ?' for k in FIELDS)}, last_offset = ? "
+                "WHERE product_id = ?",
+                [*new.values(), e.offset, p.product_id],
+            )
+            kind = "changed"
+        conn.execute(
+            f"INSERT INTO {CHANGES} (\"offset\", product_id, change, fields) VALUES (?, ?, ?, ?)",
+            [e.offset, p.product_id, kind, orjson.dumps(changed, option=orjson.OPT_SORT_KEYS).decode()],
+        )
+
+
+@hookimpl
+def register_projections() -> list[Projection]:
+    return [
+        Projection(name="catalog", version=1, tables=(PRODUCTS, CHANGES), create=create,
+                   apply=apply, streams=("catalog",),
+                   description="current catalog products and the changes each load made"),
+    ]

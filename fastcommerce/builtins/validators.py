@@ -1,0 +1,230 @@
+"""The data contract's record-level checks (section 4), as built-in validators.
+
+Each validator looks at one canonical record and its log row and yields
+``(code, reason)`` pairs; it never raises. Checks that need the catalog as it stood at
+the event's place in the log (``unknown_product``, ``price_deviation``) and the
+watermark's ``late_event`` run in the projections, which hold that state.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Iterator
+
+from ..converter import parse_decimal, parse_timestamp
+from ..events import ORDER_STATUSES
+from ..hookspecs import hookimpl
+from ..validation import ValidationContext, Validator
+
+Found = Iterator[tuple[str, str]]
+
+MAX_CLOCK_SKEW = timedelta(days=1)
+ORDER_REQUIRED = ("order_id", "customer_id", "timestamp", "items", "status")
+INVENTORY_REQUIRED = ("product_id", "available_quantity", "warehouse_location", "last_updated")
+CATALOG_REQUIRED = ("product_id", "name", "category", "price")
+_DIGITS = re.compile(r"[0-9]+")
+CENT = Decimal("0.01")
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def missing(record: dict[str, Any], fields: tuple[str, ...]) -> Found:
+    for name in fields:
+        if name not in record:
+            yield "missing_field", f"{name} is absent"
+        elif is_empty(record[name]):
+            yield "missing_field", f"{name} is empty"
+
+
+def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) -> Found:
+    value = record.get(field)
+    if is_empty(value):
+        return  # reported as missing_field
+    try:
+        moment = parse_timestamp(value)
+    except ValueError as exc:
+        yield "invalid_timestamp", f"{field}: {exc}"
+        return
+    recorded = ctx.record.recorded_at
+    if moment - recorded > MAX_CLOCK_SKEW:
+        yield "invalid_timestamp", (
+            f"{field} {value} is more than one day after the record was received "
+            f"({recorded.isoformat()})"
+        )
+
+
+def money_problem(value: Any) -> str | None:
+    """Why ``value`` is not a valid unit price, or ``None``: a number, not negative, at
+    most two decimals judged on the value (29.990 is 29.99)."""
+    if isinstance(value, str):
+        return f"{value!r} is a string, not a number"
+    try:
+        amount = parse_decimal(value)
+    except ValueError as exc:
+        return str(exc)
+    if amount < 0:
+        return f"{amount} is negative"
+    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+        return f"{amount} has more than 2 decimals"
+    return None
+
+
+def item_problems(items: Any) -> Found:
+    if not isinstance(items, list):
+        yield "invalid_item", f"items is {type(items).__name__}, not a list"
+        return
+    if not items:
+        yield "invalid_item", "items is empty"
+        return
+    for n, item in enumerate(items):
+        where = f"items[{n}]"
+        if not isinstance(item, dict):
+            yield "invalid_item", f"{where} is not an object"
+            continue
+        if is_empty(item.get("product_id")):
+            yield "invalid_item", f"{where} has no product_id"
+        qty = item.get("quantity")
+        if type(qty) is not int or qty <= 0:
+            yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
+        if "unit_price" not in item:
+            yield "invalid_item", f"{where} has no unit price"
+        else:
+            why = money_problem(item["unit_price"])
+            if why:
+                yield "invalid_item", f"{where}.unit_price {why}"
+
+
+def check_order_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from missing(record, ORDER_REQUIRED)  # items: [] is invalid_item, not missing
+
+
+def check_order_timestamp(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_timestamp(record, "timestamp", ctx)
+
+
+def check_order_items(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    if record.get("items") is None:
+        return  # reported as missing_field
+    yield from item_problems(record["items"])
+
+
+def check_order_status(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    status = record.get("status")
+    if is_empty(status):
+        return
+    if not isinstance(status, str) or status.strip().lower() not in ORDER_STATUSES:
+        yield "invalid_status", f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}"
+
+
+def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    """Only when the order carries a total and its items are valid; strict: 0.01 passes."""
+    if "order_total" not in record or record.get("items") is None:
+        return
+    if any(True for _ in item_problems(record["items"])):
+        return
+    try:
+        total = parse_decimal(record["order_total"])
+    except ValueError as exc:
+        yield "total_mismatch", f"order_total {exc}"
+        return
+    computed = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in record["items"]), Decimal(0))
+    if abs(total - computed) > CENT:
+        yield "total_mismatch", f"order_total {total} differs from the items' sum {computed}"
+
+
+def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    items = record.get("items")
+    if not isinstance(items, list):
+        return
+    for n, item in enumerate(items):
+        if isinstance(item, dict) and "currency" in item:
+            cur = item["currency"]
+            if not isinstance(cur, str) or cur.strip().upper() != "USD":
+                yield "unsupported_currency", f"items[{n}] is priced in {cur!r}; only USD is supported"
+
+
+def check_order_address(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    address = record.get("shipping_address")
+    if not isinstance(address, dict):
+        yield "incomplete_address", "no shipping address"
+        return
+    country = address.get("country")
+    if is_empty(country):
+        yield "incomplete_address", "no country"
+    if is_empty(address.get("city")):
+        yield "incomplete_address", "no city"
+    if isinstance(country, str) and country.strip().upper() == "US" and is_empty(address.get("state")):
+        yield "incomplete_address", "US address without a state"
+
+
+def check_inventory_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from missing(record, INVENTORY_REQUIRED)
+
+
+def check_inventory_quantity(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    qty = record.get("available_quantity")
+    if is_empty(qty):
+        return
+    if not isinstance(qty, str) or not _DIGITS.fullmatch(qty.strip()):
+        yield "invalid_quantity", f"available_quantity {qty!r} is not a non-negative integer"
+
+
+def check_inventory_timestamp(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_timestamp(record, "last_updated", ctx)
+
+
+def check_catalog_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from missing(record, CATALOG_REQUIRED)
+
+
+def check_catalog_values(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    """The contract has no code of its own for a bad catalog price or reorder point; a
+    product is the catalog's item, so these are reported as ``invalid_item``."""
+    if "price" in record and not is_empty(record["price"]):
+        why = money_problem(record["price"])
+        if why:
+            yield "invalid_item", f"price {why}"
+    rp = record.get("reorder_point", 0)
+    if type(rp) is not int or rp < 0:
+        yield "invalid_item", f"reorder_point {rp!r} is not a non-negative integer"
+    if "active" in record and type(record["active"]) is not bool:
+        yield "invalid_item", f"active {record['active']!r} is not true or false"
+
+
+def _v(name: str, stream: str, codes: dict[str, str], check, description: str) -> Validator:
+    return Validator(name=name, stream=stream, codes=codes, check=check, description=description)
+
+
+@hookimpl
+def register_validators() -> list[Validator]:
+    E, W = "error", "warning"
+    return [
+        _v("order_required_fields", "orders", {"missing_field": E}, check_order_required,
+           "order_id, customer_id, timestamp, items and status are present and not empty"),
+        _v("order_timestamp", "orders", {"invalid_timestamp": E}, check_order_timestamp,
+           "ISO-8601 with an offset, at most one day after it was recorded"),
+        _v("order_items", "orders", {"invalid_item": E}, check_order_items,
+           "non-empty items; positive integer quantities; prices >= 0 with at most 2 decimals"),
+        _v("order_status", "orders", {"invalid_status": E}, check_order_status,
+           "one of the six statuses, case-insensitive"),
+        _v("order_total", "orders", {"total_mismatch": E}, check_order_total,
+           "a carried order_total is within 0.01 of the items' sum"),
+        _v("order_currency", "orders", {"unsupported_currency": E}, check_order_currency,
+           "every item is priced in USD"),
+        _v("order_address", "orders", {"incomplete_address": W}, check_order_address,
+           "the address has a city, and a state when in the US"),
+        _v("inventory_required_fields", "inventory", {"missing_field": E}, check_inventory_required,
+           "every inventory column is present and not empty"),
+        _v("inventory_quantity", "inventory", {"invalid_quantity": E}, check_inventory_quantity,
+           "available_quantity is plain digits"),
+        _v("inventory_timestamp", "inventory", {"invalid_timestamp": E}, check_inventory_timestamp,
+           "last_updated is ISO-8601 with an offset, at most one day after it was recorded"),
+        _v("catalog_required_fields", "catalog", {"missing_field": E}, check_catalog_required,
+           "product_id, name, category and price are present and not empty"),
+        _v("catalog_values", "catalog", {"invalid_item": E}, check_catalog_values,
+           "price is a number >= 0 with at most 2 decimals; reorder_point a non-negative integer"),
+    ]

@@ -1,0 +1,193 @@
+"""The ``fastcommerce`` command line: a thin layer over :class:`~fastcommerce.Pipeline`.
+
+Only this module (and the example scripts) configure logging; the library never does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import structlog
+
+from . import __version__
+from .errors import FastCommerceError
+from .pipeline import IngestSummary, Pipeline
+
+FORMATS = click.Choice(["text", "json"])
+
+
+def configure_logging(verbosity: int, json_logs: bool) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _entrypoint_selection() -> list[str] | None:
+    value = os.environ.get("FASTCOMMERCE_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+def open_pipeline(ctx: click.Context) -> Pipeline:
+    obj = ctx.obj
+    if "pipeline" not in obj:
+        pipeline = Pipeline(obj["db"], only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"])
+        if os.environ.get("FASTCOMMERCE_TRACE_PLUGINS") == "1":
+            log = structlog.get_logger("fastcommerce.trace")
+            pipeline.pm.add_hookcall_monitoring(
+                lambda name, impls, kw: log.debug("hook_called", hook=name, plugins=[i.plugin_name for i in impls]),
+                lambda outcome, name, impls, kw: None,
+            )
+        obj["pipeline"] = pipeline
+        ctx.call_on_close(pipeline.close)
+    return obj["pipeline"]
+
+
+def emit(data: Any, fmt: str, text: str) -> None:
+    if fmt == "json":
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+    else:
+        click.echo(text)
+
+
+def summary_text(summary: IngestSummary) -> str:
+    cols = ("read", "appended", "duplicates", "malformed", "unknown_schema", "skipped")
+    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>14}" for c in cols)
+    lines = [head]
+    for stream, t in summary.totals().items():
+        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>14,}" for c in cols))
+    lines.append("(skipped: lines an earlier run already ingested, per the checkpoint; "
+                 "read = appended + duplicates)")
+    return "\n".join(lines)
+
+
+class FastCommerceGroup(click.Group):
+    """Turns library errors into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FastCommerceError as exc:
+            click.echo(f"fastcommerce: error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=FastCommerceGroup)
+@click.version_option(__version__, prog_name="fastcommerce")
+@click.option("--db", default="fastcommerce.db", show_default=True, envvar="FASTCOMMERCE_DB",
+              type=click.Path(dir_okay=False), help="The SQLite file holding the log.")
+@click.option("--block", "blocked", multiple=True, metavar="PLUGIN", help="Do not load this plugin.")
+@click.option("-v", "--verbose", count=True, help="Log progress to stderr (-vv: debug).")
+@click.option("--log-json", is_flag=True, help="Log as JSON lines instead of console text.")
+@click.pass_context
+def main(ctx: click.Context, db: str, blocked: tuple[str, ...], verbose: int, log_json: bool) -> None:
+    """Event-sourced e-commerce data pipeline on an append-only SQLite log."""
+    configure_logging(verbose, log_json)
+    ctx.obj = {"db": db, "blocked": blocked}
+
+
+@main.command()
+@click.argument("stream", type=click.Choice(["catalog", "inventory", "orders"]))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--no-resume", is_flag=True, help="Read files from the start, ignoring checkpoints "
+              "(re-delivered records are still counted as duplicates, never appended twice).")
+@click.pass_context
+def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool) -> None:
+    """Append every record of FILES to the log of STREAM."""
+    summary = open_pipeline(ctx).ingest(stream, *files, resume=not no_resume)
+    emit(summary.as_dict(), fmt, summary_text(summary))
+
+
+@main.command()
+@click.argument("data_dir", default="sample_data", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
+    """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
+    pipeline = open_pipeline(ctx)
+    summary = pipeline.run(data_dir)
+    status = pipeline.status()
+    data = {**summary.as_dict(), "log": {"records": status["records"], "last_offset": status["last_offset"]}}
+    emit(data, fmt, summary_text(summary) + f"\nlog: {status['records']:,} records, last offset "
+         f"{status['last_offset']:,} in {ctx.obj['db']}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def status(ctx: click.Context, fmt: str) -> None:
+    """The log's size and last offset, each source's checkpoint, each projection's offset."""
+    st = open_pipeline(ctx).status()
+    lines = [f"log: {st['records']:,} records, last offset {st['last_offset']:,}"]
+    for stream, c in st["streams"].items():
+        lines.append(f"  {stream:<10} {c['records']:>10,} records  {c['rejected']:>8,} rejected at ingest"
+                     f"  last offset {c['last_offset']:,}")
+    lines.append("checkpoints:")
+    for c in st["checkpoints"] or []:
+        lines.append(f"  {c['stream']:<10} {c['path']}  line {c['line']:,}  byte {c['byte_offset']:,}"
+                     f"  (log offset {c['last_offset']}, {c['updated_at']})")
+    if not st["checkpoints"]:
+        lines.append("  (none)")
+    lines.append("projections:")
+    for name, p in st["projections"].items():
+        lines.append(f"  {name:<20} v{p['version']}  offset {p['last_offset']:,}")
+    emit(st, fmt, "\n".join(lines))
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def plugins(ctx: click.Context, fmt: str) -> None:
+    """The loaded plugins, their versions and hooks, and the schema chains they form."""
+    pipeline = open_pipeline(ctx)
+    infos = pipeline.plugins()
+    data = {"plugins": [{"name": i.name, "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks)}
+                        for i in infos],
+            "schemas": pipeline.registry.describe()}
+    lines = [f"{i.name:<40} {i.version or '-':<10} {'built-in' if i.builtin else 'installed'}  "
+             f"{', '.join(i.hooks)}" for i in infos]
+    lines.append("schemas:")
+    for stream, schemas in data["schemas"].items():
+        for s in schemas:
+            chain = " ; ".join(s["chain"]) or "canonical"
+            lines.append(f"  {stream:<10} {s['variant']} v{s['version']:<4} {chain:<30} ({s['plugin']})")
+    emit(data, fmt, "\n".join(lines))
+
+
+@main.command()
+@click.option("--orders", default=2000, show_default=True, type=click.IntRange(min=0))
+@click.option("--days", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="sample_data", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def sample(orders: int, days: int, seed: int, out: Path, fmt: str) -> None:
+    """Write generated catalog, inventory and order files that follow the data contract."""
+    from .sample import write_sample
+
+    result = write_sample(out, orders=orders, days=days, seed=seed)
+    import attrs
+
+    data = attrs.asdict(result, value_serializer=lambda _i, _a, v: str(v) if isinstance(v, Path) else v)
+    emit(data, fmt, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

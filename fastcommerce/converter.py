@@ -1,0 +1,95 @@
+"""The one private cattrs converter that turns canonical dicts into event objects.
+
+It never touches ``cattrs.global_converter``. Money structures to ``Decimal`` and a float
+is refused (binary floats cannot hold cents exactly); a timestamp without an offset is
+refused and every timestamp is normalised to UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+import cattrs
+from cattrs.preconf.json import make_converter as _make_json_converter
+
+from .events import PAYLOAD_TYPES, Product
+
+ISO_FORMAT_HINT = "ISO-8601 with 'T' and 'Z' or a +HH:MM offset"
+
+
+def parse_decimal(value: Any) -> Decimal:
+    """Exact money: ``Decimal`` or int as is, a decimal string parsed; floats refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite number")
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError(f"{value!r} is a binary float; money must be read exactly")
+    if isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not result.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return result
+    raise ValueError(f"{value!r} is not a number")
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An aware UTC datetime from an ISO-8601 string with ``T`` and an offset.
+
+    A naive timestamp is refused: guessing a time zone would move events between days.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamp has no UTC offset")
+        return value.astimezone(timezone.utc)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a timestamp string")
+    text = value.strip()
+    if len(text) < 11 or text[10] not in "Tt":
+        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed.astimezone(timezone.utc)
+
+
+def make_converter(plugin_hooks: Callable[[cattrs.Converter], None] | None = None) -> cattrs.Converter:
+    """A fresh converter; ``plugin_hooks`` runs the plugins' ``configure_converter``."""
+    conv = _make_json_converter(forbid_extra_keys=False)
+    conv.register_structure_hook(Decimal, lambda v, _t: parse_decimal(v))
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(datetime, lambda v, _t: parse_timestamp(v))
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat().replace("+00:00", "Z"))
+    if plugin_hooks is not None:
+        plugin_hooks(conv)
+    return conv
+
+
+_PRODUCT_FIELDS = frozenset(a.name for a in Product.__attrs_attrs__)  # type: ignore[attr-defined]
+
+
+def structure_payload(converter: cattrs.Converter, stream: str, canonical: dict[str, Any]) -> Any:
+    """Structure a validated canonical dict into its stream's payload class.
+
+    Catalog keys that are not product fields are kept under ``metadata`` (the contract
+    allows any metadata); unknown keys elsewhere are ignored, as the contract says.
+    """
+    cls = PAYLOAD_TYPES[stream]
+    if cls is Product:
+        extra = {k: v for k, v in canonical.items() if k not in _PRODUCT_FIELDS}
+        canonical = {k: v for k, v in canonical.items() if k in _PRODUCT_FIELDS}
+        if extra:
+            canonical["metadata"] = {**canonical.get("metadata", {}), **extra}
+    return converter.structure(canonical, cls)

@@ -1,0 +1,359 @@
+"""The append-only event log: one SQLite table, an offset that is never reused.
+
+Every record of every stream is appended as received, with its content hash as the
+idempotency key within its stream. The database itself refuses UPDATE and DELETE on the
+log (triggers), so no code path, ours or a plugin's, can rewrite history. A batch of
+appended records and its source checkpoint commit in one transaction: after a crash the
+log and the checkpoints always agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
+from .events import LogRecord
+
+logger = structlog.get_logger(__name__)
+
+LOG_TABLE = "event_log"
+CHECKPOINT_TABLE = "checkpoints"
+RUNS_TABLE = "ingest_runs"
+DEFAULT_BUSY_TIMEOUT = 5.0
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+migrations = Migrations("fastcommerce.eventlog")
+
+
+@migrations()
+def m001_event_log(db: Database) -> None:
+    db.execute(
+        f"""
+        CREATE TABLE {LOG_TABLE} (
+            "offset" INTEGER PRIMARY KEY AUTOINCREMENT,
+            stream TEXT NOT NULL,
+            content_hash BLOB NOT NULL,
+            natural_key TEXT,
+            event_time TEXT,
+            recorded_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            variant TEXT,
+            schema_version INTEGER,
+            rejected TEXT,
+            reason TEXT,
+            raw BLOB NOT NULL,
+            UNIQUE (stream, content_hash)
+        )
+        """
+    )
+    for op in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""
+            CREATE TRIGGER {LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {LOG_TABLE}
+            BEGIN
+                SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only ({op} refused)');
+            END
+            """
+        )
+    db.execute(
+        f"""
+        CREATE TABLE {CHECKPOINT_TABLE} (
+            source_id TEXT PRIMARY KEY,
+            stream TEXT NOT NULL,
+            path TEXT NOT NULL,
+            byte_offset INTEGER NOT NULL,
+            line INTEGER NOT NULL,
+            fingerprint BLOB NOT NULL,
+            last_offset INTEGER,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TABLE {RUNS_TABLE} (
+            run_id TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            read INTEGER NOT NULL,
+            appended INTEGER NOT NULL,
+            duplicates INTEGER NOT NULL,
+            malformed INTEGER NOT NULL,
+            skipped INTEGER NOT NULL,
+            PRIMARY KEY (run_id, source_id)
+        )
+        """
+    )
+
+
+def format_time(moment: datetime) -> str:
+    """Stored form of a time: UTC, fixed width, so text order is time order."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times in the log are timezone-aware UTC")
+    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Checkpoint:
+    """How far a source file has been ingested, committed with the records it covers."""
+
+    source_id: str
+    stream: str
+    path: str
+    byte_offset: int
+    line: int
+    fingerprint: bytes
+    last_offset: int | None
+    updated_at: str
+
+
+_COLUMNS = (
+    '"offset", stream, content_hash, natural_key, event_time, recorded_at, source, line, '
+    "variant, schema_version, rejected, reason, raw"
+)
+_INSERT = (
+    f"INSERT INTO {LOG_TABLE} (stream, content_hash, natural_key, event_time, recorded_at, "
+    "source, line, variant, schema_version, rejected, reason, raw) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _to_record(row: Sequence[Any]) -> LogRecord:
+    return LogRecord(
+        offset=row[0],
+        stream=row[1],
+        content_hash=row[2],
+        natural_key=row[3],
+        event_time=parse_time(row[4]),
+        recorded_at=parse_time(row[5]),  # type: ignore[arg-type]
+        source=row[6],
+        line=row[7],
+        variant=row[8],
+        schema_version=row[9],
+        rejected=row[10],
+        reason=row[11],
+        raw=row[12],
+    )
+
+
+def _translate(exc: sqlite3.Error) -> EventLogError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return DatabaseLockedError(f"the database is locked by another process ({text})")
+    if "append-only" in text:
+        return AppendOnlyViolation(text)
+    return EventLogError(text)
+
+
+class EventLog:
+    """The log and its checkpoints in one SQLite file.
+
+    Open it with :meth:`open` (a path, WAL mode, a busy timeout) or pass a
+    ``sqlite_utils.Database`` you already hold.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        try:
+            migrations.apply(db)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    @classmethod
+    def open(cls, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> EventLog:
+        """Open (or create) the log file with WAL journaling and a busy timeout.
+
+        ``synchronous=NORMAL`` in WAL mode keeps every commit atomic and the database
+        consistent after a crash of the process; only a power loss can lose the last
+        commits, which the checkpoint transaction then simply re-reads.
+        """
+        try:
+            conn = sqlite3.connect(str(path), timeout=busy_timeout)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return cls(Database(conn, execute_plugins=False))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: take the write lock up front, so a check-then-insert in
+        the block can never race another writer; commit or roll back as a whole."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise _translate(exc) from exc
+
+    # -- writing -----------------------------------------------------------------------
+
+    def known_hashes(self, stream: str, hashes: Iterable[bytes]) -> set[bytes]:
+        """Which of ``hashes`` the log already holds for ``stream``."""
+        found: set[bytes] = set()
+        chunk: list[bytes] = []
+        for h in hashes:
+            chunk.append(h)
+            if len(chunk) == 500:
+                found.update(self._lookup(stream, chunk))
+                chunk = []
+        if chunk:
+            found.update(self._lookup(stream, chunk))
+        return found
+
+    def _lookup(self, stream: str, chunk: list[bytes]) -> Iterable[bytes]:
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT content_hash FROM {LOG_TABLE} WHERE stream = ? AND content_hash IN ({marks})"
+        return (r[0] for r in self.conn.execute(sql, [stream, *chunk]))
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append rows (inside :meth:`transaction`). Each row: stream, content_hash,
+        natural_key, event_time, recorded_at, source, line, variant, schema_version,
+        rejected, reason, raw."""
+        try:
+            self.conn.executemany(_INSERT, rows)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def save_checkpoint(self, cp: Checkpoint) -> None:
+        """Upsert a source checkpoint (inside the same transaction as its records)."""
+        self.conn.execute(
+            f"INSERT INTO {CHECKPOINT_TABLE} (source_id, stream, path, byte_offset, line, "
+            "fingerprint, last_offset, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source_id) DO UPDATE SET byte_offset = excluded.byte_offset, "
+            "line = excluded.line, fingerprint = excluded.fingerprint, "
+            "last_offset = excluded.last_offset, updated_at = excluded.updated_at",
+            attrs.astuple(cp),
+        )
+
+    def save_run(self, row: dict[str, Any]) -> None:
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.conn.execute(f"INSERT INTO {RUNS_TABLE} ({cols}) VALUES ({marks})", list(row.values()))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def read(
+        self,
+        from_offset: int = 0,
+        *,
+        stream: str | None = None,
+        to_offset: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[LogRecord]:
+        """Records with ``offset > from_offset`` (up to ``to_offset``), in log order.
+
+        Reads in keyset-paginated batches, so memory stays flat however long the log is.
+        """
+        for batch in self.read_batches(from_offset, stream=stream, to_offset=to_offset, batch_size=batch_size):
+            yield from batch
+
+    def read_batches(
+        self,
+        from_offset: int = 0,
+        *,
+        stream: str | None = None,
+        to_offset: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[list[LogRecord]]:
+        where = ['"offset" > ?']
+        params: list[Any] = []
+        if stream is not None:
+            where.append("stream = ?")
+            params.append(stream)
+        if to_offset is not None:
+            where.append('"offset" <= ?')
+            params.append(to_offset)
+        sql = (
+            f"SELECT {_COLUMNS} FROM {LOG_TABLE} WHERE {' AND '.join(where)} "
+            f'ORDER BY "offset" LIMIT ?'
+        )
+        last = from_offset
+        while True:
+            try:
+                rows = self.conn.execute(sql, [last, *params, batch_size]).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            if not rows:
+                return
+            batch = [_to_record(r) for r in rows]
+            last = batch[-1].offset
+            yield batch
+            if len(rows) < batch_size:
+                return
+
+    def get(self, offset: int) -> LogRecord | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM {LOG_TABLE} WHERE \"offset\" = ?", [offset]).fetchone()
+        return None if row is None else _to_record(row)
+
+    def last_offset(self) -> int:
+        row = self.conn.execute(f'SELECT MAX("offset") FROM {LOG_TABLE}').fetchone()
+        return row[0] or 0
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per stream: records, rejected at ingest, last offset."""
+        out: dict[str, dict[str, int]] = {}
+        for stream, n, rejected, last in self.conn.execute(
+            f'SELECT stream, COUNT(*), COUNT(rejected), MAX("offset") FROM {LOG_TABLE} '
+            "GROUP BY stream ORDER BY stream"
+        ):
+            out[stream] = {"records": n, "rejected": rejected, "last_offset": last}
+        return out
+
+    def checkpoint(self, source_id: str) -> Checkpoint | None:
+        row = self.conn.execute(
+            f"SELECT source_id, stream, path, byte_offset, line, fingerprint, last_offset, "
+            f"updated_at FROM {CHECKPOINT_TABLE} WHERE source_id = ?",
+            [source_id],
+        ).fetchone()
+        return None if row is None else Checkpoint(**dict(zip(attrs.fields_dict(Checkpoint), row)))
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self.conn.execute(
+            f"SELECT source_id, stream, path, byte_offset, line, fingerprint, last_offset, "
+            f"updated_at FROM {CHECKPOINT_TABLE} ORDER BY stream, path"
+        ).fetchall()
+        return [Checkpoint(**dict(zip(attrs.fields_dict(Checkpoint), r))) for r in rows]
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            f"SELECT * FROM {RUNS_TABLE} ORDER BY finished_at DESC, source_id LIMIT ?", [limit]
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,0 +1,155 @@
+"""Immutable event objects: what the log holds and what readers get back.
+
+``LogRecord`` is a row of the log exactly as stored. ``Event`` is a log record after it
+has been read, upcast to the canonical shape and validated. The payload classes
+(``OrderEvent``, ``InventoryLevel``, ``Product``) are the canonical shapes of the three
+streams; money is ``Decimal`` and every timestamp is timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+
+ORDER_STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled", "refunded")
+"""The six order statuses, in the contract's tie-break order."""
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class OrderItem:
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+    currency: str = "USD"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Address:
+    country: str
+    state: str | None = None
+    city: str | None = None
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class OrderEvent:
+    """One status change of an order, carrying the whole order as it stands."""
+
+    event_type: ClassVar[str] = "order.status_changed"
+    schema_version: ClassVar[int] = 2
+
+    order_id: str
+    customer_id: str
+    timestamp: datetime
+    channel: str
+    items: tuple[OrderItem, ...]
+    status: str
+    shipping_address: Address | None = None
+    order_total: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class InventoryLevel:
+    """At ``last_updated`` this warehouse held exactly ``available_quantity`` of the product."""
+
+    event_type: ClassVar[str] = "inventory.level_reported"
+    schema_version: ClassVar[int] = 1
+
+    product_id: str
+    available_quantity: int
+    warehouse_location: str
+    last_updated: datetime
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Product:
+    """A product as the catalog describes it."""
+
+    event_type: ClassVar[str] = "catalog.product_described"
+    schema_version: ClassVar[int] = 1
+
+    product_id: str
+    name: str
+    category: str
+    price: Decimal
+    cost: Decimal | None = None
+    reorder_point: int = 20
+    active: bool = True
+    metadata: dict[str, Any] = attrs.field(factory=dict, eq=True, hash=False)
+
+
+PAYLOAD_TYPES: dict[str, type] = {"orders": OrderEvent, "inventory": InventoryLevel, "catalog": Product}
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Problem:
+    """Something wrong with a record: a contract code, its severity and a readable reason."""
+
+    code: str
+    severity: str  # "error" quarantines the event, "warning" flags it
+    reason: str
+    validator: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class LogRecord:
+    """One row of the append-only log, as stored."""
+
+    offset: int
+    stream: str
+    content_hash: bytes
+    natural_key: str | None
+    event_time: datetime | None
+    recorded_at: datetime
+    source: str
+    line: int
+    variant: str | None
+    schema_version: int | None
+    rejected: str | None
+    reason: str | None
+    raw: bytes
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Event:
+    """A log record read back: upcast to the canonical shape and validated.
+
+    ``canonical`` is the upcast dict (``None`` when the record could not be parsed or
+    matched no schema); ``payload`` is the structured canonical object, present only when
+    no error-severity problem was found.
+    """
+
+    record: LogRecord
+    canonical: dict[str, Any] | None
+    payload: Any
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def offset(self) -> int:
+        return self.record.offset
+
+    @property
+    def stream(self) -> str:
+        return self.record.stream
+
+    @property
+    def quarantined(self) -> bool:
+        return any(p.is_error for p in self.problems)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.is_error)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.is_error)

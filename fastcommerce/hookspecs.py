@@ -1,0 +1,136 @@
+"""The plugin hooks of fastcommerce. These docstrings are the plugin reference.
+
+Every hook is a *registration* hook: it returns declarative, immutable objects (attrs
+``frozen``) and never callbacks to fan out. :class:`~fastcommerce.pipeline.Pipeline`
+calls each hook once, at start, and builds immutable registries from the answers. Because
+each returned object carries its own name, the core attributes any later error to the
+plugin that registered it.
+
+Hooks are always called with keyword arguments; an implementation may accept a subset of
+them, so new arguments can be added without breaking existing plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import cattrs
+
+    from .projections import Projection
+    from .upcasting import Schema, Upcaster
+    from .validation import Validator
+
+PROJECT_NAME = "fastcommerce"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------
+# Schemas and upcasting: what a record looks like and how it reaches the canonical shape
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_schemas() -> Iterable[Schema]:
+    """Declare the record shapes this plugin recognises.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.upcasting.Schema` names a stream (``"orders"``,
+    ``"inventory"``, ``"catalog"``), a variant and a version, and carries a pure
+    ``detect(record) -> bool`` predicate. Exactly one schema per stream is marked
+    ``canonical=True``. At ingest every schema of the stream is asked: no match means the
+    record is kept as ``unknown_schema``; two matches is a
+    :class:`~fastcommerce.errors.PluginConfigError` naming both plugins, never a guess.
+
+    :returns: an iterable of :class:`~fastcommerce.upcasting.Schema` (may be empty).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_upcasters() -> Iterable[Upcaster]:
+    """Declare steps that move a record from one schema to the next.
+
+    All results are collected.
+
+    An :class:`~fastcommerce.upcasting.Upcaster` maps ``(variant, from_version)`` to
+    ``(to_variant, to_version)`` with a pure function ``upcast(dict) -> dict`` that returns
+    a new dict. Steps chain until the stream's canonical schema is reached. At start the
+    registry refuses a chain with a gap, a cycle, or two upcasters claiming the same step,
+    naming the plugins involved. Upcasting runs when events are *read*; the log keeps the
+    record as received, so a new or fixed upcaster applies to old records on the next
+    rebuild.
+
+    :returns: an iterable of :class:`~fastcommerce.upcasting.Upcaster` (may be empty).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def configure_converter(converter: cattrs.Converter) -> None:
+    """Adjust the cattrs converter that structures canonical records into event objects.
+
+    All implementations are called, in registration order; use it to register hooks for
+    your own payload types. Do not replace hooks for ``Decimal`` or ``datetime``: money is
+    never a float and timestamps are never naive.
+
+    :param converter: the pipeline's private converter (never ``cattrs.global_converter``).
+    :returns: nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Validation: what is wrong with a record
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_validators() -> Iterable[Validator]:
+    """Declare checks that run on every canonical record when it is read from the log.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.validation.Validator` has a ``name``, the ``stream`` it
+    applies to, the contract ``codes`` it may report with their severity, and a pure
+    ``check(record, context) -> Iterable[Problem]``. A validator returns problems and must
+    not raise; one that raises is a bug and surfaces as
+    :class:`~fastcommerce.errors.PluginError` naming it. An ``error`` problem quarantines
+    the event; a ``warning`` flags it.
+
+    :returns: an iterable of :class:`~fastcommerce.validation.Validator`.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Projections: what is built from the log
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_projections() -> Iterable[Projection]:
+    """Declare read models that are built from the log, deterministically.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.projections.Projection` has a unique ``name``, a ``version``
+    (bumping it makes the next catch-up rebuild it), the ``tables`` it owns, and two pure
+    functions: ``create(db)`` makes its tables and ``apply(db, events)`` folds a batch of
+    read, upcast and validated events into them. The pipeline commits each batch with the
+    projection's tracking offset in one transaction. A projection must not read the wall
+    clock, draw random numbers or depend on dict or set iteration order.
+
+    :returns: an iterable of :class:`~fastcommerce.projections.Projection`.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,202 @@
+"""The library's front door: a log, its plugins, ingestion, reading and projections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+from sqlite_utils import Database
+
+from .converter import make_converter
+from .errors import SourceError
+from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
+from .events import Event
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
+from .plugins import PluginInfo, collect, describe, make_plugin_manager
+from .projections import ProjectionRunner
+from .projections.runner import CatchUpResult
+from .reading import EventReader
+from .sources import DEFAULT_MAX_RECORD_BYTES
+from .upcasting import SchemaRegistry
+from .validation import ValidatorSet
+
+logger = structlog.get_logger(__name__)
+
+STREAMS = ("catalog", "inventory", "orders")
+"""The built-in streams, in the order ``run`` ingests them: the catalog describes the
+products before the orders that use them arrive."""
+
+DEFAULT_FILES = {
+    "catalog": "product_catalog.json",
+    "inventory": "inventory_updates.csv",
+    "orders": "orders_stream.jsonl",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@attrs.define
+class IngestSummary:
+    """Per-source summaries of one run, and their totals per stream."""
+
+    sources: list[SourceSummary] = attrs.field(factory=list)
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for s in self.sources:
+            t = out.setdefault(s.stream, dict.fromkeys(
+                ("files", "read", "appended", "duplicates", "malformed", "unknown_schema", "skipped"), 0))
+            t["files"] += 1
+            for k in ("read", "appended", "duplicates", "malformed", "unknown_schema", "skipped"):
+                t[k] += getattr(s, k)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sources": [s.as_dict() for s in self.sources], "totals": self.totals()}
+
+
+class Pipeline:
+    """Open a log, load plugins, ingest, read events back, keep projections current.
+
+    >>> with Pipeline("shop.db") as p:                          # doctest: +SKIP
+    ...     p.ingest("orders", "orders_stream.jsonl")
+    ...     for event in p.events(stream="orders"):
+    ...         ...
+
+    :param db: a path, a ``sqlite_utils.Database`` or an :class:`EventLog`.
+    :param plugins: plugin objects to register explicitly (after entry points).
+    :param load_entrypoints: load installed packages of entry point group ``fastcommerce``.
+    :param blocked: plugin names (built-in module names or entry point names) not to load.
+    :param clock: the wall clock used for recorded times; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | Database | EventLog = "fastcommerce.db",
+        *,
+        plugins: Iterable[Any] = (),
+        load_entrypoints: bool = True,
+        blocked: Iterable[str] = (),
+        only_entrypoints: Sequence[str] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        self.pm = make_plugin_manager(plugins=plugins, load_entrypoints=load_entrypoints,
+                                      blocked=blocked, only_entrypoints=only_entrypoints)
+        self.registry = SchemaRegistry(collect(self.pm, "register_schemas"),
+                                       collect(self.pm, "register_upcasters"))
+        self.validators = ValidatorSet(collect(self.pm, "register_validators"))
+        self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
+        if isinstance(db, EventLog):
+            self.log = db
+        elif isinstance(db, Database):
+            self.log = EventLog(db)
+        else:
+            self.log = EventLog.open(db, busy_timeout=busy_timeout)
+        self.clock = clock
+        self.reader = EventReader(self.registry, self.validators, self.converter)
+        self.projections = ProjectionRunner(self.log, self.reader, collect(self.pm, "register_projections"))
+        self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
+                                  max_record_bytes=max_record_bytes)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> Database:
+        return self.log.db
+
+    # -- ingestion ---------------------------------------------------------------------
+
+    def ingest(self, stream: str, *paths: str | Path, resume: bool = True,
+               on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
+        """Append every record of ``paths`` to ``stream``. All files are checked before
+        any is read, so a missing file leaves the log as it was."""
+        self._check_stream(stream)
+        files = [Path(p) for p in paths]
+        for f in files:
+            check_readable(f)
+        summary = IngestSummary()
+        for f in files:
+            summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
+        return summary
+
+    def ingest_records(self, stream: str, records: Iterable[Any], *, source: str = "<records>") -> SourceSummary:
+        """Append records from an iterable: dicts, or JSON text / bytes, one record each."""
+        self._check_stream(stream)
+        return self._ingester.ingest_records(stream, records, source=source)
+
+    def run(self, data_dir: str | Path = "sample_data", *, resume: bool = True,
+            on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
+        """Ingest the catalog, then inventory, then orders from ``data_dir`` (the
+        contract's file names), then bring every projection up to date."""
+        data_dir = Path(data_dir)
+        files = {s: data_dir / DEFAULT_FILES[s] for s in STREAMS}
+        missing = [str(f) for f in files.values() if not f.is_file()]
+        if missing:
+            raise SourceError(f"{data_dir}: missing input file(s): {', '.join(missing)}")
+        summary = IngestSummary()
+        for stream in STREAMS:
+            summary.sources.extend(self.ingest(stream, files[stream], resume=resume, on_batch=on_batch).sources)
+        self.project()
+        return summary
+
+    def _check_stream(self, stream: str) -> None:
+        if stream not in self.registry.streams:
+            raise SourceError(f"unknown stream {stream!r}; known: {', '.join(self.registry.streams)}")
+
+    # -- reading -----------------------------------------------------------------------
+
+    def events(self, from_offset: int = 0, *, stream: str | None = None,
+               to_offset: int | None = None, batch_size: int = 5000) -> Iterator[Event]:
+        """Events after ``from_offset`` in log order: upcast, validated, structured."""
+        for record in self.log.read(from_offset, stream=stream, to_offset=to_offset, batch_size=batch_size):
+            yield self.reader.decode(record)
+
+    # -- projections -------------------------------------------------------------------
+
+    def project(self, names: Sequence[str] | None = None) -> list[CatchUpResult]:
+        """Catch every projection (or ``names``) up with the log."""
+        return self.projections.catch_up(names)
+
+    def rebuild(self, names: Sequence[str] | None = None) -> list[CatchUpResult]:
+        """Drop projections' tables and replay them from offset 0."""
+        return self.projections.rebuild(names)
+
+    # -- introspection -----------------------------------------------------------------
+
+    def plugins(self) -> list[PluginInfo]:
+        return describe(self.pm)
+
+    def status(self) -> dict[str, Any]:
+        counts = self.log.counts()
+        return {
+            "records": sum(c["records"] for c in counts.values()),
+            "last_offset": self.log.last_offset(),
+            "streams": counts,
+            "checkpoints": [
+                {"stream": c.stream, "path": c.path, "line": c.line, "byte_offset": c.byte_offset,
+                 "last_offset": c.last_offset, "updated_at": c.updated_at}
+                for c in self.log.checkpoints()
+            ],
+            "projections": {
+                name: {"version": v, "last_offset": off}
+                for name, (v, off) in self.projections.state().items()
+            },
+        }

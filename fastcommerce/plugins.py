@@ -1,0 +1,110 @@
+"""Building the plugin manager: hookspecs, built-ins, entry points, explicit plugins.
+
+There is no module-global manager: each :class:`~fastcommerce.pipeline.Pipeline` builds its
+own, so tests and embedding applications never leak plugins into each other.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import PluginLoadError
+
+BUILTIN_PLUGINS = (
+    "fastcommerce.builtins.orders",
+    "fastcommerce.builtins.inventory",
+    "fastcommerce.builtins.catalog",
+    "fastcommerce.builtins.validators",
+    "fastcommerce.builtins.projections",
+)
+
+
+def make_plugin_manager(
+    *,
+    plugins: Iterable[Any] = (),
+    load_entrypoints: bool = True,
+    blocked: Iterable[str] = (),
+    only_entrypoints: Sequence[str] | None = None,
+) -> pluggy.PluginManager:
+    """A fresh manager: hookspecs, then built-ins, then blocks, then the ``fastcommerce``
+    entry points (all, or ``only_entrypoints`` by name), then ``plugins``.
+
+    ``blocked`` names plugins (built-in module names or entry point names) that must not
+    load, so a built-in can be replaced by a plugin of your own.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    blocked = set(blocked)
+    for name in BUILTIN_PLUGINS:
+        if name not in blocked:
+            pm.register(importlib.import_module(name), name)
+    for name in blocked:
+        pm.set_blocked(name)
+    if load_entrypoints:
+        _load_entrypoints(pm, only_entrypoints)
+    for plugin in plugins:
+        pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
+    pm.check_pending()
+    return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager, only: Sequence[str] | None) -> None:
+    """Load entry points one by one, so an import failure names its plugin."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=hookspecs.PROJECT_NAME), key=lambda e: e.name):
+        if only is not None and ep.name not in only:
+            continue
+        try:
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME, name=ep.name)
+        except Exception as exc:
+            raise PluginLoadError(f'Error importing plugin "{ep.name}": {exc}') from exc
+
+
+def collect(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, Any]]:
+    """Call a registration hook once per plugin, keeping who answered what.
+
+    Results come in a stable order (plugin name), never in registration order, so no
+    answer depends on the order plugins happened to load in.
+    """
+    out: list[tuple[str, Any]] = []
+    caller = getattr(pm.hook, hook)
+    for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
+        result = impl.function()
+        for item in result or ():
+            out.append((impl.plugin_name, item))
+    return out
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class PluginInfo:
+    name: str
+    version: str | None
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Name, distribution version and hooks of each registered plugin."""
+    versions = {
+        pm.get_name(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()
+    }
+    infos = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
+        if plugin is None:
+            continue
+        hooks = tuple(sorted(c.name for c in (pm.get_hookcallers(plugin) or ())))
+        builtin = name in BUILTIN_PLUGINS
+        version = versions.get(name)
+        if builtin:
+            from . import __version__
+
+            version = __version__
+        infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=builtin))
+    return infos

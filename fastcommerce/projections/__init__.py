@@ -1,0 +1,52 @@
+"""Projections: read models rebuilt deterministically from the log.
+
+A projection owns its tables and a tracking offset. The runner reads each batch of the
+log once (parsed, upcast, validated) and hands it to every projection; the batch's effect
+and the new offsets commit in one transaction, so a projection killed mid-way resumes
+with no event applied twice or missed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import attrs
+from sqlite_utils import Database
+
+from ..events import Event
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_tables(_instance, _attribute, tables: tuple[str, ...]) -> None:
+    for t in tables:
+        if not _IDENTIFIER.fullmatch(t):
+            raise ValueError(f"projection table name {t!r} is not a plain SQL identifier")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Projection:
+    """A named, versioned read model.
+
+    ``create(db)`` makes its tables; ``apply(db, events)`` folds a batch of events (in log
+    order) into them. Both run inside the runner's transaction: never commit in them.
+    ``streams`` limits the events handed over (``None``: every stream).
+    """
+
+    name: str
+    version: int
+    tables: tuple[str, ...] = attrs.field(validator=_check_tables)
+    create: Callable[[Database], None]
+    apply: Callable[[Database, Sequence[Event]], None]
+    streams: tuple[str, ...] | None = None
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not _IDENTIFIER.fullmatch(self.name):
+            raise ValueError(f"projection name {self.name!r} is not a plain identifier")
+
+
+from .runner import ProjectionRunner  # noqa: E402  (the runner needs Projection)
+
+__all__ = ["Projection", "ProjectionRunner"]

@@ -1,0 +1,129 @@
+"""Catch-up and rebuild of projections, batch by batch, with their offsets in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+import structlog
+
+from ..errors import PluginConfigError, PluginError
+
+if TYPE_CHECKING:
+    from ..eventlog import EventLog
+    from ..reading import EventReader
+    from . import Projection
+
+logger = structlog.get_logger(__name__)
+
+STATE_TABLE = "projection_state"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class CatchUpResult:
+    name: str
+    version: int
+    from_offset: int
+    to_offset: int
+    events: int
+    rebuilt: bool
+
+
+class ProjectionRunner:
+    def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]]) -> None:
+        self.log, self.reader = log, reader
+        self.projections: dict[str, tuple[str, Projection]] = {}
+        owners: dict[str, str] = {}
+        for plugin, p in projections:
+            if p.name in self.projections:
+                raise PluginConfigError(
+                    f"projection {p.name!r} is registered twice: by plugin "
+                    f"{self.projections[p.name][0]!r} and by plugin {plugin!r}"
+                )
+            for t in p.tables:
+                if t in owners:
+                    raise PluginConfigError(
+                        f"table {t!r} is claimed by projection {owners[t]!r} and by {p.name!r}"
+                    )
+                owners[t] = p.name
+            self.projections[p.name] = (plugin, p)
+        log.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
+            "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, last_offset INTEGER NOT NULL)"
+        )
+
+    def state(self) -> dict[str, tuple[int, int]]:
+        return {
+            name: (version, last)
+            for name, version, last in self.log.conn.execute(
+                f"SELECT name, version, last_offset FROM {STATE_TABLE} ORDER BY name"
+            )
+        }
+
+    def _reset(self, p: Projection) -> None:
+        db = self.log.db
+        with self.log.transaction():
+            for t in p.tables:
+                db.execute(f"DROP TABLE IF EXISTS [{t}]")
+            p.create(db)
+            db.execute(
+                f"INSERT INTO {STATE_TABLE} (name, version, last_offset) VALUES (?, ?, 0) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_offset = 0",
+                [p.name, p.version],
+            )
+
+    def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = 5000) -> list[CatchUpResult]:
+        for name in names or list(self.projections):
+            self._reset(self._get(name))
+        return self.catch_up(names, batch_size=batch_size, _rebuilt=set(names or self.projections))
+
+    def _get(self, name: str) -> Projection:
+        if name not in self.projections:
+            raise PluginConfigError(f"no projection named {name!r}; known: {', '.join(sorted(self.projections))}")
+        return self.projections[name][1]
+
+    def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = 5000,
+                 _rebuilt: set[str] | None = None) -> list[CatchUpResult]:
+        """Bring projections up to the log's last offset. A projection whose version
+        changed since it was built is rebuilt from offset 0 first."""
+        rebuilt = set(_rebuilt or ())
+        wanted = [self._get(n) for n in (names or sorted(self.projections))]
+        state = self.state()
+        for p in wanted:
+            if p.name not in state or state[p.name][0] != p.version:
+                self._reset(p)
+                rebuilt.add(p.name)
+        state = self.state()
+        offsets = {p.name: state[p.name][1] for p in wanted}
+        start = dict(offsets)
+        counts = dict.fromkeys(offsets, 0)
+        end = self.log.last_offset()
+        low = min(offsets.values(), default=end)
+        db = self.log.db
+        for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
+            events = [self.reader.decode(r) for r in batch]
+            last = batch[-1].offset
+            with self.log.transaction():
+                for p in wanted:
+                    todo = [e for e in events if e.offset > offsets[p.name]
+                            and (p.streams is None or e.stream in p.streams)]
+                    if todo:
+                        try:
+                            p.apply(db, todo)
+                        except Exception as exc:
+                            plugin = self.projections[p.name][0]
+                            raise PluginError(
+                                f"projection {p.name!r} from plugin {plugin!r} raised "
+                                f"{type(exc).__name__}: {exc}"
+                            ) from exc
+                        counts[p.name] += len(todo)
+                    if last > offsets[p.name]:
+                        offsets[p.name] = last
+                        db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?", [last, p.name])
+            logger.debug("projection_batch_applied", last_offset=last, events=len(events))
+        return [
+            CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
+                          to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt)
+            for p in wanted
+        ]

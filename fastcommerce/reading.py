@@ -1,0 +1,79 @@
+"""Reading the log back: parse exactly, detect if needed, upcast, validate, structure.
+
+The log keeps records as received; everything here runs at read time, so a plugin added
+or fixed later applies to every old record on the next read or rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import cattrs
+
+from .converter import structure_payload
+from .events import Event, LogRecord, Problem
+from .upcasting import SchemaRegistry
+from .validation import ValidationContext, ValidatorSet
+
+CORE = "fastcommerce.core"
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_exact(raw: bytes) -> Any:
+    """JSON with every non-integer number as ``Decimal``: money is never a binary float."""
+    return json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+
+
+def _rejected(record: LogRecord, code: str, reason: str) -> Event:
+    return Event(record=record, canonical=None, payload=None,
+                 problems=(Problem(code=code, severity="error", reason=reason, validator=CORE),))
+
+
+def _structure_problems(exc: Exception) -> tuple[Problem, ...]:
+    messages = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
+    return tuple(
+        Problem(code="malformed_record", severity="error", reason=f"cannot structure: {m}", validator=CORE)
+        for m in messages
+    )
+
+
+class EventReader:
+    """Turns stored :class:`LogRecord` rows into validated :class:`Event` objects."""
+
+    def __init__(self, registry: SchemaRegistry, validators: ValidatorSet, converter: cattrs.Converter) -> None:
+        self.registry, self.validators, self.converter = registry, validators, converter
+
+    def decode(self, record: LogRecord, *, catalog: Any = None) -> Event:
+        if record.rejected == "malformed_record":
+            return _rejected(record, "malformed_record", record.reason or "malformed record")
+        try:
+            value = parse_exact(record.raw)
+        except (ValueError, RecursionError) as exc:
+            return _rejected(record, "malformed_record", f"not valid JSON: {exc}")
+        stream = record.stream
+        variant, version = record.variant, record.schema_version
+        if variant is None or not self.registry.knows(stream, variant, version):
+            schema = self.registry.detect(stream, value, where=record.where)
+            if schema is None:
+                return _rejected(record, "unknown_schema", f"matches no registered {stream} variant")
+            variant, version = schema.node
+        canonical = self.registry.upcast(stream, variant, version, value)  # type: ignore[arg-type]
+        context = ValidationContext(record=record, catalog=catalog)
+        problems = self.validators.run(stream, canonical, context)
+        payload = None
+        if not any(p.is_error for p in problems):
+            try:
+                payload = structure_payload(self.converter, stream, canonical)
+            except Exception as exc:  # a shape no validator caught: quarantine, never crash
+                problems.extend(_structure_problems(exc))
+        return Event(record=record, canonical=canonical, payload=payload, problems=tuple(problems))
+
+    def decode_all(self, records: Iterable[LogRecord]) -> Iterator[Event]:
+        for record in records:
+            yield self.decode(record)
