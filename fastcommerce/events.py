@@ -26,9 +26,17 @@ class OrderItem:
     currency: str = "USD"
 
 
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+def _upper(value: str) -> str:
+    return value.strip().upper()
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class Address:
-    country: str
+    country: str = attrs.field(converter=_upper)
     state: str | None = None
     city: str | None = None
 
@@ -45,7 +53,7 @@ class OrderEvent:
     timestamp: datetime
     channel: str
     items: tuple[OrderItem, ...]
-    status: str
+    status: str = attrs.field(converter=_lower)  # statuses are case-insensitive
     shipping_address: Address | None = None
     order_total: Decimal | None = None
 

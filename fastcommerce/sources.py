@@ -253,9 +253,11 @@ class _CatalogScanner:
                 reason = f"JSON {_json_kind(value)}, not an object"
             yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
             i = self._ws(end)
-            if i < len(t) and t[i] == ",":
+            if i >= len(t):
+                break
+            if t[i] == ",":
                 i = self._ws(i + 1)
-            elif i < len(t) and t[i] == "]":
+            elif t[i] == "]":
                 return
             else:
                 yield self._rest(i, "expected ',' or ']' between products")

@@ -1,0 +1,1223 @@
+"""Deterministic sample data for the three FastCommerce inputs.
+
+``write_sample`` writes, into one folder:
+
+* ``product_catalog.json`` -- ``{"products": [...]}`` with a few bad entries;
+* ``inventory_updates.csv`` -- hourly batches of stock levels, some batches late,
+  some rows re-delivered, a few bad rows;
+* ``orders_stream.jsonl`` -- one event per status change of each order, in the four
+  variants of the data contract (canonical web, mobile, api v3, legacy v1), with
+  re-deliveries, late and out-of-order events, re-formatted copies of events and
+  every bad-data case of the contract.
+
+The same arguments always give byte-identical files: all randomness comes from
+``random.Random`` instances seeded from ``seed`` (string seeds, hashed with SHA-512 by
+the standard library, never with ``hash()``), time comes from ``start`` only, and no
+output depends on set or dict iteration order. The order stream is generated hour by
+hour and written as it goes; the only buffers are the events not yet due (orders in
+flight, at most a few days of them) and the current inventory levels, so memory does
+not grow with the number of days.
+
+Bad data. Every error case is an extra line: a corrupted copy of one event of a real
+order (so the order itself stays consistent and the corrupted line is quarantined).
+Every warning case (and every "edge case that must pass") is a whole real order whose
+events all carry it. ``SampleSummary.bad_records`` counts, per code, the records that
+carry it (re-deliveries excluded, since the pipeline counts those as duplicates, not
+as records); ``SampleSummary.bad_cases`` gives the same counts per case name
+(``"<code>/<case>"``). Keys for the non-order sources are prefixed ``inventory_`` and
+``catalog_``. The keys ``total_off_by_one_cent_ok``, ``price_exactly_50pct_ok`` and
+``price_trailing_zero_ok`` count valid records that sit exactly on a boundary of the
+contract and must *not* be flagged.
+
+Every case appears at least once when ``orders`` is at least the number of order
+cases (about 55); with fewer orders every error case still appears (on synthetic
+orders whose only line is the bad one), but some warning cases may be left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import json
+import random
+import re
+from collections.abc import Iterable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "CATALOG_FILE",
+    "INVENTORY_FILE",
+    "ORDERS_FILE",
+    "BAD_RECORD_KEYS",
+    "SampleSummary",
+    "write_sample",
+]
+
+CATALOG_FILE = "product_catalog.json"
+INVENTORY_FILE = "inventory_updates.csv"
+ORDERS_FILE = "orders_stream.jsonl"
+
+INVENTORY_HEADER = "product_id,available_quantity,warehouse_location,last_updated,reserved_quantity"
+
+# --------------------------------------------------------------------------- constants
+
+WEB, MOBILE, API, LEGACY = 0, 1, 2, 3
+_ALL = (WEB, MOBILE, API, LEGACY)
+# cumulative shares: web 50%, mobile 20%, api 20%, legacy 10%
+_VARIANT_CUM = (0.5, 0.7, 0.9, 1.0)
+
+_STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled", "refunded")
+_STATUSES_UP = tuple(s.upper() for s in _STATUSES)
+_PENDING, _CONFIRMED, _SHIPPED, _DELIVERED, _CANCELLED, _REFUNDED = range(6)
+
+_ORDER_ERROR_CODES = (
+    "malformed_record",
+    "unknown_schema",
+    "missing_field",
+    "invalid_timestamp",
+    "invalid_item",
+    "invalid_status",
+    "unknown_product",
+    "total_mismatch",
+    "unsupported_currency",
+)
+_ORDER_WARNING_CODES = ("price_deviation", "incomplete_address")
+_ORDER_OK_KEYS = ("total_off_by_one_cent_ok", "price_exactly_50pct_ok", "price_trailing_zero_ok")
+_INVENTORY_KEYS = (
+    "inventory_malformed_record",
+    "inventory_missing_field",
+    "inventory_invalid_quantity",
+    "inventory_invalid_timestamp",
+    "inventory_unknown_product",
+)
+_CATALOG_KEYS = ("catalog_malformed_record", "catalog_missing_field", "catalog_invalid")
+
+#: Every key of ``SampleSummary.bad_records``, in the order they are reported.
+BAD_RECORD_KEYS = (
+    _ORDER_ERROR_CODES + _ORDER_WARNING_CODES + _ORDER_OK_KEYS + _INVENTORY_KEYS + _CATALOG_KEYS
+)
+
+# (case, code, variants it applies to, may repeat). Error cases: extra corrupted lines.
+_ERROR_CASES: tuple[tuple[str, str, tuple[int, ...], bool], ...] = (
+    ("invalid_json_truncated", "malformed_record", _ALL, True),
+    ("invalid_json_single_quotes", "malformed_record", _ALL, True),
+    ("invalid_json_trailing_comma", "malformed_record", _ALL, True),
+    ("json_array", "malformed_record", _ALL, True),
+    ("json_number", "malformed_record", _ALL, True),
+    ("invalid_utf8", "malformed_record", _ALL, True),
+    # these can only be written once each: a second copy would be an exact duplicate
+    ("empty_line", "malformed_record", _ALL, False),
+    ("whitespace_space", "malformed_record", _ALL, False),
+    ("whitespace_tab", "malformed_record", _ALL, False),
+    ("whitespace_mixed", "malformed_record", _ALL, False),
+    ("schema_version_7", "unknown_schema", _ALL, True),
+    ("schema_version_three", "unknown_schema", _ALL, True),
+    ("order_id_absent", "missing_field", _ALL, True),
+    ("order_id_empty", "missing_field", _ALL, True),
+    # without customerId a mobile record is no longer mobile-shaped: not for mobile
+    ("customer_id_absent", "missing_field", (WEB, API, LEGACY), True),
+    ("customer_id_empty", "missing_field", _ALL, True),
+    ("timestamp_absent", "missing_field", _ALL, True),
+    ("items_absent", "missing_field", _ALL, True),
+    ("status_absent", "missing_field", _ALL, True),
+    ("timestamp_no_offset", "invalid_timestamp", _ALL, True),
+    ("timestamp_garbage", "invalid_timestamp", _ALL, True),
+    ("timestamp_far_future", "invalid_timestamp", _ALL, True),
+    ("timestamp_space_separator", "invalid_timestamp", _ALL, True),
+    ("items_empty", "invalid_item", _ALL, True),
+    ("quantity_zero", "invalid_item", _ALL, True),
+    ("quantity_negative", "invalid_item", _ALL, True),
+    ("quantity_fraction", "invalid_item", _ALL, True),
+    ("quantity_string", "invalid_item", _ALL, True),
+    ("price_negative", "invalid_item", _ALL, True),
+    ("price_not_number", "invalid_item", _ALL, True),
+    ("price_three_decimals", "invalid_item", _ALL, True),
+    ("status_lost", "invalid_status", _ALL, True),
+    ("product_unknown", "unknown_product", _ALL, True),
+    ("total_off_by_five", "total_mismatch", (API,), True),
+    ("total_off_by_two_cents", "total_mismatch", (API,), True),
+    ("currency_eur", "unsupported_currency", (API,), True),
+    ("currency_gbp", "unsupported_currency", (API,), True),
+)
+
+# Warning / boundary cases: applied to a whole real order (all its events carry it).
+_WARNING_CASES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("price_deviation_double", "price_deviation", _ALL),
+    ("price_deviation_low", "price_deviation", _ALL),
+    ("address_no_city", "incomplete_address", _ALL),
+    ("address_us_no_state", "incomplete_address", _ALL),
+    ("address_us_lower_no_state", "incomplete_address", (API,)),
+    ("total_off_by_one_cent_over", "total_off_by_one_cent_ok", (API,)),
+    ("total_off_by_one_cent_under", "total_off_by_one_cent_ok", (API,)),
+    ("price_exactly_50pct_above", "price_exactly_50pct_ok", _ALL),
+    ("price_exactly_50pct_below", "price_exactly_50pct_ok", _ALL),
+    ("price_trailing_zero", "price_trailing_zero_ok", (WEB, LEGACY)),
+)
+
+_ERROR_CODE = {name: code for name, code, _, _ in _ERROR_CASES}
+_ERROR_VARIANTS = {name: variants for name, _, variants, _ in _ERROR_CASES}
+_WARNING_CODE = {name: code for name, code, _ in _WARNING_CASES}
+_WARNING_VARIANTS = {name: variants for name, _, variants in _WARNING_CASES}
+_REPEATABLE_ERRORS = {
+    v: tuple(name for name, _, variants, rep in _ERROR_CASES if rep and v in variants) for v in _ALL
+}
+_WARNINGS_FOR = {v: tuple(name for name, _, variants in _WARNING_CASES if v in variants) for v in _ALL}
+
+_INVENTORY_CASES: tuple[tuple[str, str], ...] = (
+    ("too_few_fields", "inventory_malformed_record"),
+    ("too_many_fields", "inventory_malformed_record"),
+    ("quantity_negative", "inventory_invalid_quantity"),
+    ("quantity_decimal", "inventory_invalid_quantity"),
+    ("quantity_text", "inventory_invalid_quantity"),
+    ("quantity_plus_sign", "inventory_invalid_quantity"),
+    ("product_id_empty", "inventory_missing_field"),
+    ("warehouse_empty", "inventory_missing_field"),
+    ("timestamp_no_offset", "inventory_invalid_timestamp"),
+    ("product_unknown", "inventory_unknown_product"),
+)
+
+# rates
+_P_ERROR_PER_ORDER = 0.03  # extra corrupted copy of one of the order's events
+_P_WARNING_PER_ORDER = 0.002
+_P_LATE = 0.03  # event written hours to days after its timestamp order
+_P_DUP = 0.02  # event line re-delivered byte-identically later
+_P_REFORMAT = 0.003  # same event again, different key order and spacing
+_P_LATE_BATCH = 0.06
+_P_DUP_ROW = 0.004
+_P_BAD_ROW_PER_BATCH = 0.05
+_P_ROW_IN_BATCH = 0.3
+
+# more orders in the afternoon and evening (UTC hours 0..23)
+_HOUR_SHAPE = (
+    2.0, 1.2, 0.8, 0.6, 0.6, 0.8, 1.5, 2.5, 3.5, 4.0, 4.5, 5.0,
+    5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 8.0, 6.5, 4.5, 3.0,
+)  # fmt: skip
+
+_CATEGORIES = (
+    # name, min dollars, max dollars, nouns
+    ("Electronics", 19, 499, ("Headphones", "Speaker", "Charger", "Keyboard", "Webcam", "Monitor")),
+    ("Home", 9, 199, ("Lamp", "Kettle", "Blender", "Throw Blanket", "Cookware Set", "Vase")),
+    ("Apparel", 12, 149, ("T-Shirt", "Hoodie", "Jacket", "Sneakers", "Scarf", "Jeans")),
+    ("Books", 7, 49, ("Cookbook", "Novel", "Field Guide", "Atlas", "Journal", "Biography")),
+    ("Sports", 14, 299, ("Yoga Mat", "Dumbbells", "Water Bottle", "Tent", "Helmet", "Backpack")),
+    ("Beauty", 5, 89, ("Face Cream", "Shampoo", "Perfume", "Lip Balm", "Sunscreen", "Soap Set")),
+)
+_BRANDS = ("Acme", "Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Müller & Söhne")
+_TAGS = ("bestseller", "new", "eco", "gift", "limited", "clearance", "premium")
+_CENT_ENDINGS = (99, 49, 95, 0, 50, 25, 89, 79)
+
+_US_ADDRESSES = (
+    ("US", "CA", "San Francisco"),
+    ("US", "CA", "Los Angeles"),
+    ("US", "CA", "San Diego"),
+    ("US", "NY", "New York"),
+    ("US", "NY", "Buffalo"),
+    ("US", "TX", "Dallas"),
+    ("US", "TX", "Austin"),
+    ("US", "TX", "Houston"),
+    ("US", "WA", "Seattle"),
+    ("US", "IL", "Chicago"),
+    ("US", "MA", "Boston"),
+    ("US", "FL", "Miami"),
+    ("US", "CO", "Denver"),
+    ("US", "GA", "Atlanta"),
+    ("US", "OR", "Portland"),
+    ("US", "AZ", "Phoenix"),
+)
+_ADDRESSES = _US_ADDRESSES + (
+    ("GB", None, "London"),
+    ("GB", None, "Manchester"),
+    ("DE", None, "Berlin"),
+    ("DE", None, "München"),
+    ("CA", None, "Toronto"),
+    ("CA", None, "Montréal"),
+)
+_COUPONS = ("WINTER10", "FREESHIP", "VIP15", "WELCOME5")
+_PARTNERS = ("shopbridge", "marketly", "dealhub")
+
+_MONEY_RE = re.compile(r'"@M@([^"@]*)@"')
+_EPOCH = date(1970, 1, 1)
+_IST = 19800  # +05:30 in seconds
+_FAR_FUTURE = 75 * 365 * 86400  # about 75 years: "more than one day after recording"
+
+# heap entry kinds
+_EVENT, _RAW, _DUP, _REFORMAT = range(4)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _frozen_dict(value: Any) -> dict[str, int]:
+    return dict(value)
+
+
+@attrs.frozen
+class SampleSummary:
+    """What ``write_sample`` wrote. All counts are lines/records actually written."""
+
+    out_dir: Path
+    catalog_path: Path
+    inventory_path: Path
+    orders_path: Path
+    #: orders with at least one valid event (the synthetic carriers of error cases,
+    #: whose only line is quarantined, are not counted)
+    orders: int
+    #: lines rendered from the orders' own lifecycle events (first delivery only)
+    order_events: int
+    #: every line of the order file (= order_events + duplicate_lines
+    #: + reformatted_lines + error_lines)
+    order_lines: int
+    duplicate_lines: int
+    reformatted_lines: int
+    #: injected error lines (each carries exactly one error code)
+    error_lines: int
+    #: events written out of their timestamp order on purpose (late / before an
+    #: earlier event of the same order)
+    delayed_events: int
+    #: inventory data rows (header excluded), bad and re-delivered rows included
+    inventory_rows: int
+    inventory_duplicate_rows: int
+    inventory_late_batches: int
+    #: entries of the catalog's product list, bad ones included
+    catalog_products: int
+    bad_records: dict[str, int] = attrs.field(converter=_frozen_dict, hash=False)
+    bad_cases: dict[str, int] = attrs.field(converter=_frozen_dict, hash=False)
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path]:
+        return (self.catalog_path, self.inventory_path, self.orders_path)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (paths as strings)."""
+        out: dict[str, Any] = {}
+        for field in attrs.fields(SampleSummary):
+            value = getattr(self, field.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[field.name] = value
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _cents(text: str) -> int:
+    whole, _, frac = text.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
+
+
+def _num(text: str) -> str:
+    """A JSON number written exactly as ``text`` (see ``_encode``)."""
+    return f"@M@{text}@"
+
+
+def _encode(obj: Any, *, spaced: bool = False) -> str:
+    text = json.dumps(
+        obj, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":")
+    )
+    return _MONEY_RE.sub(r"\1", text)
+
+
+def _reformat(line: str) -> str:
+    """The same JSON object, with its top-level keys reversed and spaced separators."""
+    obj = json.loads(line, parse_float=_num)
+    return _encode(dict(reversed(list(obj.items()))), spaced=True)
+
+
+def _largest_remainder(total: int, weights: list[float]) -> list[int]:
+    wsum = sum(weights)
+    exact = [total * w / wsum for w in weights]
+    counts = [int(x) for x in exact]
+    rest = total - sum(counts)
+    order = sorted(range(len(weights)), key=lambda i: (counts[i] - exact[i], i))
+    for i in order[:rest]:
+        counts[i] += 1
+    return counts
+
+
+class _Clock:
+    """Fast ISO-8601 formatting of integer epoch seconds."""
+
+    def __init__(self) -> None:
+        self._days: dict[int, str] = {}
+
+    def _day(self, d: int) -> str:
+        s = self._days.get(d)
+        if s is None:
+            s = (_EPOCH + timedelta(days=d)).isoformat()
+            if len(self._days) < 4096:
+                self._days[d] = s
+        return s
+
+    def z(self, t: int) -> str:
+        d, s = divmod(t, 86400)
+        h, s = divmod(s, 3600)
+        m, s = divmod(s, 60)
+        return f"{self._day(d)}T{h:02d}:{m:02d}:{s:02d}Z"
+
+    def ist(self, t: int) -> str:
+        d, s = divmod(t + _IST, 86400)
+        h, s = divmod(s, 3600)
+        m, s = divmod(s, 60)
+        return f"{self._day(d)}T{h:02d}:{m:02d}:{s:02d}+05:30"
+
+    def text(self, t: int, variant: int) -> str:
+        return self.ist(t) if variant == MOBILE else self.z(t)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@attrs.define
+class _Catalog:
+    ids: list[str]  # valid products, index = product number
+    cents: list[int]
+    active: list[bool]
+    reorder_point: list[int]
+    weights: list[float]  # order popularity
+    entries: int
+    bad: dict[str, int]
+    even_product: int  # a product whose price has an even number of cents
+    unknown_id: str
+
+
+def _write_catalog(path: Path, rng: random.Random, products: int) -> _Catalog:
+    entries: list[Any] = []
+    ids: list[str] = []
+    cents: list[int] = []
+    active: list[bool] = []
+    reorder: list[int] = []
+    weights: list[float] = []
+    inactive_left = max(1, products // 15) if products >= 5 else 0
+    for i in range(products):
+        pid = f"PROD-{i + 1:03d}"
+        category, lo, hi, nouns = _CATEGORIES[rng.randrange(len(_CATEGORIES))]
+        brand = _BRANDS[rng.randrange(len(_BRANDS))]
+        price = rng.randint(lo, hi) * 100 + rng.choice(_CENT_ENDINGS)
+        is_active = True
+        if inactive_left and (rng.random() < 0.06 or products - i <= inactive_left):
+            is_active = False
+            inactive_left -= 1
+        entry: dict[str, Any] = {
+            "product_id": pid,
+            "name": f"{brand} {nouns[rng.randrange(len(nouns))]}",
+            "category": category,
+            "price": _num(_money(price)),
+            "cost": _num(_money(price * rng.randint(35, 70) // 100)),
+        }
+        rp = 20
+        if rng.random() >= 0.15:  # the rest omit it: default 20
+            rp = rng.randint(10, 50)
+            entry["reorder_point"] = rp
+        if not is_active or rng.random() < 0.7:
+            entry["active"] = is_active
+        entry["brand"] = brand
+        entry["tags"] = sorted(rng.sample(_TAGS, rng.randint(0, 3)))
+        entries.append(entry)
+        ids.append(pid)
+        cents.append(price)
+        active.append(is_active)
+        reorder.append(rp)
+        weight = rng.paretovariate(1.3)
+        weights.append(weight if is_active else weight * 0.1)
+    # a product with an even number of cents, for the "exactly 50% away" cases
+    even = next((i for i in range(products) if cents[i] % 2 == 0 and active[i]), None)
+    if even is None:
+        even = next(i for i in range(products) if active[i]) if any(active) else 0
+        cents[even] += 1 if cents[even] % 2 else 0
+        entries[even]["price"] = _num(_money(cents[even]))
+
+    # bad entries, at pseudo-random places
+    extra = [f"PROD-{products + k:03d}" for k in (1, 2, 3, 4)]
+    bad_entries: list[tuple[Any, str]] = [
+        ({"product_id": extra[0], "category": "Home", "price": _num("19.99")}, "catalog_missing_field"),
+        ({"product_id": extra[1], "name": "Broken Price Tag", "category": "Toys", "price": "abc"},
+         "catalog_invalid"),
+        ({"product_id": extra[2], "name": "Negative Gadget", "category": "Electronics",
+          "price": _num("-12.50")}, "catalog_invalid"),
+        (f"{extra[3]} discontinued", "catalog_malformed_record"),
+    ]  # fmt: skip
+    bad = dict.fromkeys(_CATALOG_KEYS, 0)
+    for entry, key in bad_entries:
+        entries.insert(rng.randrange(len(entries) + 1), entry)
+        bad[key] += 1
+    # one product per line keeps the file readable and diffable
+    body = ",\n".join("  " + _encode(entry, spaced=True) for entry in entries)
+    path.write_text('{"products": [\n' + body + "\n]}\n", encoding="utf-8")
+
+    unknown = "PROD-999" if products + 4 < 999 else f"PROD-{products + 1000}"
+    return _Catalog(ids, cents, active, reorder, weights, len(entries), bad, even, unknown)
+
+
+# --------------------------------------------------------------------------- generator
+
+
+class _Generator:
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        orders: int,
+        days: int,
+        seed: int,
+        start: date,
+        products: int,
+        warehouses: tuple[str, ...],
+    ) -> None:
+        self.out_dir = out_dir
+        self.n_orders = orders
+        self.days = days
+        self.hours = days * 24
+        self.base = (start - _EPOCH).days * 86400
+        self.end = self.base + days * 86400
+        self.warehouses = warehouses
+        self.clock = _Clock()
+        self.rng_cat = random.Random(f"fastcommerce-sample:{seed}:catalog")
+        self.rng = random.Random(f"fastcommerce-sample:{seed}:orders")
+        self.rng_inv = random.Random(f"fastcommerce-sample:{seed}:inventory")
+        self.n_products = products
+
+        self.bad = dict.fromkeys(BAD_RECORD_KEYS, 0)
+        self.cases: dict[str, int] = {}
+        self.heap: list[tuple[Any, ...]] = []
+        self.seq = 0
+        self.order_events = 0
+        self.order_lines = 0
+        self.dup_lines = 0
+        self.reformatted = 0
+        self.error_lines = 0
+        self.delayed = 0
+        self.dup_scheduled = 0
+        self.reformat_scheduled = 0
+        self.forced_out_of_order = False
+        self.forced_cross_day = days < 2
+        self.next_serial = 0
+
+    # ------------------------------------------------------------------ main
+
+    def run(self) -> SampleSummary:
+        out = self.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        cat = _write_catalog(out / CATALOG_FILE, self.rng_cat, self.n_products)
+        self.cat = cat
+        for key, n in cat.bad.items():
+            self.bad[key] += n
+        self.valid_products = list(range(len(cat.ids)))
+        cum = 0.0
+        self.cum_weights = []
+        for w in cat.weights:
+            cum += w
+            self.cum_weights.append(cum)
+        rng = self.rng
+        n_customers = max(10, self.n_orders * 3 // 10 + 1)
+        self.n_customers = n_customers
+        self.addr_salt = rng.getrandbits(32)
+        self.sold = [0] * len(cat.ids)
+
+        # orders per hour: daily shape x a random factor per day
+        day_factor = [rng.uniform(0.85, 1.15) for _ in range(self.days)]
+        weights = [day_factor[h // 24] * _HOUR_SHAPE[h % 24] for h in range(self.hours)]
+        per_hour = _largest_remainder(self.n_orders, weights)
+
+        self._assign_mandatory_cases()
+        self._init_inventory()
+
+        orders_path = out / ORDERS_FILE
+        inv_path = out / INVENTORY_FILE
+        with open(orders_path, "wb", buffering=1 << 20) as fo, open(
+            inv_path, "w", encoding="utf-8", newline=""
+        ) as fi:
+            fi.write(INVENTORY_HEADER + "\n")
+            self._inventory_snapshot(fi)
+            for h in range(self.hours):
+                hour_start = self.base + h * 3600
+                for _ in range(per_hour[h]):
+                    self._order(hour_start + rng.randrange(3600))
+                buf: list[bytes] = []
+                self._flush(hour_start + 3600, buf)
+                fo.write(b"".join(buf))
+                self._inventory_hour(h, fi)
+            self._fallback_cases()
+            buf = []
+            self._flush(None, buf)
+            fo.write(b"".join(buf))
+            self._inventory_finish(fi)
+
+        return SampleSummary(
+            out_dir=out,
+            catalog_path=out / CATALOG_FILE,
+            inventory_path=inv_path,
+            orders_path=orders_path,
+            orders=self.n_orders,
+            order_events=self.order_events,
+            order_lines=self.order_lines,
+            duplicate_lines=self.dup_lines,
+            reformatted_lines=self.reformatted,
+            error_lines=self.error_lines,
+            delayed_events=self.delayed,
+            inventory_rows=self.inv_rows,
+            inventory_duplicate_rows=self.inv_dup_rows,
+            inventory_late_batches=self.inv_late_batches,
+            catalog_products=cat.entries,
+            bad_records=self.bad,
+            bad_cases=dict(sorted(self.cases.items())),
+        )
+
+    # ------------------------------------------------------------------ cases
+
+    def _assign_mandatory_cases(self) -> None:
+        """Every case at least once, on pseudo-random orders."""
+        rng = self.rng
+        n = self.n_orders
+        warnings = [name for name, _, _ in _WARNING_CASES]
+        errors = [name for name, _, _, _ in _ERROR_CASES]
+        self.warn_at: dict[int, str] = {}
+        self.errors_at: dict[int, list[str]] = {}
+        self.leftover_errors: list[str] = []
+        total = len(warnings) + len(errors)
+        if n >= total:
+            slots = rng.sample(range(n), total)
+            for name, slot in zip(warnings, slots):
+                self.warn_at[slot] = name
+            for name, slot in zip(errors, slots[len(warnings) :]):
+                self.errors_at[slot] = [name]
+        else:
+            for name, slot in zip(warnings, rng.sample(range(n), min(n, len(warnings)))):
+                self.warn_at[slot] = name
+            for name in errors:
+                if n:
+                    self.errors_at.setdefault(rng.randrange(n), []).append(name)
+                else:
+                    self.leftover_errors.append(name)
+
+    def _count(self, code: str, case: str) -> None:
+        self.bad[code] += 1
+        key = f"{code}/{case}"
+        self.cases[key] = self.cases.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ orders
+
+    def _pick_variant(self) -> int:
+        r = self.rng.random()
+        for v, c in enumerate(_VARIANT_CUM):
+            if r < c:
+                return v
+        return WEB
+
+    def _order(self, placed: int) -> None:
+        rng = self.rng
+        serial = self.next_serial
+        self.next_serial += 1
+        warn = self.warn_at.pop(serial, None)
+        errors = self.errors_at.pop(serial, [])
+
+        variant = self._pick_variant()
+        if warn is not None:
+            allowed = _WARNING_VARIANTS[warn]
+            if variant not in allowed:
+                variant = allowed[0] if len(allowed) == 1 else allowed[rng.randrange(len(allowed))]
+        elif errors:
+            allowed = [v for v in _ALL if all(v in _ERROR_VARIANTS[e] for e in errors)]
+            if allowed and variant not in allowed:
+                variant = API if API in allowed else allowed[0]
+        if warn is None and rng.random() < _P_WARNING_PER_ORDER:
+            choices = _WARNINGS_FOR[variant]
+            warn = choices[rng.randrange(len(choices))]
+        if rng.random() < _P_ERROR_PER_ORDER:
+            choices = _REPEATABLE_ERRORS[variant]
+            extra = choices[rng.randrange(len(choices))]
+            if extra not in errors:
+                errors.append(extra)
+
+        d, tags = self._make_order(serial, variant, warn, count_sales=True)
+        tpl = _encode(d)
+        ref = (tpl, variant == MOBILE, tags)
+        events = self._lifecycle(placed)
+        heap = self.heap
+        arrivals = []
+        for k, (ts, st) in enumerate(events):
+            arr = ts + rng.randrange(20)
+            nxt = events[k + 1][0] if k + 1 < len(events) else None
+            if (
+                not self.forced_out_of_order
+                and st == _CONFIRMED
+                and k + 1 < len(events)
+                and events[k + 1][1] == _SHIPPED
+            ):
+                self.forced_out_of_order = True
+                arr = events[k + 1][0] + rng.randint(600, 10800)
+                self.delayed += 1
+            elif not self.forced_cross_day and (ts - self.base) // 86400 < self.days - 1:
+                self.forced_cross_day = True
+                midnight = self.base + ((ts - self.base) // 86400 + 1) * 86400
+                arr = midnight + rng.randint(3600, 21600)
+                self.delayed += 1
+            elif rng.random() < _P_LATE:
+                if nxt is not None and rng.random() < 0.5:
+                    arr = nxt + rng.randint(60, 10800)
+                else:
+                    arr = ts + rng.randint(7200, 172800)
+                self.delayed += 1
+            arrivals.append(arr)
+            self.seq += 1
+            heapq.heappush(heap, (arr, self.seq, _EVENT, ref, ts, st))
+
+        for name in errors:
+            if variant not in _ERROR_VARIANTS[name]:
+                self.leftover_errors.append(name)
+                continue
+            k = rng.randrange(len(events))
+            ts, st = events[k]
+            self._push_error(name, d, variant, ts, st, arrivals[k] + rng.randint(1, 600), serial)
+
+    def _lifecycle(self, placed: int) -> list[tuple[int, int]]:
+        rng = self.rng
+        ev = [(placed, _PENDING)]
+        r = rng.random()
+        t = placed
+        if r < 0.05:
+            pass  # stays pending
+        elif r < 0.09:
+            ev.append((t + rng.randint(300, 21600), _CANCELLED))
+        else:
+            t += rng.randint(60, 1800)
+            ev.append((t, _CONFIRMED))
+            if r < 0.13:
+                pass  # stays confirmed
+            elif r < 0.17:
+                ev.append((t + rng.randint(3600, 43200), _CANCELLED))
+            else:
+                t += rng.randint(7200, 108000)
+                ev.append((t, _SHIPPED))
+                t += rng.randint(43200, 216000)
+                ev.append((t, _DELIVERED))
+                if rng.random() < 0.07:
+                    ev.append((t + rng.randint(21600, 259200), _REFUNDED))
+        end = self.end
+        return [e for e in ev if e[0] < end]
+
+    def _customer(self) -> tuple[str, tuple[str, str | None, str]]:
+        # Zipf-ish: low customer numbers order much more often
+        idx = int(self.n_customers * self.rng.random() ** 2.5)
+        mix = ((idx + 1) * 0x9E3779B1 + self.addr_salt) & 0xFFFFFFFF
+        mix ^= mix >> 15
+        return f"CUST-{idx + 1:04d}", _ADDRESSES[mix % len(_ADDRESSES)]
+
+    def _make_order(
+        self, serial: int, variant: int, warn: str | None, *, count_sales: bool
+    ) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+        rng = self.rng
+        cat = self.cat
+        oid = f"ORD-{100001 + serial}"
+        cid, (country, state, city) = self._customer()
+
+        n_items = min((1, 1, 1, 1, 1, 2, 2, 2, 3, 4)[rng.randrange(10)], len(cat.ids))
+        pids: list[int] = []
+        while len(pids) < n_items:
+            p = rng.choices(self.valid_products, cum_weights=self.cum_weights)[0]
+            if p not in pids:
+                pids.append(p)
+        items: list[list[Any]] = []  # [product, quantity, cents, price text override]
+        for p in pids:
+            qty = (1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5)[rng.randrange(13)]
+            c = cat.cents[p]
+            if rng.random() < 0.12:  # a discount of 5-20%: still within 50%
+                c = c * (100 - 5 * rng.randint(1, 4)) // 100
+            items.append([p, qty, c, None])
+
+        tags: tuple[tuple[str, str], ...] = ()
+        total_adjust = 0
+        if warn is not None:
+            tags = ((_WARNING_CODE[warn], warn),)
+            first = items[0]
+            if warn == "price_deviation_double":
+                first[2] = cat.cents[first[0]] * 2
+            elif warn == "price_deviation_low":
+                first[2] = cat.cents[first[0]] * 2 // 5
+            elif warn in ("price_exactly_50pct_above", "price_exactly_50pct_below"):
+                e = cat.even_product
+                items = [it for it in items if it[0] != e] or items
+                first = items[0]
+                first[0] = e
+                half = cat.cents[e] // 2
+                first[2] = cat.cents[e] + (half if warn.endswith("above") else -half)
+            elif warn == "price_trailing_zero":
+                first[2] = cat.cents[first[0]]
+                first[3] = _money(first[2]) + "0"
+            elif warn == "address_no_city":
+                city = None
+            elif warn in ("address_us_no_state", "address_us_lower_no_state"):
+                country, _, city = _US_ADDRESSES[rng.randrange(len(_US_ADDRESSES))]
+                state = None
+                if warn == "address_us_lower_no_state":
+                    country = "us"
+            elif warn == "total_off_by_one_cent_over":
+                total_adjust = 1
+            elif warn == "total_off_by_one_cent_under":
+                total_adjust = -1
+
+        if count_sales:
+            sold = self.sold
+            for p, qty, _, _ in items:
+                sold[p] += qty
+
+        ids = cat.ids
+        addr: dict[str, Any] = {"country": country}
+        if state is not None:
+            addr["state"] = state
+        if city is not None:
+            addr["city"] = city
+
+        d: dict[str, Any]
+        if variant == WEB:
+            d = {}
+            if rng.random() < 0.05:
+                d["schema_version"] = 2
+            d["order_id"] = oid
+            d["customer_id"] = cid
+            d["timestamp"] = "@TS@"
+            d["channel"] = "web"
+            d["items"] = [
+                {"product_id": ids[p], "quantity": q, "unit_price": _num(t or _money(c))}
+                for p, q, c, t in items
+            ]
+            d["shipping_address"] = addr
+            d["status"] = "@ST@"
+        elif variant == MOBILE:
+            d = {
+                "order_id": oid,
+                "customerId": cid,
+                "timestamp": "@TS@",
+                "channel": "mobile",
+                "items": [
+                    {"product_id": ids[p], "quantity": q, "unit_price": _money(c)}
+                    for p, q, c, _ in items
+                ],
+                "shipping_address": addr,
+                "status": "@ST@",
+            }
+        elif variant == API:
+            if country == "US" and rng.random() < 0.3:
+                addr["country"] = "us"
+            elif country != "US" and rng.random() < 0.3:
+                addr["country"] = country.lower()
+            total = sum(q * c for _, q, c, _ in items) + total_adjust
+            d = {"schema_version": 3, "order_id": oid, "customer_id": cid, "timestamp": "@TS@"}
+            if rng.random() >= 0.05:  # else implied
+                d["channel"] = "api"
+            d["items"] = [
+                {"product_id": ids[p], "quantity": q,
+                 "price": {"amount": _money(c), "currency": "USD"}}
+                for p, q, c, _ in items
+            ]  # fmt: skip
+            d["shipping_address"] = addr
+            d["order_total"] = _money(total)
+            d["coupon_code"] = _COUPONS[rng.randrange(4)] if rng.random() < 0.25 else None
+            d["metadata"] = {
+                "partner": _PARTNERS[rng.randrange(len(_PARTNERS))],
+                "request_id": f"req-{rng.getrandbits(40):010x}",
+            }
+            d["status"] = "@ST@"
+        else:  # LEGACY
+            d = {
+                "order_id": oid,
+                "customer_id": cid,
+                "timestamp": "@TS@",
+                "items": [
+                    {"product_id": ids[p], "quantity": q, "price": _num(t or _money(c))}
+                    for p, q, c, t in items
+                ],
+            }
+            d.update(addr)
+            d["status"] = "@ST@"
+        return d, tags
+
+    # ------------------------------------------------------------------ error lines
+
+    def _push_error(
+        self, name: str, d: dict[str, Any], variant: int, ts: int, st: int, arrival: int, serial: int
+    ) -> None:
+        data = self._corrupt(name, d, variant, ts, st, serial)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.seq += 1
+        heapq.heappush(self.heap, (arrival, self.seq, _RAW, data + b"\n", _ERROR_CODE[name], name))
+
+    def _corrupt(
+        self, name: str, d: dict[str, Any], variant: int, ts: int, st: int, serial: int
+    ) -> str | bytes:
+        c = copy.deepcopy(d)
+        c["timestamp"] = self.clock.text(ts, variant)
+        c["status"] = _STATUSES_UP[st] if variant == MOBILE else _STATUSES[st]
+        cust_key = "customerId" if variant == MOBILE else "customer_id"
+        item = c["items"][0]
+
+        def set_price(text: str, numeric: bool) -> None:
+            if variant == API:
+                item["price"]["amount"] = text
+            elif variant == MOBILE:
+                item["unit_price"] = text
+            else:
+                key = "unit_price" if variant == WEB else "price"
+                item[key] = _num(text) if numeric else text
+
+        if name == "invalid_json_truncated":
+            line = _encode(c)
+            return line[: len(line) // 2]
+        if name == "invalid_json_single_quotes":
+            return _encode(c).replace('"', "'")
+        if name == "invalid_json_trailing_comma":
+            return _encode(c)[:-1] + ",}"
+        if name == "json_array":
+            return "[" + _encode(c) + "]"
+        if name == "json_number":
+            return str(100001 + serial)
+        if name == "invalid_utf8":
+            raw = _encode(c).encode("utf-8")
+            i = raw.find(b"CUST-")
+            return raw[:i] + b"\xc3\x28" + raw[i:]
+        if name == "empty_line":
+            return ""
+        if name == "whitespace_space":
+            return " "
+        if name == "whitespace_tab":
+            return "\t"
+        if name == "whitespace_mixed":
+            return "  \t  "
+        if name in ("schema_version_7", "schema_version_three"):
+            c.pop("schema_version", None)
+            c = {"schema_version": 7 if name.endswith("7") else "three", **c}
+        elif name == "order_id_absent":
+            del c["order_id"]
+        elif name == "order_id_empty":
+            c["order_id"] = ""
+        elif name == "customer_id_absent":
+            del c[cust_key]
+        elif name == "customer_id_empty":
+            c[cust_key] = ""
+        elif name == "timestamp_absent":
+            del c["timestamp"]
+        elif name == "items_absent":
+            del c["items"]
+        elif name == "status_absent":
+            del c["status"]
+        elif name == "timestamp_no_offset":
+            text = c["timestamp"]
+            c["timestamp"] = text[:-6] if variant == MOBILE else text[:-1]
+        elif name == "timestamp_garbage":
+            c["timestamp"] = "yesterday"
+        elif name == "timestamp_far_future":
+            c["timestamp"] = self.clock.text(ts + _FAR_FUTURE, variant)
+        elif name == "timestamp_space_separator":
+            c["timestamp"] = c["timestamp"].replace("T", " ")
+        elif name == "items_empty":
+            c["items"] = []
+        elif name == "quantity_zero":
+            item["quantity"] = 0
+        elif name == "quantity_negative":
+            item["quantity"] = -1
+        elif name == "quantity_fraction":
+            item["quantity"] = 1.5
+        elif name == "quantity_string":
+            item["quantity"] = "2"
+        elif name == "price_negative":
+            set_price("-5.00", True)
+        elif name == "price_not_number":
+            set_price("abc", False)
+        elif name == "price_three_decimals":
+            set_price(_money(self.cat.cents[0]) + "9", True)
+        elif name == "status_lost":
+            c["status"] = "LOST" if variant == MOBILE else "lost"
+        elif name == "product_unknown":
+            item["product_id"] = self.cat.unknown_id
+        elif name in ("total_off_by_five", "total_off_by_two_cents"):
+            delta = 500 if name == "total_off_by_five" else -2
+            c["order_total"] = _money(_cents(c["order_total"]) + delta)
+        elif name in ("currency_eur", "currency_gbp"):
+            item["price"]["currency"] = "EUR" if name == "currency_eur" else "GBP"
+        else:  # pragma: no cover - table and code out of step
+            raise AssertionError(name)
+        return _encode(c)
+
+    def _fallback_cases(self) -> None:
+        """Error cases that found no fitting order (tiny runs): synthetic carriers."""
+        rng = self.rng
+        for name in self.leftover_errors:
+            variants = _ERROR_VARIANTS[name]
+            variant = API if API in variants and len(variants) < len(_ALL) else WEB
+            serial = self.next_serial
+            self.next_serial += 1
+            d, _ = self._make_order(serial, variant, None, count_sales=False)
+            ts = self.end - 1 - rng.randrange(3600)
+            self._push_error(name, d, variant, ts, _PENDING, ts + rng.randint(1, 600), serial)
+        self.leftover_errors = []
+
+    # ------------------------------------------------------------------ writing
+
+    def _flush(self, until: int | None, out: list[bytes]) -> None:
+        heap = self.heap
+        rng = self.rng
+        clock = self.clock
+        pop = heapq.heappop
+        push = heapq.heappush
+        while heap and (until is None or heap[0][0] < until):
+            arr, _, kind, a, b, c = pop(heap)
+            if kind == _EVENT:
+                tpl, mobile, tags = a
+                if mobile:
+                    line = tpl.replace("@TS@", clock.ist(b), 1).replace("@ST@", _STATUSES_UP[c], 1)
+                else:
+                    line = tpl.replace("@TS@", clock.z(b), 1).replace("@ST@", _STATUSES[c], 1)
+                data = line.encode("utf-8") + b"\n"
+                out.append(data)
+                self.order_events += 1
+                for code, case in tags:
+                    self._count(code, case)
+                if self.dup_scheduled == 0 or rng.random() < _P_DUP:
+                    self.dup_scheduled += 1
+                    self.seq += 1
+                    push(heap, (arr + rng.randint(30, 43200), self.seq, _DUP, data, None, None))
+                if self.reformat_scheduled < 2 or rng.random() < _P_REFORMAT:
+                    self.reformat_scheduled += 1
+                    self.seq += 1
+                    again = _reformat(line).encode("utf-8") + b"\n"
+                    push(heap, (arr + rng.randint(300, 21600), self.seq, _REFORMAT, again, tags, None))
+            elif kind == _DUP:
+                out.append(a)
+                self.dup_lines += 1
+            elif kind == _REFORMAT:
+                out.append(a)
+                self.reformatted += 1
+                for code, case in b:
+                    self._count(code, case)
+            else:  # _RAW error line
+                out.append(a)
+                self.error_lines += 1
+                self._count(b, c)
+            self.order_lines += 1
+
+    # ------------------------------------------------------------------ inventory
+
+    def _init_inventory(self) -> None:
+        rng = self.rng_inv
+        cat = self.cat
+        n_wh = len(self.warehouses)
+        n = len(cat.ids)
+        wsum = sum(cat.weights) or 1.0
+        # expected units per day per (product, warehouse): about 1.7 items x 2 units
+        daily = [self.n_orders / self.days * 3.4 * w / wsum / n_wh for w in cat.weights]
+        self.inv_daily = daily
+        active = [i for i in range(n) if cat.active[i]] or list(range(n))
+        n_low = min(len(active), max(1, n // 12))
+        self.low_stock = sorted(rng.sample(active, n_low))
+        low = set(self.low_stock)
+        self.is_low = [i in low for i in range(n)]
+        self.levels = []
+        for p in range(n):
+            rp = cat.reorder_point[p]
+            if self.is_low[p]:
+                row = [rp // n_wh + int(daily[p] * rng.uniform(0.5, 1.5)) for _ in range(n_wh)]
+            else:
+                row = [rp + int(daily[p] * rng.uniform(2, 6)) + rng.randint(5, 40) for _ in range(n_wh)]
+            self.levels.append(row)
+        # warehouse shares of the sales: first warehouse busiest
+        shares = [n_wh - i for i in range(n_wh)]
+        self.wh_shares = [s / sum(shares) for s in shares]
+        self.bad_rows_at: dict[int, list[str]] = {}
+        for name, _ in _INVENTORY_CASES:
+            self.bad_rows_at.setdefault(rng.randrange(self.hours), []).append(name)
+        self.inv_heap: list[tuple[Any, ...]] = []
+        self.inv_seq = 0
+        self.inv_rows = 0
+        self.inv_dup_rows = 0
+        self.inv_late_batches = 0
+        self.inv_dup_scheduled = 0
+        self.inv_seen_bad: set[str] = set()
+        self.inv_case_code = dict(_INVENTORY_CASES)
+
+    def _row(self, p: int, w: int, ts: int) -> str:
+        level = self.levels[p][w]
+        reserved = self.rng_inv.randint(0, min(level, 8))
+        return f"{self.cat.ids[p]},{level},{self.warehouses[w]},{self.clock.z(ts)},{reserved}"
+
+    def _inventory_snapshot(self, fi: Any) -> None:
+        rng = self.rng_inv
+        lines = []
+        for p in range(len(self.cat.ids)):
+            for w in range(len(self.warehouses)):
+                lines.append(self._row(p, w, self.base + rng.randrange(300)))
+        self._write_rows(fi, lines)
+
+    def _write_rows(self, fi: Any, lines: Iterable[str]) -> None:
+        lines = list(lines)
+        if lines:
+            fi.write("\n".join(lines) + "\n")
+            self.inv_rows += len(lines)
+
+    def _inventory_hour(self, h: int, fi: Any) -> None:
+        rng = self.rng_inv
+        cat = self.cat
+        n_wh = len(self.warehouses)
+        shares = self.wh_shares
+        last = h == self.hours - 1
+        # sales of the hour, split over the warehouses
+        for p, units in enumerate(self.sold):
+            if not units:
+                continue
+            row = self.levels[p]
+            left = units
+            for w in range(n_wh - 1):
+                take = min(left, int(units * shares[w] + rng.random()))
+                row[w] = max(0, row[w] - take)
+                left -= take
+            row[n_wh - 1] = max(0, row[n_wh - 1] - left)
+            self.sold[p] = 0
+
+        batch_time = self.base + h * 3600 + 3300
+        lines: list[str] = []
+        pairs: list[tuple[int, int]] = []
+        for p in range(len(cat.ids)):
+            rp = cat.reorder_point[p]
+            for w in range(n_wh):
+                changed = False
+                if self.is_low[p]:
+                    if last:
+                        self.levels[p][w] = min(self.levels[p][w], rp // n_wh)
+                        changed = True
+                elif self.levels[p][w] <= rp + self.inv_daily[p] * 0.5 and rng.random() < 0.35:
+                    self.levels[p][w] += rp + 20 + int(self.inv_daily[p] * rng.uniform(3, 6))
+                    changed = True
+                if changed or rng.random() < _P_ROW_IN_BATCH:
+                    pairs.append((p, w))
+        for p, w in pairs:
+            ts = batch_time + rng.randrange(300)
+            line = self._row(p, w, ts)
+            lines.append(line)
+            if self.inv_dup_scheduled == 0 and h >= 1 or rng.random() < _P_DUP_ROW:
+                self.inv_dup_scheduled += 1
+                self.inv_seq += 1
+                heapq.heappush(
+                    self.inv_heap, (h + rng.randint(1, 3), 2, self.inv_seq, [line], True)
+                )
+        # bad rows
+        cases = self.bad_rows_at.pop(h, [])
+        if rng.random() < _P_BAD_ROW_PER_BATCH:
+            cases.append(_INVENTORY_CASES[rng.randrange(len(_INVENTORY_CASES))][0])
+        for name in cases:
+            bad = self._bad_row(name, batch_time)
+            if bad in self.inv_seen_bad:  # never an exact duplicate
+                continue
+            self.inv_seen_bad.add(bad)
+            lines.insert(rng.randrange(len(lines) + 1), bad)
+            code = self.inv_case_code[name]
+            self.bad[code] += 1
+            key = f"{code}/{name}"
+            self.cases[key] = self.cases.get(key, 0) + 1
+        rng.shuffle(lines)
+
+        # some batches arrive after the batch two or more hours later
+        forced = h == 1 and self.hours >= 4 and self.inv_late_batches == 0
+        self.inv_seq += 1
+        if not last and (forced or rng.random() < _P_LATE_BATCH):
+            self.inv_late_batches += 1
+            heapq.heappush(self.inv_heap, (h + rng.randint(2, 4), 1, self.inv_seq, lines, False))
+        else:
+            heapq.heappush(self.inv_heap, (h, 0, self.inv_seq, lines, False))
+        while self.inv_heap and self.inv_heap[0][0] <= h:
+            self._write_batch(fi, heapq.heappop(self.inv_heap))
+
+    def _write_batch(self, fi: Any, entry: tuple[Any, ...]) -> None:
+        lines, is_dup = entry[3], entry[4]
+        self._write_rows(fi, lines)
+        if is_dup:
+            self.inv_dup_rows += len(lines)
+
+    def _inventory_finish(self, fi: Any) -> None:
+        while self.inv_heap:
+            self._write_batch(fi, heapq.heappop(self.inv_heap))
+
+    def _bad_row(self, name: str, batch_time: int) -> str:
+        rng = self.rng_inv
+        p = rng.randrange(len(self.cat.ids))
+        w = rng.randrange(len(self.warehouses))
+        pid = self.cat.ids[p]
+        wh = self.warehouses[w]
+        level = self.levels[p][w]
+        ts = self.clock.z(batch_time + rng.randrange(300))
+        reserved = rng.randint(0, 8)
+        qty = str(level)
+        if name == "too_few_fields":
+            return f"{pid},{level},{wh}"
+        if name == "too_many_fields":
+            return f"{pid},{level},{wh},{ts},{reserved},EXTRA"
+        if name == "quantity_negative":
+            qty = f"-{rng.randint(1, 9)}"
+        elif name == "quantity_decimal":
+            qty = f"{level}.5"
+        elif name == "quantity_text":
+            qty = "abc"
+        elif name == "quantity_plus_sign":
+            qty = f"+{level}"
+        elif name == "product_id_empty":
+            pid = ""
+        elif name == "warehouse_empty":
+            wh = ""
+        elif name == "timestamp_no_offset":
+            ts = ts[:-1]
+        elif name == "product_unknown":
+            pid = self.cat.unknown_id
+        return f"{pid},{qty},{wh},{ts},{reserved}"
+
+
+# --------------------------------------------------------------------------- API
+
+
+def write_sample(
+    out_dir: Path | str,
+    *,
+    orders: int = 2000,
+    days: int = 3,
+    seed: int = 0,
+    start: date = date(2024, 1, 15),
+    products: int = 60,
+    warehouses: tuple[str, ...] = ("WH-SF", "WH-NY", "WH-DAL"),
+) -> SampleSummary:
+    """Write the catalog, inventory and order stream sample files into ``out_dir``.
+
+    ``out_dir`` is created if missing; the three files in it are overwritten. The same
+    arguments always produce byte-identical files. Orders are placed over ``days``
+    UTC days from ``start``; their later events stop at the end of that window.
+    """
+    if orders < 0:
+        raise ValueError("orders must be >= 0")
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    if products < 1:
+        raise ValueError("products must be >= 1")
+    if not warehouses:
+        raise ValueError("at least one warehouse is needed")
+    if len(set(warehouses)) != len(warehouses):
+        raise ValueError("warehouses must be distinct")
+    gen = _Generator(
+        Path(out_dir),
+        orders=orders,
+        days=days,
+        seed=seed,
+        start=start,
+        products=products,
+        warehouses=tuple(warehouses),
+    )
+    return gen.run()

@@ -1,0 +1,258 @@
+"""The plugin system: built-ins are ordinary plugins, throwaway plugins register and go."""
+
+from __future__ import annotations
+
+import inspect
+
+import orjson
+import pytest
+
+from fastcommerce import (
+    Pipeline,
+    PluginConfigError,
+    PluginError,
+    Projection,
+    Schema,
+    Upcaster,
+    Validator,
+    hookimpl,
+)
+from fastcommerce import hookspecs
+from fastcommerce.plugins import BUILTIN_PLUGINS
+
+WEB = {
+    "order_id": "ORD-1", "customer_id": "CUST-1", "timestamp": "2024-01-15T10:30:00Z",
+    "channel": "web", "items": [{"product_id": "PROD-001", "quantity": 2, "unit_price": 29.99}],
+    "shipping_address": {"country": "US", "state": "CA", "city": "San Francisco"},
+    "status": "confirmed",
+}
+
+
+def test_builtins_are_registered_as_plugins(pipeline):
+    names = {i.name for i in pipeline.plugins()}
+    assert set(BUILTIN_PLUGINS) <= names
+    orders = next(i for i in pipeline.plugins() if i.name == "fastcommerce.builtins.orders")
+    assert orders.hooks == ("register_schemas", "register_upcasters")
+    assert orders.builtin
+
+
+def test_block_a_builtin_and_register_it_again_as_a_throwaway_plugin(db_path):
+    import fastcommerce.builtins.orders as orders
+
+    blocked = Pipeline(db_path, load_entrypoints=False, blocked=["fastcommerce.builtins.orders"])
+    assert "orders" not in blocked.registry.streams
+    blocked.close()
+
+    class Again:
+        __name__ = "orders-again"
+        register_schemas = staticmethod(hookimpl(orders.register_schemas))
+        register_upcasters = staticmethod(hookimpl(orders.register_upcasters))
+
+    p = Pipeline(db_path, load_entrypoints=False, blocked=["fastcommerce.builtins.orders"], plugins=[Again()])
+    p.ingest_records("orders", [WEB])
+    (event,) = p.events()
+    assert event.payload.order_id == "ORD-1" and not event.problems
+    assert "orders-again" in {i.name for i in p.plugins()}
+    p.close()
+
+
+class ShoutVariant:
+    """A throwaway variant: every key upper case, marked by schema_version 'shout-1'."""
+
+    __name__ = "shout"
+
+    @hookimpl
+    def register_schemas(self):
+        return [Schema(stream="orders", variant="shout", version=1,
+                       detect=lambda r: isinstance(r, dict) and r.get("schema_version") == "shout-1")]
+
+    @hookimpl
+    def register_upcasters(self):
+        def up(r):
+            return {k.lower(): v for k, v in r.items() if k != "schema_version"}
+        return [Upcaster(stream="orders", variant="shout", from_version=1, to_variant="web",
+                         to_version=2, upcast=up)]
+
+
+def test_throwaway_plugin_registered_and_unregistered(db_path):
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[ShoutVariant()])
+    shout = {k.upper(): v for k, v in WEB.items()} | {"schema_version": "shout-1"}
+    p.ingest_records("orders", [shout])
+    (event,) = p.events()
+    assert event.payload.order_id == "ORD-1"
+    p.close()
+    # without the plugin the same log row is unknown_schema: the log kept it as received
+    q = Pipeline(db_path, load_entrypoints=False)
+    (event,) = q.events()
+    assert [x.code for x in event.problems] == ["unknown_schema"]
+    q.close()
+
+
+def test_two_upcasters_claiming_one_step_name_both_plugins(db_path):
+    class Twin(ShoutVariant):
+        __name__ = "shout-twin"
+
+        @hookimpl
+        def register_schemas(self):
+            return []
+
+    with pytest.raises(PluginConfigError, match=r"shout.*shout-twin|shout-twin.*shout"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[ShoutVariant(), Twin()])
+
+
+def test_gap_in_chain_is_refused_naming_the_plugin(db_path):
+    class Gap:
+        __name__ = "gappy"
+
+        @hookimpl
+        def register_schemas(self):
+            return [Schema(stream="orders", variant="gap", version=1, detect=lambda r: False)]
+
+        @hookimpl
+        def register_upcasters(self):
+            return [Upcaster(stream="orders", variant="gap", from_version=1, to_version=2, upcast=dict)]
+
+    with pytest.raises(PluginConfigError, match=r"gap in the upcaster chain.*gap v2.*'gappy'"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[Gap()])
+
+
+def test_record_matching_two_variants_is_a_configuration_error(db_path):
+    class Greedy:
+        __name__ = "greedy"
+
+        @hookimpl
+        def register_schemas(self):
+            return [Schema(stream="orders", variant="greedy", version=1,
+                           detect=lambda r: isinstance(r, dict) and "channel" in r)]
+
+        @hookimpl
+        def register_upcasters(self):
+            return [Upcaster(stream="orders", variant="greedy", from_version=1, to_variant="web",
+                             to_version=2, upcast=dict)]
+
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[Greedy()])
+    with pytest.raises(PluginConfigError, match=r"<records>:1.*greedy.*web|<records>:1.*web.*greedy"):
+        p.ingest_records("orders", [WEB])
+    assert p.log.last_offset() == 0  # the batch was not committed
+    p.close()
+
+
+def test_validator_that_raises_is_a_plugin_error_naming_it(db_path):
+    class Broken:
+        __name__ = "broken"
+
+        @hookimpl
+        def register_validators(self):
+            def check(record, ctx):
+                raise RuntimeError("boom")
+            return [Validator(name="explodes", stream="orders", codes={"x": "error"}, check=check)]
+
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[Broken()])
+    p.ingest_records("orders", [WEB])
+    with pytest.raises(PluginError, match="'explodes' from plugin 'broken'"):
+        list(p.events())
+    p.close()
+
+
+def test_plugin_validator_adds_a_warning(db_path):
+    class Big:
+        __name__ = "big-orders"
+
+        @hookimpl
+        def register_validators(self):
+            def check(record, ctx):
+                if len(record.get("items") or []) > 0 and record["items"][0].get("quantity", 0) >= 2:
+                    yield "bulk_order", "two or more of one product"
+            return [Validator(name="bulk", stream="orders", codes={"bulk_order": "warning"}, check=check)]
+
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[Big()])
+    p.ingest_records("orders", [WEB])
+    (event,) = p.events()
+    assert [w.code for w in event.warnings] == ["bulk_order"] and event.payload is not None
+    p.close()
+
+
+def test_catalog_projection_records_changes_and_ignores_reloads(pipeline, tmp_path):
+    first = tmp_path / "c1.json"
+    first.write_text('[{"product_id": "P1", "name": "Mug", "category": "home", "price": 9.50}]')
+    second = tmp_path / "c2.json"
+    second.write_text('[{"product_id": "P1", "name": "Mug", "category": "home", "price": 10.00}]')
+    pipeline.ingest("catalog", first)
+    pipeline.project()
+    pipeline.ingest("catalog", first)
+    pipeline.project()
+    changes = list(pipeline.db.query("SELECT product_id, change FROM catalog_changes ORDER BY offset"))
+    assert changes == [{"product_id": "P1", "change": "added"}]
+    pipeline.ingest("catalog", second)
+    pipeline.project()
+    rows = list(pipeline.db.query("SELECT change, fields FROM catalog_changes ORDER BY offset"))
+    assert [r["change"] for r in rows] == ["added", "changed"]
+    assert orjson.loads(rows[1]["fields"]) == {"price": ["9.50", "10.00"]}
+    assert pipeline.db["catalog_products"].get("P1")["price"] == "10.00"
+
+
+def test_projection_version_bump_rebuilds_and_rebuild_is_deterministic(db_path, tmp_path):
+    seen = []
+
+    def make(version):
+        class Counter:
+            __name__ = f"counter-v{version}"
+
+            @hookimpl
+            def register_projections(self):
+                def create(db):
+                    db.execute("CREATE TABLE order_counts (n INTEGER)")
+                    db.execute("INSERT INTO order_counts VALUES (0)")
+
+                def apply(db, events):
+                    seen.append(len(events))
+                    db.execute("UPDATE order_counts SET n = n + ?", [len(events)])
+                return [Projection(name="order_counter", version=version, tables=("order_counts",),
+                                   create=create, apply=apply, streams=("orders",))]
+        return Counter()
+
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[make(1)])
+    p.ingest_records("orders", [WEB, WEB | {"order_id": "ORD-2"}])
+    p.project()
+    p.project()  # nothing new: nothing applied twice
+    assert p.db.execute("SELECT n FROM order_counts").fetchone()[0] == 2
+    p.close()
+    q = Pipeline(db_path, load_entrypoints=False, plugins=[make(2)])
+    (result,) = [r for r in q.project() if r.name == "order_counter"]
+    assert result.rebuilt and result.events == 2
+    assert q.db.execute("SELECT n FROM order_counts").fetchone()[0] == 2
+    q.close()
+
+
+def test_projection_that_raises_rolls_back_its_batch(db_path):
+    class Bad:
+        __name__ = "bad-projection"
+
+        @hookimpl
+        def register_projections(self):
+            def create(db):
+                db.execute("CREATE TABLE bad_rows (x)")
+
+            def apply(db, events):
+                db.execute("INSERT INTO bad_rows VALUES (1)")
+                raise ValueError("nope")
+            return [Projection(name="bad", version=1, tables=("bad_rows",), create=create, apply=apply)]
+
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[Bad()])
+    p.ingest_records("orders", [WEB])
+    with pytest.raises(PluginError, match="'bad' from plugin 'bad-projection'"):
+        p.project(["bad"])
+    assert p.db.execute("SELECT COUNT(*) FROM bad_rows").fetchone()[0] == 0
+    assert p.projections.state()["bad"] == (1, 0)
+    p.close()
+
+
+@pytest.mark.parametrize("name", ["register_schemas", "register_upcasters", "register_validators",
+                                  "register_projections", "configure_converter"])
+def test_hookspec_is_documented(name):
+    spec = getattr(hookspecs, name)
+    doc = inspect.getdoc(spec)
+    assert doc and ":returns:" in doc and "versionadded" in doc
+    assert ("All results are collected" in doc) or ("All implementations are called" in doc)
+    for arg in inspect.signature(spec).parameters:
+        assert f":param {arg}:" in doc

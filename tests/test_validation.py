@@ -1,0 +1,185 @@
+"""One test per contract code that the read path reports (data contract sections 4 and 6)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import orjson
+import pytest
+
+WEB = {
+    "order_id": "ORD-1", "customer_id": "CUST-1", "timestamp": "2024-01-15T10:30:00Z",
+    "channel": "web", "items": [{"product_id": "PROD-001", "quantity": 2, "unit_price": 29.99}],
+    "shipping_address": {"country": "US", "state": "CA", "city": "San Francisco"},
+    "status": "confirmed",
+}
+API = {
+    "schema_version": 3, "order_id": "ORD-2", "customer_id": "CUST-2",
+    "timestamp": "2024-01-15T11:00:00Z", "channel": "api",
+    "items": [{"product_id": "PROD-001", "quantity": 2, "price": {"amount": "29.99", "currency": "USD"}}],
+    "shipping_address": {"country": "us", "state": "NY", "city": "New York"},
+    "status": "confirmed", "order_total": "59.98", "metadata": {"k": 1}, "coupon_code": "X",
+}
+
+
+def variant(base, **changes):
+    rec = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is ...:
+            rec.pop(key, None)
+        else:
+            rec[key] = value
+    return rec
+
+
+def codes_of(pipeline, *records):
+    lines = [r if isinstance(r, (bytes, str)) else orjson.dumps(r) for r in records]
+    pipeline.ingest_records("orders", lines)
+    return [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="orders")]
+
+
+def test_valid_web_record_has_no_problems(pipeline):
+    assert codes_of(pipeline, WEB) == [[]]
+    event = next(pipeline.events())
+    assert event.payload.items[0].unit_price == Decimal("29.99")
+    assert event.payload.timestamp.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("line", [b"", b"   ", b"{not json", b"[1, 2]", b"42", b"\xff\xfe{}", b'"text"'])
+def test_malformed_record(pipeline, line):
+    assert codes_of(pipeline, line) == [["malformed_record"]]
+
+
+@pytest.mark.parametrize("record", [
+    {"schema_version": 7, "order_id": "X"},
+    {"schema_version": "three", "channel": "web"},
+    {"schema_version": 1, "channel": "web"},
+])
+def test_unknown_schema(pipeline, record):
+    assert codes_of(pipeline, record) == [["unknown_schema"]]
+
+
+@pytest.mark.parametrize("field", ["order_id", "customer_id", "timestamp", "items", "status"])
+@pytest.mark.parametrize("how", ["absent", "empty"])
+def test_missing_field(pipeline, field, how):
+    value = ... if how == "absent" else ("" if field != "items" else None)
+    assert codes_of(pipeline, variant(WEB, **{field: value})) == [["missing_field"]]
+
+
+@pytest.mark.parametrize("ts", ["2024-01-15T10:30:00", "yesterday", "2024-01-15 10:30:00Z", "2031-01-01T00:00:00Z", 17])
+def test_invalid_timestamp(pipeline, ts):
+    assert codes_of(pipeline, variant(WEB, timestamp=ts)) == [["invalid_timestamp"]]
+
+
+def test_timestamp_within_one_day_of_recording_is_valid(pipeline):
+    # the fixture's clock records at 2024-01-20T12:00Z; 23 hours later is still valid
+    assert codes_of(pipeline, variant(WEB, timestamp="2024-01-21T11:00:00Z")) == [[]]
+
+
+@pytest.mark.parametrize("items", [
+    [],
+    [{"product_id": "PROD-001", "quantity": 0, "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": -1, "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": 1.5, "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": "2", "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": True, "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": 1, "unit_price": -5}],
+    [{"product_id": "PROD-001", "quantity": 1, "unit_price": "abc"}],
+    [{"product_id": "PROD-001", "quantity": 1, "unit_price": 29.999}],
+    [{"product_id": "PROD-001", "quantity": 1}],
+    ["PROD-001"],
+    "PROD-001",
+])
+def test_invalid_item(pipeline, items):
+    assert codes_of(pipeline, variant(WEB, items=items)) == [["invalid_item"]]
+
+
+def test_more_than_two_decimals_is_judged_on_the_value(pipeline):
+    line = orjson.dumps(WEB).replace(b"29.99", b"29.990")
+    assert codes_of(pipeline, line) == [[]]
+
+
+@pytest.mark.parametrize("status", ["lost", "CONFIRMED ", 3])
+def test_invalid_status(pipeline, status):
+    expected = [[]] if status == "CONFIRMED " else [["invalid_status"]]
+    assert codes_of(pipeline, variant(WEB, status=status)) == expected
+
+
+def test_status_is_case_insensitive(pipeline):
+    assert codes_of(pipeline, variant(WEB, status="Shipped")) == [[]]
+
+
+@pytest.mark.parametrize("total, expected", [
+    ("59.98", []), ("59.99", []), ("59.97", []), ("60.00", ["total_mismatch"]),
+    ("64.98", ["total_mismatch"]), ("abc", ["total_mismatch"]),
+])
+def test_total_mismatch_is_strict_at_one_cent(pipeline, total, expected):
+    assert codes_of(pipeline, variant(API, order_total=total)) == [expected]
+
+
+def test_total_mismatch_is_checked_only_when_items_are_valid(pipeline):
+    bad_items = [{"product_id": "PROD-001", "quantity": 0, "price": {"amount": "29.99", "currency": "USD"}}]
+    assert codes_of(pipeline, variant(API, items=bad_items, order_total="1.00")) == [["invalid_item"]]
+
+
+def test_unsupported_currency(pipeline):
+    items = [{"product_id": "PROD-001", "quantity": 2, "price": {"amount": "29.99", "currency": "EUR"}}]
+    assert codes_of(pipeline, variant(API, items=items)) == [["unsupported_currency"]]
+
+
+@pytest.mark.parametrize("address, warned", [
+    ({"country": "US", "state": "CA"}, True),
+    ({"country": "US", "city": "Austin"}, True),
+    ({"country": "GB", "city": "London"}, False),
+    ({"country": "us", "state": "TX", "city": "Austin"}, False),
+])
+def test_incomplete_address_is_a_warning(pipeline, address, warned):
+    pipeline.ingest_records("orders", [variant(WEB, shipping_address=address)])
+    event = next(pipeline.events())
+    assert not event.quarantined
+    assert event.payload is not None
+    assert [p.code for p in event.warnings] == (["incomplete_address"] if warned else [])
+
+
+def test_several_errors_are_all_recorded(pipeline):
+    rec = variant(WEB, status="lost", customer_id=..., timestamp="nope")
+    assert codes_of(pipeline, rec) == [["invalid_status", "invalid_timestamp", "missing_field"]]
+
+
+def _inventory(pipeline, tmp_path, rows, header="product_id,available_quantity,warehouse_location,last_updated"):
+    path = tmp_path / "inv.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    pipeline.ingest("inventory", path)
+    return [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="inventory")]
+
+
+@pytest.mark.parametrize("qty", ["-3", "12.5", "abc", "1e3"])
+def test_invalid_quantity(pipeline, tmp_path, qty):
+    assert _inventory(pipeline, tmp_path, [f"PROD-001,{qty},WH-SF,2024-01-15T09:00:00Z"]) == [["invalid_quantity"]]
+
+
+def test_inventory_columns_in_any_order_with_extra_columns(pipeline, tmp_path):
+    rows = ["WH-SF,2024-01-15T09:00:00Z,7,PROD-001,150"]
+    header = "warehouse_location,last_updated,reserved_quantity,product_id,available_quantity"
+    assert _inventory(pipeline, tmp_path, rows, header) == [[]]
+    event = next(pipeline.events(stream="inventory"))
+    assert (event.payload.product_id, event.payload.available_quantity) == ("PROD-001", 150)
+
+
+def test_inventory_missing_field_and_timestamp_without_offset(pipeline, tmp_path):
+    rows = [",5,WH-SF,2024-01-15T09:00:00Z", "PROD-001,5,WH-SF,2024-01-15T09:00:00"]
+    assert _inventory(pipeline, tmp_path, rows) == [["missing_field"], ["invalid_timestamp"]]
+
+
+def test_inventory_row_with_wrong_number_of_fields_is_malformed(pipeline, tmp_path):
+    assert _inventory(pipeline, tmp_path, ["PROD-001,5,WH-SF"]) == [["malformed_record"]]
+
+
+def test_catalog_missing_field(pipeline, tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text('{"products": [{"product_id": "PROD-001", "category": "x", "price": 1.50}]}')
+    pipeline.ingest("catalog", path)
+    (event,) = pipeline.events(stream="catalog")
+    assert [p.code for p in event.problems] == ["missing_field"]
+    assert "name" in event.problems[0].reason
