@@ -1,0 +1,43 @@
+"""The docs say what the code does: hooks documented, README's commands are CI's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fastcommerce import hookspecs
+from fastcommerce.plugins import make_plugin_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hook_names():
+    pm = make_plugin_manager(load_entrypoints=False)
+    return sorted(name for name in dir(pm.hook) if not name.startswith("_"))
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_every_hook_has_a_heading_with_its_arguments(name):
+    spec = getattr(hookspecs, name)
+    import inspect
+
+    args = ", ".join(inspect.signature(spec).parameters)
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    assert f"### {name}({args})" in text
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^(python3\.11 -m venv .*)$", readme, flags=re.M)
+    assert len(commands) >= 2
+    run_cmd, test_cmd = commands[0], commands[1]
+    assert "fastcommerce run sample_data" in run_cmd
+    assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_module_in_the_layout_table_exists():
+    readme = (ROOT / "README.md").read_text()
+    for path in re.findall(r"`(fastcommerce/[\w/.]+)`", readme):
+        assert (ROOT / path).exists(), path
