@@ -99,6 +99,23 @@ def m001_event_log(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_refuse_replace(db: Database) -> None:
+    """``INSERT OR REPLACE`` deletes the conflicting row without firing DELETE triggers
+    (unless recursive_triggers is on), so an insert that collides with a logged offset or
+    content hash is refused before conflict resolution can run."""
+    db.execute(
+        f"""
+        CREATE TRIGGER {LOG_TABLE}_no_replace BEFORE INSERT ON {LOG_TABLE}
+        WHEN (NEW."offset" IS NOT NULL AND EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE "offset" = NEW."offset"))
+          OR EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE stream = NEW.stream AND content_hash = NEW.content_hash)
+        BEGIN
+            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a logged record cannot be replaced)');
+        END
+        """
+    )
+
+
 def format_time(moment: datetime) -> str:
     """Stored form of a time: UTC, fixed width, so text order is time order."""
     if moment.tzinfo is None:

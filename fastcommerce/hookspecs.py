@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     import cattrs
 
     from .projections import Projection
+    from .settings import Settings
     from .upcasting import Schema, Upcaster
     from .validation import Validator
 
@@ -118,7 +119,7 @@ def register_validators() -> Iterable[Validator]:
 
 
 @hookspec
-def register_projections() -> Iterable[Projection]:
+def register_projections(settings: Settings) -> Iterable[Projection]:
     """Declare read models that are built from the log, deterministically.
 
     All results are collected.
@@ -130,6 +131,9 @@ def register_projections() -> Iterable[Projection]:
     projection's tracking offset in one transaction. A projection must not read the wall
     clock, draw random numbers or depend on dict or set iteration order.
 
+    :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
+        lateness of the watermark, ...); a projection whose output depends on a setting
+        puts it in its ``config`` so that changing it rebuilds the projection.
     :returns: an iterable of :class:`~fastcommerce.projections.Projection`.
 
     .. versionadded:: 0.1

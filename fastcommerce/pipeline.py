@@ -20,6 +20,7 @@ from .plugins import PluginInfo, collect, describe, make_plugin_manager
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
+from .settings import Settings
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .upcasting import SchemaRegistry
 from .validation import ValidatorSet
@@ -74,6 +75,7 @@ class Pipeline:
     :param load_entrypoints: load installed packages of entry point group ``fastcommerce``.
     :param blocked: plugin names (built-in module names or entry point names) not to load.
     :param clock: the wall clock used for recorded times; injectable for tests.
+    :param settings: what projections compute with (the allowed lateness, ...).
     """
 
     def __init__(
@@ -88,7 +90,9 @@ class Pipeline:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings or Settings()
         self.pm = make_plugin_manager(plugins=plugins, load_entrypoints=load_entrypoints,
                                       blocked=blocked, only_entrypoints=only_entrypoints)
         self.registry = SchemaRegistry(collect(self.pm, "register_schemas"),
@@ -103,7 +107,7 @@ class Pipeline:
             self.log = EventLog.open(db, busy_timeout=busy_timeout)
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter)
-        self.projections = ProjectionRunner(self.log, self.reader, collect(self.pm, "register_projections"))
+        self.projections = ProjectionRunner(self.log, self.reader, collect(self.pm, "register_projections", settings=self.settings))
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
                                   max_record_bytes=max_record_bytes)
 

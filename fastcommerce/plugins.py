@@ -67,16 +67,17 @@ def _load_entrypoints(pm: pluggy.PluginManager, only: Sequence[str] | None) -> N
             raise PluginLoadError(f'Error importing plugin "{ep.name}": {exc}') from exc
 
 
-def collect(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, Any]]:
+def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """Call a registration hook once per plugin, keeping who answered what.
 
+    Each implementation gets the keyword arguments it asks for (a subset of ``kwargs``).
     Results come in a stable order (plugin name), never in registration order, so no
     answer depends on the order plugins happened to load in.
     """
     out: list[tuple[str, Any]] = []
     caller = getattr(pm.hook, hook)
     for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
-        result = impl.function()
+        result = impl.function(**{a: kwargs[a] for a in impl.argnames})
         for item in result or ():
             out.append((impl.plugin_name, item))
     return out

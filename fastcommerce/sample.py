@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+from bisect import bisect_right
 import json
 import random
 import re
@@ -337,6 +338,11 @@ def _reformat(line: str) -> str:
     return _encode(dict(reversed(list(obj.items()))), spaced=True)
 
 
+def _between(random_: Any, lo: int, hi: int) -> int:
+    """A uniform integer in [lo, hi] (faster than Random.randint)."""
+    return lo + int(random_() * (hi - lo + 1))
+
+
 def _largest_remainder(total: int, weights: list[float]) -> list[int]:
     wsum = sum(weights)
     exact = [total * w / wsum for w in weights]
@@ -351,8 +357,15 @@ def _largest_remainder(total: int, weights: list[float]) -> list[int]:
 class _Clock:
     """Fast ISO-8601 formatting of integer epoch seconds."""
 
+    _HMS: list[str] = []
+
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
+        if not _Clock._HMS:
+            _Clock._HMS = [
+                f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
+            ]
+        self._hms = _Clock._HMS
 
     def _day(self, d: int) -> str:
         s = self._days.get(d)
@@ -364,15 +377,13 @@ class _Clock:
 
     def z(self, t: int) -> str:
         d, s = divmod(t, 86400)
-        h, s = divmod(s, 3600)
-        m, s = divmod(s, 60)
-        return f"{self._day(d)}T{h:02d}:{m:02d}:{s:02d}Z"
+        day = self._days.get(d) or self._day(d)
+        return f"{day}T{self._hms[s]}Z"
 
     def ist(self, t: int) -> str:
         d, s = divmod(t + _IST, 86400)
-        h, s = divmod(s, 3600)
-        m, s = divmod(s, 60)
-        return f"{self._day(d)}T{h:02d}:{m:02d}:{s:02d}+05:30"
+        day = self._days.get(d) or self._day(d)
+        return f"{day}T{self._hms[s]}+05:30"
 
     def text(self, t: int, variant: int) -> str:
         return self.ist(t) if variant == MOBILE else self.z(t)
@@ -492,7 +503,11 @@ class _Generator:
 
         self.bad = dict.fromkeys(BAD_RECORD_KEYS, 0)
         self.cases: dict[str, int] = {}
-        self.heap: list[tuple[Any, ...]] = []
+        # pending lines: one bucket per arrival hour; only the hour being written is
+        # kept as a heap (ordered by arrival time, then by a sequence number)
+        self.buckets: dict[int, list[tuple[Any, ...]]] = {}
+        self.current: list[tuple[Any, ...]] = []
+        self.current_hour = -1
         self.seq = 0
         self.order_events = 0
         self.order_lines = 0
@@ -545,9 +560,9 @@ class _Generator:
             for h in range(self.hours):
                 hour_start = self.base + h * 3600
                 for _ in range(per_hour[h]):
-                    self._order(hour_start + rng.randrange(3600))
+                    self._order(hour_start + int(rng.random() * 3600))
                 buf: list[bytes] = []
-                self._flush(hour_start + 3600, buf)
+                self._flush(h, buf)
                 fo.write(b"".join(buf))
                 self._inventory_hour(h, fi)
             self._fallback_cases()
@@ -646,10 +661,10 @@ class _Generator:
         tpl = _encode(d)
         ref = (tpl, variant == MOBILE, tags)
         events = self._lifecycle(placed)
-        heap = self.heap
+        random_ = rng.random
         arrivals = []
         for k, (ts, st) in enumerate(events):
-            arr = ts + rng.randrange(20)
+            arr = ts + int(random_() * 20)
             nxt = events[k + 1][0] if k + 1 < len(events) else None
             if (
                 not self.forced_out_of_order
@@ -658,22 +673,22 @@ class _Generator:
                 and events[k + 1][1] == _SHIPPED
             ):
                 self.forced_out_of_order = True
-                arr = events[k + 1][0] + rng.randint(600, 10800)
+                arr = events[k + 1][0] + _between(random_, 600, 10800)
                 self.delayed += 1
             elif not self.forced_cross_day and (ts - self.base) // 86400 < self.days - 1:
                 self.forced_cross_day = True
                 midnight = self.base + ((ts - self.base) // 86400 + 1) * 86400
-                arr = midnight + rng.randint(3600, 21600)
+                arr = midnight + _between(random_, 3600, 21600)
                 self.delayed += 1
-            elif rng.random() < _P_LATE:
+            elif random_() < _P_LATE:
                 if nxt is not None and rng.random() < 0.5:
-                    arr = nxt + rng.randint(60, 10800)
+                    arr = nxt + _between(random_, 60, 10800)
                 else:
-                    arr = ts + rng.randint(7200, 172800)
+                    arr = ts + _between(random_, 7200, 172800)
                 self.delayed += 1
             arrivals.append(arr)
             self.seq += 1
-            heapq.heappush(heap, (arr, self.seq, _EVENT, ref, ts, st))
+            self._push((arr, self.seq, _EVENT, ref, ts, st))
 
         for name in errors:
             if variant not in _ERROR_VARIANTS[name]:
@@ -681,31 +696,31 @@ class _Generator:
                 continue
             k = rng.randrange(len(events))
             ts, st = events[k]
-            self._push_error(name, d, variant, ts, st, arrivals[k] + rng.randint(1, 600), serial)
+            self._push_error(name, d, variant, ts, st, arrivals[k] + _between(random_, 1, 600), serial)
 
     def _lifecycle(self, placed: int) -> list[tuple[int, int]]:
-        rng = self.rng
+        random_ = self.rng.random
         ev = [(placed, _PENDING)]
-        r = rng.random()
+        r = random_()
         t = placed
         if r < 0.05:
             pass  # stays pending
         elif r < 0.09:
-            ev.append((t + rng.randint(300, 21600), _CANCELLED))
+            ev.append((t + _between(random_, 300, 21600), _CANCELLED))
         else:
-            t += rng.randint(60, 1800)
+            t += _between(random_, 60, 1800)
             ev.append((t, _CONFIRMED))
             if r < 0.13:
                 pass  # stays confirmed
             elif r < 0.17:
-                ev.append((t + rng.randint(3600, 43200), _CANCELLED))
+                ev.append((t + _between(random_, 3600, 43200), _CANCELLED))
             else:
-                t += rng.randint(7200, 108000)
+                t += _between(random_, 7200, 108000)
                 ev.append((t, _SHIPPED))
-                t += rng.randint(43200, 216000)
+                t += _between(random_, 43200, 216000)
                 ev.append((t, _DELIVERED))
-                if rng.random() < 0.07:
-                    ev.append((t + rng.randint(21600, 259200), _REFUNDED))
+                if random_() < 0.07:
+                    ev.append((t + _between(random_, 21600, 259200), _REFUNDED))
         end = self.end
         return [e for e in ev if e[0] < end]
 
@@ -724,18 +739,20 @@ class _Generator:
         oid = f"ORD-{100001 + serial}"
         cid, (country, state, city) = self._customer()
 
-        n_items = min((1, 1, 1, 1, 1, 2, 2, 2, 3, 4)[rng.randrange(10)], len(cat.ids))
+        random_ = rng.random
+        n_items = min((1, 1, 1, 1, 1, 2, 2, 2, 3, 4)[int(random_() * 10)], len(cat.ids))
         pids: list[int] = []
+        cum, top, last = self.cum_weights, self.cum_weights[-1], len(cat.ids) - 1
         while len(pids) < n_items:
-            p = rng.choices(self.valid_products, cum_weights=self.cum_weights)[0]
+            p = min(bisect_right(cum, random_() * top), last)
             if p not in pids:
                 pids.append(p)
         items: list[list[Any]] = []  # [product, quantity, cents, price text override]
         for p in pids:
-            qty = (1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5)[rng.randrange(13)]
+            qty = (1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5)[int(random_() * 13)]
             c = cat.cents[p]
-            if rng.random() < 0.12:  # a discount of 5-20%: still within 50%
-                c = c * (100 - 5 * rng.randint(1, 4)) // 100
+            if random_() < 0.12:  # a discount of 5-20%: still within 50%
+                c = c * (100 - 5 * _between(random_, 1, 4)) // 100
             items.append([p, qty, c, None])
 
         tags: tuple[tuple[str, str], ...] = ()
@@ -854,7 +871,7 @@ class _Generator:
         if isinstance(data, str):
             data = data.encode("utf-8")
         self.seq += 1
-        heapq.heappush(self.heap, (arrival, self.seq, _RAW, data + b"\n", _ERROR_CODE[name], name))
+        self._push((arrival, self.seq, _RAW, data + b"\n", _ERROR_CODE[name], name))
 
     def _corrupt(
         self, name: str, d: dict[str, Any], variant: int, ts: int, st: int, serial: int
@@ -967,34 +984,60 @@ class _Generator:
 
     # ------------------------------------------------------------------ writing
 
-    def _flush(self, until: int | None, out: list[bytes]) -> None:
-        heap = self.heap
+    def _push(self, entry: tuple[Any, ...]) -> None:
+        hour = (entry[0] - self.base) // 3600
+        if hour == self.current_hour:
+            heapq.heappush(self.current, entry)
+        else:
+            bucket = self.buckets.get(hour)
+            if bucket is None:
+                self.buckets[hour] = [entry]
+            else:
+                bucket.append(entry)
+
+    def _flush(self, hour: int | None, out: list[bytes]) -> None:
+        """Write every line due up to the end of ``hour`` (``None``: everything)."""
+        while self.buckets:
+            h = min(self.buckets)
+            if hour is not None and h > hour:
+                break
+            self.current_hour = h
+            self.current = self.buckets.pop(h)
+            heapq.heapify(self.current)
+            self._write_current(out)
+        self.current_hour = -1
+
+    def _write_current(self, out: list[bytes]) -> None:
+        heap = self.current
         rng = self.rng
+        random_ = rng.random
         clock = self.clock
         pop = heapq.heappop
-        push = heapq.heappush
-        while heap and (until is None or heap[0][0] < until):
+        push = self._push
+        statuses, statuses_up = _STATUSES, _STATUSES_UP
+        while heap:
             arr, _, kind, a, b, c = pop(heap)
             if kind == _EVENT:
                 tpl, mobile, tags = a
                 if mobile:
-                    line = tpl.replace("@TS@", clock.ist(b), 1).replace("@ST@", _STATUSES_UP[c], 1)
+                    line = tpl.replace("@TS@", clock.ist(b), 1).replace("@ST@", statuses_up[c], 1)
                 else:
-                    line = tpl.replace("@TS@", clock.z(b), 1).replace("@ST@", _STATUSES[c], 1)
+                    line = tpl.replace("@TS@", clock.z(b), 1).replace("@ST@", statuses[c], 1)
                 data = line.encode("utf-8") + b"\n"
                 out.append(data)
                 self.order_events += 1
                 for code, case in tags:
                     self._count(code, case)
-                if self.dup_scheduled == 0 or rng.random() < _P_DUP:
+                if self.dup_scheduled == 0 or random_() < _P_DUP:
                     self.dup_scheduled += 1
                     self.seq += 1
-                    push(heap, (arr + rng.randint(30, 43200), self.seq, _DUP, data, None, None))
-                if self.reformat_scheduled < 2 or rng.random() < _P_REFORMAT:
+                    push((arr + 30 + int(random_() * 43170), self.seq, _DUP, data, None, None))
+                if self.reformat_scheduled < 2 or random_() < _P_REFORMAT:
                     self.reformat_scheduled += 1
                     self.seq += 1
                     again = _reformat(line).encode("utf-8") + b"\n"
-                    push(heap, (arr + rng.randint(300, 21600), self.seq, _REFORMAT, again, tags, None))
+                    delay = 300 + int(random_() * 21300)
+                    push((arr + delay, self.seq, _REFORMAT, again, tags, None))
             elif kind == _DUP:
                 out.append(a)
                 self.dup_lines += 1

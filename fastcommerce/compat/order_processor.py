@@ -30,6 +30,7 @@ script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import (
     MAX_EMAX,
     MAX_PREC,
@@ -87,7 +88,9 @@ _TIMESTAMP = re.compile(
 
 # Exact arithmetic: maximal precision, and any rounding raises instead of happening.
 # Every money operation goes through this context (the default one rounds to 28 digits).
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+_EXACT = Context(
+    prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact]
+)
 
 # Error codes of the data contract (section 4) used by this module.
 MALFORMED_RECORD = "malformed_record"
@@ -257,7 +260,7 @@ def _parse_timestamp(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _parse_items(raw_items: Any, variant: str, errors: list[tuple[str, str]]) -> tuple[OrderItem, ...] | None:
@@ -317,7 +320,9 @@ def _parse_items(raw_items: Any, variant: str, errors: list[tuple[str, str]]) ->
     return tuple(items) if ok else None
 
 
-def _parse_address(record: Mapping[str, Any], variant: str, errors: list[tuple[str, str]]) -> tuple[tuple[str, Any], ...] | None:
+def _parse_address(
+    record: Mapping[str, Any], variant: str, errors: list[tuple[str, str]]
+) -> tuple[tuple[str, Any], ...] | None:
     if variant == LEGACY_V1:
         address = {key: record[key] for key in ("country", "state", "city") if key in record}
     else:
@@ -395,7 +400,9 @@ def _parse_record(text: str, raw: bytes) -> OrderEvent:
     if not _is_empty(values["timestamp"]):
         timestamp = _parse_timestamp(values["timestamp"])
         if timestamp is None:
-            errors.append((INVALID_TIMESTAMP, f"timestamp {values['timestamp']!r} is not ISO-8601 with an offset"))
+            errors.append(
+                (INVALID_TIMESTAMP, f"timestamp {values['timestamp']!r} is not ISO-8601 with an offset")
+            )
 
     status = None
     if not _is_empty(values["status"]):
@@ -403,7 +410,9 @@ def _parse_record(text: str, raw: bytes) -> OrderEvent:
         if candidate in _STATUS_RANK:
             status = candidate
         else:
-            errors.append((INVALID_STATUS, f"status {values['status']!r} is not one of {', '.join(STATUSES)}"))
+            errors.append(
+                (INVALID_STATUS, f"status {values['status']!r} is not one of {', '.join(STATUSES)}")
+            )
 
     items = None
     if not _is_empty(values["items"]):
@@ -414,7 +423,9 @@ def _parse_record(text: str, raw: bytes) -> OrderEvent:
     if items is not None and "order_total" in record:
         carried = _parse_money(record["order_total"], allow_string=True)
         if carried is None:
-            errors.append((MALFORMED_RECORD, f"order_total {record['order_total']!r} is not a decimal number"))
+            errors.append(
+                (MALFORMED_RECORD, f"order_total {record['order_total']!r} is not a decimal number")
+            )
         else:
             computed = Decimal(0)
             for item in items:
@@ -423,7 +434,9 @@ def _parse_record(text: str, raw: bytes) -> OrderEvent:
             low = _EXACT.subtract(computed, _TOTAL_TOLERANCE)
             high = _EXACT.add(computed, _TOTAL_TOLERANCE)
             if not low <= carried <= high:
-                errors.append((TOTAL_MISMATCH, f"order_total {carried} differs from the items' sum {computed}"))
+                errors.append(
+                    (TOTAL_MISMATCH, f"order_total {carried} differs from the items' sum {computed}")
+                )
 
     if errors:
         raise _Rejection(errors)
@@ -445,7 +458,7 @@ def _parse_record(text: str, raw: bytes) -> OrderEvent:
 
 
 def _iso_utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _money_str(value: Decimal) -> str:
@@ -542,7 +555,7 @@ class OrderProcessor:
                 stats["lines_read"] += 1
                 raw = _strip_terminator(line)
                 if line_number == 1 and raw.startswith(_UTF8_BOM):
-                    raw = raw[len(_UTF8_BOM):]
+                    raw = raw[len(_UTF8_BOM) :]
                 digest = hashlib.blake2b(raw, digest_size=16).digest()
                 if digest in seen:
                     stats["duplicates"] += 1
@@ -570,9 +583,7 @@ class OrderProcessor:
         self._orders = orders
         self.rejected = rejected
         self.stats = stats
-        self.processed_orders = [
-            order for order in self._order_dicts() if order["revenue_bearing"]
-        ]
+        self.processed_orders = [order for order in self._order_dicts() if order["revenue_bearing"]]
         self._processed = True
         log.info("orders_processed", file=source, **stats)
 
@@ -650,7 +661,9 @@ class OrderProcessor:
         }
         if self.processed_at is not None:
             document["processed_at"] = self.processed_at
-        payload = (json.dumps(_jsonable(document), indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
+        payload = (
+            json.dumps(_jsonable(document), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        ).encode("ascii")
 
         target = os.fspath(output_file)
         directory = os.path.dirname(os.path.abspath(target))
@@ -667,10 +680,8 @@ class OrderProcessor:
             os.chmod(temporary, mode)
             os.replace(temporary, target)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-            except FileNotFoundError:
-                pass
             raise
         _fsync_directory(directory)
         log.info("results_saved", file=target, orders=len(self._orders), bytes=len(payload))
@@ -679,7 +690,14 @@ class OrderProcessor:
 
     @staticmethod
     def _empty_stats() -> dict[str, int]:
-        return {"lines_read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "orders": 0, "revenue_orders": 0}
+        return {
+            "lines_read": 0,
+            "accepted": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "orders": 0,
+            "revenue_orders": 0,
+        }
 
     def _ensure_processed(self) -> None:
         if not self._processed:
@@ -702,7 +720,11 @@ class OrderProcessor:
                     "updated_at": event.timestamp,
                     "order_date": state.placed_at.date(),
                     "items": [
-                        {"product_id": item.product_id, "quantity": item.quantity, "unit_price": item.unit_price}
+                        {
+                            "product_id": item.product_id,
+                            "quantity": item.quantity,
+                            "unit_price": item.unit_price,
+                        }
                         for item in event.items
                     ],
                     "order_total": event.total,
@@ -714,7 +736,9 @@ class OrderProcessor:
         return result
 
     @staticmethod
-    def _rejection_entry(source: str, line_number: int, raw: bytes, errors: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    def _rejection_entry(
+        source: str, line_number: int, raw: bytes, errors: Iterable[tuple[str, str]]
+    ) -> dict[str, Any]:
         errors = list(errors)
         text = raw.decode("utf-8", errors="backslashreplace")
         if len(text) > _MAX_RAW_CHARS:
@@ -748,7 +772,10 @@ class OrderProcessor:
 def _format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [[str(header) for header in headers]] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -757,8 +784,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m fastcommerce.compat.order_processor",
         description="Process a JSON Lines order stream: daily revenue, top customers, saved results.",
     )
-    parser.add_argument("orders_file", nargs="?", default="orders_stream.jsonl", help="order stream (JSON Lines, UTF-8)")
-    parser.add_argument("-o", "--output", default="processed_orders.json", help="where to write the JSON results")
+    parser.add_argument(
+        "orders_file", nargs="?", default="orders_stream.jsonl", help="order stream (JSON Lines, UTF-8)"
+    )
+    parser.add_argument(
+        "-o", "--output", default="processed_orders.json", help="where to write the JSON results"
+    )
     parser.add_argument("--top", type=int, default=10, help="how many top customers to print (default 10)")
     args = parser.parse_args(argv)
     if args.top < 0:
@@ -776,14 +807,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         _format_table(
             ("date", "channel", "orders", "revenue", "avg_order_value", "customers"),
             (
-                (row["date"].isoformat(), row["channel"], row["orders"], _money_str(row["revenue"]),
-                 _money_str(row["avg_order_value"]), row["customers"])
+                (
+                    row["date"].isoformat(),
+                    row["channel"],
+                    row["orders"],
+                    _money_str(row["revenue"]),
+                    _money_str(row["avg_order_value"]),
+                    row["customers"],
+                )
                 for row in report
             ),
         )
     )
     print()
-    print(_format_table(("customer_id", "revenue"), ((c, _money_str(r)) for c, r in processor.get_top_customers(args.top))))
+    print(
+        _format_table(
+            ("customer_id", "revenue"), ((c, _money_str(r)) for c, r in processor.get_top_customers(args.top))
+        )
+    )
     print()
     try:
         processor.save_results(args.output)

@@ -31,7 +31,9 @@ class Projection:
 
     ``create(db)`` makes its tables; ``apply(db, events)`` folds a batch of events (in log
     order) into them. Both run inside the runner's transaction: never commit in them.
-    ``streams`` limits the events handed over (``None``: every stream).
+    ``streams`` limits the events handed over (``None``: every stream). ``config``
+    describes settings that change the output (an allowed lateness, say): like a version
+    bump, a change of it makes the next catch-up rebuild the projection.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Projection:
     create: Callable[[Database], None]
     apply: Callable[[Database, Sequence[Event]], None]
     streams: tuple[str, ...] | None = None
+    config: str = ""
     description: str = ""
 
     def __attrs_post_init__(self) -> None:

@@ -50,14 +50,19 @@ class ProjectionRunner:
             self.projections[p.name] = (plugin, p)
         log.db.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
-            "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, last_offset INTEGER NOT NULL)"
+            "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, config TEXT NOT NULL, "
+            "last_offset INTEGER NOT NULL)"
         )
 
     def state(self) -> dict[str, tuple[int, int]]:
+        """``name -> (version, last_offset)`` of every projection built in this database."""
+        return {name: (version, last) for name, (version, _c, last) in self._state().items()}
+
+    def _state(self) -> dict[str, tuple[int, str, int]]:
         return {
-            name: (version, last)
-            for name, version, last in self.log.conn.execute(
-                f"SELECT name, version, last_offset FROM {STATE_TABLE} ORDER BY name"
+            name: (version, config, last)
+            for name, version, config, last in self.log.conn.execute(
+                f"SELECT name, version, config, last_offset FROM {STATE_TABLE} ORDER BY name"
             )
         }
 
@@ -68,9 +73,10 @@ class ProjectionRunner:
                 db.execute(f"DROP TABLE IF EXISTS [{t}]")
             p.create(db)
             db.execute(
-                f"INSERT INTO {STATE_TABLE} (name, version, last_offset) VALUES (?, ?, 0) "
-                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, last_offset = 0",
-                [p.name, p.version],
+                f"INSERT INTO {STATE_TABLE} (name, version, config, last_offset) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
+                "config = excluded.config, last_offset = 0",
+                [p.name, p.version, p.config],
             )
 
     def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = 5000) -> list[CatchUpResult]:
@@ -89,9 +95,9 @@ class ProjectionRunner:
         changed since it was built is rebuilt from offset 0 first."""
         rebuilt = set(_rebuilt or ())
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
-        state = self.state()
+        built = self._state()
         for p in wanted:
-            if p.name not in state or state[p.name][0] != p.version:
+            if p.name not in built or built[p.name][:2] != (p.version, p.config):
                 self._reset(p)
                 rebuilt.add(p.name)
         state = self.state()
