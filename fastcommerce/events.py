@@ -151,6 +151,14 @@ class Event:
         return self.record.stream
 
     @property
+    def event_time(self) -> datetime | None:
+        """When it happened: from the structured payload (so a record recognised or
+        fixed after ingest has its time too), else as indexed at ingest."""
+        payload = self.payload
+        moment = getattr(payload, "timestamp", None) or getattr(payload, "last_updated", None)
+        return moment or self.record.event_time
+
+    @property
     def quarantined(self) -> bool:
         return any(p.is_error for p in self.problems)
 

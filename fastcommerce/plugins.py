@@ -14,7 +14,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginLoadError
+from .errors import PluginConfigError, PluginLoadError
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -49,7 +49,14 @@ def make_plugin_manager(
     if load_entrypoints:
         _load_entrypoints(pm, only_entrypoints)
     for plugin in plugins:
-        pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            pm.register(plugin, name=name)
+        except ValueError as exc:  # pluggy: already registered (by entry point, or twice)
+            raise PluginConfigError(
+                f"plugin {name!r} cannot be registered: {str(exc).split(':')[0].lower()} "
+                f"(loaded from an entry point already, or passed twice?)"
+            ) from exc
     pm.check_pending()
     return pm
 
@@ -102,10 +109,25 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
             continue
         hooks = tuple(sorted(c.name for c in (pm.get_hookcallers(plugin) or ())))
         builtin = name in BUILTIN_PLUGINS
-        version = versions.get(name)
+        version = versions.get(name) or _module_version(plugin)
         if builtin:
             from . import __version__
 
             version = __version__
         infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=builtin))
     return infos
+
+
+def _module_version(plugin: Any) -> str | None:
+    """The installed distribution version of a plugin registered in code, if any."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    module = getattr(plugin, "__module__", None) if not hasattr(plugin, "__path__") and not hasattr(plugin, "__file__") else getattr(plugin, "__name__", None)
+    if not isinstance(module, str):
+        return None
+    for dist in packages_distributions().get(module.split(".")[0], []):
+        try:
+            return version(dist)
+        except PackageNotFoundError:  # pragma: no cover
+            continue
+    return None
