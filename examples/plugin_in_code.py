@@ -116,6 +116,14 @@ class PointOfSalePlugin:
                           check=check_large_order, description=f"orders worth over {LARGE_ORDER} USD")]
 
 
+# the catalog comes first: orders are checked against it (unknown_product, price_deviation)
+CATALOG: list[dict[str, Any]] = [
+    {"product_id": "PROD-001", "name": "Mug", "category": "kitchen", "price": 29.99},
+    {"product_id": "PROD-007", "name": "Sticker", "category": "office", "price": 4.50},
+    {"product_id": "PROD-LAPTOP", "name": "Laptop", "category": "computers", "price": 3999.00},
+    {"product_id": "PROD-SERVER", "name": "Server", "category": "computers", "price": 12500.00},
+]
+
 STORE = {"id": "STORE-SF-01", "country": "US", "state": "CA", "city": "San Francisco"}
 
 RECORDS: list[Any] = [
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 if schema["plugin"] == "pos_example":
                     print(f"  orders {schema['variant']} v{schema['version']}: {' ; '.join(schema['chain'])}")
 
+            pipeline.ingest_records("catalog", CATALOG, source="examples/plugin_in_code.py#catalog")
             start = pipeline.log.last_offset()
             summary = pipeline.ingest_records("orders", RECORDS, source="examples/plugin_in_code.py")
             print(f"ingested: read {summary.read}, appended {summary.appended}, duplicates "

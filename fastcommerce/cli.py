@@ -109,10 +109,30 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], verbose: int, lo
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--no-resume", is_flag=True, help="Read files from the start, ignoring checkpoints "
               "(re-delivered records are still counted as duplicates, never appended twice).")
+@click.option("--follow", is_flag=True, help="Keep reading the (one) growing file, as tail -F does, "
+              "and keep the projections current; stop with Ctrl-C.")
+@click.option("--poll", default=0.2, show_default=True, type=click.FloatRange(min=0.01),
+              help="With --follow: seconds between looks at the file.")
 @click.pass_context
-def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool) -> None:
+def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
+           follow: bool, poll: float) -> None:
     """Append every record of FILES to the log of STREAM."""
-    summary = open_pipeline(ctx).ingest(stream, *files, resume=not no_resume)
+    pipeline = open_pipeline(ctx)
+    if follow:
+        if len(files) != 1:
+            raise click.UsageError("--follow takes exactly one file")
+        log = structlog.get_logger("fastcommerce.cli")
+
+        def on_cycle(summary):
+            if summary.read:
+                log.info("follow_cycle", appended=summary.appended, duplicates=summary.duplicates,
+                         malformed=summary.malformed, line=summary.resumed_from_line + summary.read)
+        try:
+            pipeline.follow(stream, files[0], poll_interval=poll, on_cycle=on_cycle)
+        except KeyboardInterrupt:
+            click.echo("stopped following", err=True)
+        return
+    summary = pipeline.ingest(stream, *files, resume=not no_resume)
     emit(summary.as_dict(), fmt, summary_text(summary))
 
 
@@ -125,9 +145,100 @@ def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
     pipeline = open_pipeline(ctx)
     summary = pipeline.run(data_dir)
     status = pipeline.status()
-    data = {**summary.as_dict(), "log": {"records": status["records"], "last_offset": status["last_offset"]}}
-    emit(data, fmt, summary_text(summary) + f"\nlog: {status['records']:,} records, last offset "
-         f"{status['last_offset']:,} in {ctx.obj['db']}")
+    revenue = pipeline.report("revenue", catch_up=False)
+    quality = pipeline.report("quality", catch_up=False, limit=0)
+    headline = {
+        "date": revenue.summary["from"],
+        "revenue_by_channel": revenue.summary["revenue_by_channel"],
+        "quarantined_by_code": {code: c["records"] for code, c in quality.summary["codes"].items()
+                                if c["severity"] == "error"},
+    }
+    data = {**summary.as_dict(), "log": {"records": status["records"], "last_offset": status["last_offset"]},
+            "headline": headline}
+    lines = [summary_text(summary),
+             f"log: {status['records']:,} records, last offset {status['last_offset']:,} in {ctx.obj['db']}",
+             f"revenue on {headline['date'] or '(no revenue yet)'}:"]
+    lines += [f"  {ch:<12} {money(v):>14}" for ch, v in headline["revenue_by_channel"].items()]
+    lines.append("quarantined records by code:")
+    lines += [f"  {code:<22} {n:>8,}" for code, n in headline["quarantined_by_code"].items()] or ["  (none)"]
+    emit(data, fmt, "\n".join(lines))
+
+
+def money(value) -> str:
+    from .money import round_money
+
+    return f"{round_money(value):,}"
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["revenue", "products", "inventory", "customers", "operations", "quality"]))
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="One day (UTC).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of the range.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the range.")
+@click.option("--by", type=click.Choice(["units", "revenue"]), default="units", show_default=True,
+              help="products: rank by units or revenue.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many rows.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
+@click.pass_context
+def report(ctx, name, on, start, end, by, limit, fmt) -> None:
+    """Print a report: revenue, products, inventory, customers, operations or quality."""
+    from .reports.formatting import render
+
+    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date()}
+    if name == "products":
+        options["by"] = by
+    if limit is not None:
+        options["limit"] = limit
+    click.echo(render(open_pipeline(ctx).report(name, **options), fmt))
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def project(ctx, names, fmt) -> None:
+    """Catch projections (all, or NAMES) up with the log."""
+    results = open_pipeline(ctx).project(list(names) or None)
+    _projection_results(results, fmt)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def rebuild(ctx, names, fmt) -> None:
+    """Drop projections' tables (all, or NAMES) and replay them from offset 0."""
+    results = open_pipeline(ctx).rebuild(list(names) or None)
+    _projection_results(results, fmt)
+
+
+def _projection_results(results, fmt) -> None:
+    import attrs
+
+    data = [attrs.asdict(r) for r in results]
+    emit(data, fmt, "\n".join(
+        f"{r.name:<12} v{r.version}  offsets {r.from_offset:,} -> {r.to_offset:,}  "
+        f"{r.events:,} events{'  (rebuilt)' if r.rebuilt else ''}" for r in results))
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def verify(ctx, fmt) -> None:
+    """Rebuild every projection in a scratch copy and compare its tables with the live ones."""
+    import attrs
+
+    checks = open_pipeline(ctx).verify()
+    bad = [c for c in checks if not c.ok]
+    data = {"ok": not bad, "tables": [attrs.asdict(c) | {"ok": c.ok} for c in checks]}
+    lines = [f"{'ok ' if c.ok else 'DIFF'} {c.projection:<12} {c.table:<28} live {c.live_rows:>9,} rows"
+             + ("" if c.ok else f", rebuilt {c.rebuilt_rows:,} rows ({c.live_checksum[:12]} != {c.rebuilt_checksum[:12]})")
+             for c in checks]
+    lines.append("all projections match a rebuild from the log" if not bad else f"{len(bad)} table(s) differ")
+    emit(data, fmt, "\n".join(lines))
+    if bad:
+        ctx.exit(1)
 
 
 @main.command()

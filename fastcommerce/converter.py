@@ -50,7 +50,10 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("timestamp has no UTC offset")
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is outside the representable range of UTC times") from None
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a timestamp string")
     text = value.strip()
@@ -62,7 +65,10 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the representable range of UTC times") from None
 
 
 def make_converter(plugin_hooks: Callable[[cattrs.Converter], None] | None = None) -> cattrs.Converter:

@@ -95,26 +95,32 @@ class Ingester:
     # -- files -------------------------------------------------------------------------
 
     def ingest_file(self, stream: str, path: Path, *, resume: bool = True,
-                    on_batch: Callable[[SourceSummary], None] | None = None) -> SourceSummary:
+                    on_batch: Callable[[SourceSummary], None] | None = None,
+                    read_from: Path | None = None, complete_lines_only: bool = False) -> SourceSummary:
+        """Ingest one file. ``read_from`` reads the bytes from another name of the same file
+        (``/proc/self/fd/N`` of a file that ``follow`` holds open across a rotation) while
+        ``path`` stays its identity for the checkpoint."""
         path = Path(path)
-        check_readable(path)
+        data = Path(read_from) if read_from is not None else path
+        check_readable(data)
         source = str(path)
         source_id = f"{stream}:{path.resolve()}"
         start, line = 0, 0
         if resume and stream != "catalog":
             cp = self.log.checkpoint(source_id)
-            size = path.stat().st_size
-            if cp is not None and cp.byte_offset <= size and fingerprint(path, cp.byte_offset) == cp.fingerprint:
+            size = data.stat().st_size
+            if cp is not None and cp.byte_offset <= size and fingerprint(data, cp.byte_offset) == cp.fingerprint:
                 start, line = cp.byte_offset, cp.line
         summary = SourceSummary(stream=stream, source=source, resumed_from_line=line,
                                 skipped=line - (1 if stream == "inventory" and line else 0))
-        reader = READERS[stream](path, start=start, line=line, max_record_bytes=self.max_record_bytes)
+        reader = READERS[stream](data, start=start, line=line, max_record_bytes=self.max_record_bytes,
+                                 complete_lines_only=complete_lines_only)
 
         def save_checkpoint(last: RawRecord | None, last_offset: int | None) -> None:
             end = last.end if last else start
             self.log.save_checkpoint(Checkpoint(
                 source_id=source_id, stream=stream, path=str(path.resolve()), byte_offset=end,
-                line=last.line if last else line, fingerprint=fingerprint(path, end),
+                line=last.line if last else line, fingerprint=fingerprint(data, end),
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
@@ -134,7 +140,7 @@ class Ingester:
                 if isinstance(rec, (bytes, bytearray)):
                     body = bytes(rec)
                 elif isinstance(rec, str):
-                    body = rec.encode("utf-8", "surrogateescape")
+                    body = rec.encode("utf-8", "surrogatepass")  # a lone surrogate stays visible as bad UTF-8
                 else:
                     try:
                         body = orjson.dumps(rec)

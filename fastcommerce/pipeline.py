@@ -93,8 +93,12 @@ class Pipeline:
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.pm = make_plugin_manager(plugins=plugins, load_entrypoints=load_entrypoints,
-                                      blocked=blocked, only_entrypoints=only_entrypoints)
+        self._options = dict(plugins=tuple(plugins), load_entrypoints=load_entrypoints, blocked=tuple(blocked),
+                             only_entrypoints=only_entrypoints, clock=clock, batch_size=batch_size,
+                             max_record_bytes=max_record_bytes, busy_timeout=busy_timeout,
+                             settings=self.settings)
+        self.pm = make_plugin_manager(plugins=self._options["plugins"], load_entrypoints=load_entrypoints,
+                                      blocked=self._options["blocked"], only_entrypoints=only_entrypoints)
         self.registry = SchemaRegistry(collect(self.pm, "register_schemas"),
                                        collect(self.pm, "register_upcasters"))
         self.validators = ValidatorSet(collect(self.pm, "register_validators"))
@@ -112,6 +116,10 @@ class Pipeline:
                                   max_record_bytes=max_record_bytes)
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def clone(self, db: str | Path | Database | EventLog) -> Pipeline:
+        """A pipeline with the same plugins and settings on another database."""
+        return Pipeline(db, **self._options)
 
     def close(self) -> None:
         self.log.close()
@@ -169,9 +177,13 @@ class Pipeline:
 
     def events(self, from_offset: int = 0, *, stream: str | None = None,
                to_offset: int | None = None, batch_size: int = 5000) -> Iterator[Event]:
-        """Events after ``from_offset`` in log order: upcast, validated, structured."""
-        for record in self.log.read(from_offset, stream=stream, to_offset=to_offset, batch_size=batch_size):
-            yield self.reader.decode(record)
+        """Events after ``from_offset`` in log order: upcast, validated (against the catalog
+        as of each event's place in the log), structured."""
+        view = self.reader.catalog_at(self.log, from_offset)
+        records = self.log.read(from_offset, to_offset=to_offset, batch_size=batch_size)
+        for event in self.reader.decode_all(records, view):
+            if stream is None or event.stream == stream:
+                yield event
 
     # -- projections -------------------------------------------------------------------
 
@@ -182,6 +194,27 @@ class Pipeline:
     def rebuild(self, names: Sequence[str] | None = None) -> list[CatchUpResult]:
         """Drop projections' tables and replay them from offset 0."""
         return self.projections.rebuild(names)
+
+    def verify(self) -> list[Any]:
+        """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""
+        from .projections.verify import verify
+
+        return verify(self)
+
+    def follow(self, stream: str, path: str | Path, **options: Any) -> None:
+        """Keep ingesting a growing file and projecting as it goes (see :mod:`fastcommerce.follow`)."""
+        from .follow import follow
+
+        follow(self, stream, path, **options)
+
+    def report(self, name: str, *, catch_up: bool = True, **options: Any) -> Any:
+        """Run a report (``revenue``, ``products``, ``inventory``, ``customers``,
+        ``operations``, ``quality``) after catching the projections up."""
+        from .reports import run_report
+
+        if catch_up:
+            self.project()
+        return run_report(self, name, **options)
 
     # -- introspection -----------------------------------------------------------------
 

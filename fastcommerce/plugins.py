@@ -22,6 +22,9 @@ BUILTIN_PLUGINS = (
     "fastcommerce.builtins.catalog",
     "fastcommerce.builtins.validators",
     "fastcommerce.builtins.projections",
+    "fastcommerce.builtins.sales",
+    "fastcommerce.builtins.stock",
+    "fastcommerce.builtins.quality",
 )
 
 

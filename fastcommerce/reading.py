@@ -43,6 +43,19 @@ def _structure_problems(exc: Exception) -> tuple[Problem, ...]:
     )
 
 
+class CatalogView:
+    """The catalog as it stands at one point of the log: valid catalog events folded in
+    log order. Readers advance it as they go, so each event is checked against the catalog
+    at its own place in the log, and a rebuild reproduces every check."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, Any] = {}
+
+    def advance(self, event: Event) -> None:
+        if event.stream == "catalog" and event.payload is not None:
+            self.products[event.payload.product_id] = event.payload
+
+
 class EventReader:
     """Turns stored :class:`LogRecord` rows into validated :class:`Event` objects."""
 
@@ -74,6 +87,17 @@ class EventReader:
                 problems.extend(_structure_problems(exc))
         return Event(record=record, canonical=canonical, payload=payload, problems=tuple(problems))
 
-    def decode_all(self, records: Iterable[LogRecord]) -> Iterator[Event]:
+    def catalog_at(self, log: Any, offset: int) -> CatalogView:
+        """The catalog view as of ``offset`` (every catalog record up to and including it)."""
+        view = CatalogView()
+        if offset > 0:
+            for record in log.read(0, stream="catalog", to_offset=offset):
+                view.advance(self.decode(record))
+        return view
+
+    def decode_all(self, records: Iterable[LogRecord], view: CatalogView) -> Iterator[Event]:
+        """Decode in log order, advancing ``view`` past each catalog event."""
         for record in records:
-            yield self.decode(record)
+            event = self.decode(record, catalog=view.products)
+            view.advance(event)
+            yield event

@@ -38,22 +38,22 @@ from __future__ import annotations
 
 import copy
 import heapq
-from bisect import bisect_right
 import json
 import random
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 __all__ = [
+    "BAD_RECORD_KEYS",
     "CATALOG_FILE",
     "INVENTORY_FILE",
     "ORDERS_FILE",
-    "BAD_RECORD_KEYS",
     "SampleSummary",
     "write_sample",
 ]
@@ -166,7 +166,9 @@ _WARNING_VARIANTS = {name: variants for name, _, variants in _WARNING_CASES}
 _REPEATABLE_ERRORS = {
     v: tuple(name for name, _, variants, rep in _ERROR_CASES if rep and v in variants) for v in _ALL
 }
-_WARNINGS_FOR = {v: tuple(name for name, _, variants in _WARNING_CASES if v in variants) for v in _ALL}
+_WARNINGS_FOR = {
+    v: tuple(name for name, _, variants in _WARNING_CASES if v in variants) for v in _ALL
+}
 
 _INVENTORY_CASES: tuple[tuple[str, str], ...] = (
     ("too_few_fields", "inventory_malformed_record"),
@@ -229,7 +231,8 @@ _US_ADDRESSES = (
     ("US", "OR", "Portland"),
     ("US", "AZ", "Phoenix"),
 )
-_ADDRESSES = _US_ADDRESSES + (
+_ADDRESSES = (
+    *_US_ADDRESSES,
     ("GB", None, "London"),
     ("GB", None, "Manchester"),
     ("DE", None, "Berlin"),
@@ -252,7 +255,7 @@ _EVENT, _RAW, _DUP, _REFORMAT = range(4)
 # --------------------------------------------------------------------------- summary
 
 
-def _frozen_dict(value: Any) -> dict[str, int]:
+def _copy_dict(value: Any) -> dict[str, int]:
     return dict(value)
 
 
@@ -276,8 +279,8 @@ class SampleSummary:
     reformatted_lines: int
     #: injected error lines (each carries exactly one error code)
     error_lines: int
-    #: events written out of their timestamp order on purpose (late / before an
-    #: earlier event of the same order)
+    #: events written out of timestamp order on purpose: hours to days late, or after
+    #: a later event of the same order (a ``shipped`` before its ``confirmed``)
     delayed_events: int
     #: inventory data rows (header excluded), bad and re-delivered rows included
     inventory_rows: int
@@ -285,8 +288,8 @@ class SampleSummary:
     inventory_late_batches: int
     #: entries of the catalog's product list, bad ones included
     catalog_products: int
-    bad_records: dict[str, int] = attrs.field(converter=_frozen_dict, hash=False)
-    bad_cases: dict[str, int] = attrs.field(converter=_frozen_dict, hash=False)
+    bad_records: dict[str, int] = attrs.field(converter=_copy_dict, hash=False)
+    bad_cases: dict[str, int] = attrs.field(converter=_copy_dict, hash=False)
 
     @property
     def paths(self) -> tuple[Path, Path, Path]:
@@ -326,9 +329,7 @@ def _num(text: str) -> str:
 
 
 def _encode(obj: Any, *, spaced: bool = False) -> str:
-    text = json.dumps(
-        obj, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":")
-    )
+    text = json.dumps(obj, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
     return _MONEY_RE.sub(r"\1", text)
 
 
@@ -357,7 +358,7 @@ def _largest_remainder(total: int, weights: list[float]) -> list[int]:
 class _Clock:
     """Fast ISO-8601 formatting of integer epoch seconds."""
 
-    _HMS: list[str] = []
+    _HMS: ClassVar[list[str]] = []
 
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
@@ -454,7 +455,8 @@ def _write_catalog(path: Path, rng: random.Random, products: int) -> _Catalog:
     # bad entries, at pseudo-random places
     extra = [f"PROD-{products + k:03d}" for k in (1, 2, 3, 4)]
     bad_entries: list[tuple[Any, str]] = [
-        ({"product_id": extra[0], "category": "Home", "price": _num("19.99")}, "catalog_missing_field"),
+        ({"product_id": extra[0], "category": "Home", "price": _num("19.99")},
+         "catalog_missing_field"),
         ({"product_id": extra[1], "name": "Broken Price Tag", "category": "Toys", "price": "abc"},
          "catalog_invalid"),
         ({"product_id": extra[2], "name": "Negative Gadget", "category": "Electronics",
@@ -552,9 +554,10 @@ class _Generator:
 
         orders_path = out / ORDERS_FILE
         inv_path = out / INVENTORY_FILE
-        with open(orders_path, "wb", buffering=1 << 20) as fo, open(
-            inv_path, "w", encoding="utf-8", newline=""
-        ) as fi:
+        with (
+            open(orders_path, "wb", buffering=1 << 20) as fo,
+            open(inv_path, "w", encoding="utf-8", newline="") as fi,
+        ):
             fi.write(INVENTORY_HEADER + "\n")
             self._inventory_snapshot(fi)
             for h in range(self.hours):
@@ -605,12 +608,13 @@ class _Generator:
         total = len(warnings) + len(errors)
         if n >= total:
             slots = rng.sample(range(n), total)
-            for name, slot in zip(warnings, slots):
+            for name, slot in zip(warnings, slots[: len(warnings)], strict=True):
                 self.warn_at[slot] = name
-            for name, slot in zip(errors, slots[len(warnings) :]):
+            for name, slot in zip(errors, slots[len(warnings) :], strict=True):
                 self.errors_at[slot] = [name]
         else:
-            for name, slot in zip(warnings, rng.sample(range(n), min(n, len(warnings)))):
+            slots = rng.sample(range(n), min(n, len(warnings)))
+            for name, slot in zip(warnings, slots, strict=False):
                 self.warn_at[slot] = name
             for name in errors:
                 if n:
@@ -645,9 +649,9 @@ class _Generator:
             if variant not in allowed:
                 variant = allowed[0] if len(allowed) == 1 else allowed[rng.randrange(len(allowed))]
         elif errors:
-            allowed = [v for v in _ALL if all(v in _ERROR_VARIANTS[e] for e in errors)]
-            if allowed and variant not in allowed:
-                variant = API if API in allowed else allowed[0]
+            fits = [v for v in _ALL if all(v in _ERROR_VARIANTS[e] for e in errors)]
+            if fits and variant not in fits:
+                variant = API if API in fits else fits[0]
         if warn is None and rng.random() < _P_WARNING_PER_ORDER:
             choices = _WARNINGS_FOR[variant]
             warn = choices[rng.randrange(len(choices))]
@@ -696,7 +700,9 @@ class _Generator:
                 continue
             k = rng.randrange(len(events))
             ts, st = events[k]
-            self._push_error(name, d, variant, ts, st, arrivals[k] + _between(random_, 1, 600), serial)
+            self._push_error(
+                name, d, variant, ts, st, arrivals[k] + _between(random_, 1, 600), serial
+            )
 
     def _lifecycle(self, placed: int) -> list[tuple[int, int]]:
         random_ = self.rng.random
@@ -737,7 +743,10 @@ class _Generator:
         rng = self.rng
         cat = self.cat
         oid = f"ORD-{100001 + serial}"
-        cid, (country, state, city) = self._customer()
+        cid, address = self._customer()
+        country: str = address[0]
+        state: str | None = address[1]
+        city: str | None = address[2]
 
         random_ = rng.random
         n_items = min((1, 1, 1, 1, 1, 2, 2, 2, 3, 4)[int(random_() * 10)], len(cat.ids))
@@ -865,7 +874,14 @@ class _Generator:
     # ------------------------------------------------------------------ error lines
 
     def _push_error(
-        self, name: str, d: dict[str, Any], variant: int, ts: int, st: int, arrival: int, serial: int
+        self,
+        name: str,
+        d: dict[str, Any],
+        variant: int,
+        ts: int,
+        st: int,
+        arrival: int,
+        serial: int,
     ) -> None:
         data = self._corrupt(name, d, variant, ts, st, serial)
         if isinstance(data, str):
@@ -961,8 +977,9 @@ class _Generator:
         elif name == "product_unknown":
             item["product_id"] = self.cat.unknown_id
         elif name in ("total_off_by_five", "total_off_by_two_cents"):
-            delta = 500 if name == "total_off_by_five" else -2
-            c["order_total"] = _money(_cents(c["order_total"]) + delta)
+            # against the items themselves, whatever total the order carried
+            total = sum(it["quantity"] * _cents(it["price"]["amount"]) for it in c["items"])
+            c["order_total"] = _money(total + (500 if name == "total_off_by_five" else -2))
         elif name in ("currency_eur", "currency_gbp"):
             item["price"]["currency"] = "EUR" if name == "currency_eur" else "GBP"
         else:  # pragma: no cover - table and code out of step
@@ -1074,7 +1091,9 @@ class _Generator:
             if self.is_low[p]:
                 row = [rp // n_wh + int(daily[p] * rng.uniform(0.5, 1.5)) for _ in range(n_wh)]
             else:
-                row = [rp + int(daily[p] * rng.uniform(2, 6)) + rng.randint(5, 40) for _ in range(n_wh)]
+                row = [
+                    rp + int(daily[p] * rng.uniform(2, 6)) + rng.randint(5, 40) for _ in range(n_wh)
+                ]
             self.levels.append(row)
         # warehouse shares of the sales: first warehouse busiest
         shares = [n_wh - i for i in range(n_wh)]
@@ -1149,7 +1168,7 @@ class _Generator:
             ts = batch_time + rng.randrange(300)
             line = self._row(p, w, ts)
             lines.append(line)
-            if self.inv_dup_scheduled == 0 and h >= 1 or rng.random() < _P_DUP_ROW:
+            if (self.inv_dup_scheduled == 0 and h >= 1) or rng.random() < _P_DUP_ROW:
                 self.inv_dup_scheduled += 1
                 self.inv_seq += 1
                 heapq.heappush(

@@ -71,14 +71,18 @@ def _json_kind(value: Any) -> str:
 
 
 def read_jsonl(
-    path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    complete_lines_only: bool = False,
 ) -> Iterator[RawRecord]:
     """Order events, one per line. Every line is a record, blank ones included; the
-    newline that ends the file does not start a line."""
+    newline that ends the file does not start a line. With ``complete_lines_only`` (a
+    file still being written) a last line without its newline is left for later."""
     with open(path, "rb") as fh:
         fh.seek(start)
         pos = start
         for raw in fh:
+            if complete_lines_only and not raw.endswith(b"\n"):
+                return
             line += 1
             pos += len(raw)
             body = strip_eol(raw)
@@ -110,7 +114,8 @@ def read_csv_header(path: Path) -> tuple[list[str] | None, int, str | None]:
 
 
 def read_csv(
-    path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    complete_lines_only: bool = False,
 ) -> Iterator[RawRecord]:
     """Inventory rows. The header names the columns, in any order; each data row becomes a
     dict keyed by the header, stored as compact JSON, so the same row under the same
@@ -122,6 +127,8 @@ def read_csv(
         fh.seek(start)
         pos = start
         for raw in fh:
+            if complete_lines_only and not raw.endswith(b"\n"):
+                return
             line += 1
             pos += len(raw)
             body = strip_eol(raw)

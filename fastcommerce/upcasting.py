@@ -143,9 +143,10 @@ class SchemaRegistry:
         while current != target:
             step = steps.get((stream, current))
             if step is None:
+                via = "" if owner == plugin and current == node else f", reached through plugin {owner!r}"
                 raise PluginConfigError(
-                    f"gap in the upcaster chain of {stream}/{_node(node)}: nothing upcasts "
-                    f"{_node(current)} (reached from plugin {owner!r}); the chain must end "
+                    f"gap in the upcaster chain of {stream}/{_node(node)} (schema from plugin "
+                    f"{plugin!r}): nothing upcasts {_node(current)}{via}; the chain must end "
                     f"at the canonical {_node(target)}"
                 )
             chain.append(step)

@@ -28,6 +28,16 @@ WEB = {
 }
 
 
+MUG = {"product_id": "PROD-001", "name": "Mug", "category": "home", "price": 29.99}
+
+
+def orders_after_catalog(p, records):
+    """Load the catalog first (as the contract says), then the orders; their events."""
+    p.ingest_records("catalog", [MUG])
+    p.ingest_records("orders", records)
+    return list(p.events(stream="orders"))
+
+
 def test_builtins_are_registered_as_plugins(pipeline):
     names = {i.name for i in pipeline.plugins()}
     assert set(BUILTIN_PLUGINS) <= names
@@ -49,8 +59,7 @@ def test_block_a_builtin_and_register_it_again_as_a_throwaway_plugin(db_path):
         register_upcasters = staticmethod(hookimpl(orders.register_upcasters))
 
     p = Pipeline(db_path, load_entrypoints=False, blocked=["fastcommerce.builtins.orders"], plugins=[Again()])
-    p.ingest_records("orders", [WEB])
-    (event,) = p.events()
+    (event,) = orders_after_catalog(p, [WEB])
     assert event.payload.order_id == "ORD-1" and not event.problems
     assert "orders-again" in {i.name for i in p.plugins()}
     p.close()
@@ -77,13 +86,12 @@ class ShoutVariant:
 def test_throwaway_plugin_registered_and_unregistered(db_path):
     p = Pipeline(db_path, load_entrypoints=False, plugins=[ShoutVariant()])
     shout = {k.upper(): v for k, v in WEB.items()} | {"schema_version": "shout-1"}
-    p.ingest_records("orders", [shout])
-    (event,) = p.events()
+    (event,) = orders_after_catalog(p, [shout])
     assert event.payload.order_id == "ORD-1"
     p.close()
     # without the plugin the same log row is unknown_schema: the log kept it as received
     q = Pipeline(db_path, load_entrypoints=False)
-    (event,) = q.events()
+    (event,) = q.events(stream="orders")
     assert [x.code for x in event.problems] == ["unknown_schema"]
     q.close()
 
@@ -166,8 +174,7 @@ def test_plugin_validator_adds_a_warning(db_path):
             return [Validator(name="bulk", stream="orders", codes={"bulk_order": "warning"}, check=check)]
 
     p = Pipeline(db_path, load_entrypoints=False, plugins=[Big()])
-    p.ingest_records("orders", [WEB])
-    (event,) = p.events()
+    (event,) = orders_after_catalog(p, [WEB])
     assert [w.code for w in event.warnings] == ["bulk_order"] and event.payload is not None
     p.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 
 import orjson
@@ -33,15 +34,30 @@ def variant(base, **changes):
     return rec
 
 
+CATALOG = b"""{"products": [
+  {"product_id": "PROD-001", "name": "Mug", "category": "home", "price": 29.99},
+  {"product_id": "PROD-002", "name": "Lamp", "category": "home", "price": 10.00, "active": false}
+]}"""
+
+
+@pytest.fixture
+def pipeline(pipeline, tmp_path):
+    """The conftest pipeline with a catalog loaded first, as the contract says it is."""
+    path = tmp_path / "catalog.json"
+    path.write_bytes(CATALOG)
+    pipeline.ingest("catalog", path)
+    return pipeline
+
+
 def codes_of(pipeline, *records):
-    lines = [r if isinstance(r, (bytes, str)) else orjson.dumps(r) for r in records]
+    lines = [r if isinstance(r, (bytes, str)) else json.dumps(r) for r in records]
     pipeline.ingest_records("orders", lines)
     return [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="orders")]
 
 
 def test_valid_web_record_has_no_problems(pipeline):
     assert codes_of(pipeline, WEB) == [[]]
-    event = next(pipeline.events())
+    event = next(pipeline.events(stream="orders"))
     assert event.payload.items[0].unit_price == Decimal("29.99")
     assert event.payload.timestamp.utcoffset().total_seconds() == 0
 
@@ -79,11 +95,11 @@ def test_timestamp_within_one_day_of_recording_is_valid(pipeline):
 
 @pytest.mark.parametrize("items", [
     [],
-    [{"product_id": "PROD-001", "quantity": 0, "unit_price": 1}],
-    [{"product_id": "PROD-001", "quantity": -1, "unit_price": 1}],
-    [{"product_id": "PROD-001", "quantity": 1.5, "unit_price": 1}],
-    [{"product_id": "PROD-001", "quantity": "2", "unit_price": 1}],
-    [{"product_id": "PROD-001", "quantity": True, "unit_price": 1}],
+    [{"product_id": "PROD-001", "quantity": 0, "unit_price": 29.99}],
+    [{"product_id": "PROD-001", "quantity": -1, "unit_price": 29.99}],
+    [{"product_id": "PROD-001", "quantity": 1.5, "unit_price": 29.99}],
+    [{"product_id": "PROD-001", "quantity": "2", "unit_price": 29.99}],
+    [{"product_id": "PROD-001", "quantity": True, "unit_price": 29.99}],
     [{"product_id": "PROD-001", "quantity": 1, "unit_price": -5}],
     [{"product_id": "PROD-001", "quantity": 1, "unit_price": "abc"}],
     [{"product_id": "PROD-001", "quantity": 1, "unit_price": 29.999}],
@@ -136,7 +152,7 @@ def test_unsupported_currency(pipeline):
 ])
 def test_incomplete_address_is_a_warning(pipeline, address, warned):
     pipeline.ingest_records("orders", [variant(WEB, shipping_address=address)])
-    event = next(pipeline.events())
+    event = next(pipeline.events(stream="orders"))
     assert not event.quarantined
     assert event.payload is not None
     assert [p.code for p in event.warnings] == (["incomplete_address"] if warned else [])
@@ -177,9 +193,70 @@ def test_inventory_row_with_wrong_number_of_fields_is_malformed(pipeline, tmp_pa
 
 
 def test_catalog_missing_field(pipeline, tmp_path):
-    path = tmp_path / "catalog.json"
-    path.write_text('{"products": [{"product_id": "PROD-001", "category": "x", "price": 1.50}]}')
+    path = tmp_path / "catalog2.json"
+    path.write_text('{"products": [{"product_id": "PROD-009", "category": "x", "price": 1.50}]}')
     pipeline.ingest("catalog", path)
-    (event,) = pipeline.events(stream="catalog")
+    (event,) = [e for e in pipeline.events(stream="catalog") if e.record.source == str(path)]
     assert [p.code for p in event.problems] == ["missing_field"]
     assert "name" in event.problems[0].reason
+
+
+def test_unknown_product(pipeline):
+    items = [{"product_id": "PROD-999", "quantity": 1, "unit_price": 5}]
+    assert codes_of(pipeline, variant(WEB, items=items)) == [["unknown_product"]]
+
+
+def test_inactive_products_are_in_the_catalog(pipeline):
+    items = [{"product_id": "PROD-002", "quantity": 1, "unit_price": 10}]
+    assert codes_of(pipeline, variant(WEB, items=items)) == [[]]
+
+
+def test_unknown_product_is_judged_against_the_catalog_at_the_events_place_in_the_log(pipeline, tmp_path):
+    items = [{"product_id": "PROD-003", "quantity": 1, "unit_price": 5}]
+    pipeline.ingest_records("orders", [variant(WEB, items=items)])
+    later = tmp_path / "later.json"
+    later.write_text('[{"product_id": "PROD-003", "name": "Pen", "category": "office", "price": 5.00}]')
+    pipeline.ingest("catalog", later)
+    pipeline.ingest_records("orders", [variant(WEB, items=items, order_id="ORD-LATER")])
+    codes = [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="orders")]
+    assert codes == [["unknown_product"], []]
+
+
+def test_inventory_unknown_product(pipeline, tmp_path):
+    assert _inventory(pipeline, tmp_path, ["PROD-999,5,WH-SF,2024-01-15T09:00:00Z"]) == [["unknown_product"]]
+
+
+@pytest.mark.parametrize("price, warned", [
+    ("44.98", False), ("44.99", True), ("14.995", None), ("15.00", False), ("14.99", True), ("59.98", True),
+])
+def test_price_deviation_is_strict_at_fifty_percent(pipeline, price, warned):
+    # catalog price 29.99: 50% away is 14.995 / 44.985
+    line = orjson.dumps(WEB).replace(b"29.99", price.encode())
+    pipeline.ingest_records("orders", [line])
+    (event,) = pipeline.events(stream="orders")
+    if warned is None:
+        assert [p.code for p in event.problems] == ["invalid_item"]  # 3 decimals
+        return
+    assert not event.quarantined
+    assert [p.code for p in event.warnings] == (["price_deviation"] if warned else [])
+
+
+def test_warnings_on_a_quarantined_record_are_kept_but_it_is_quarantined(pipeline):
+    rec = variant(WEB, status="lost", shipping_address={"country": "US"})
+    pipeline.ingest_records("orders", [rec])
+    (event,) = pipeline.events(stream="orders")
+    assert event.quarantined and event.payload is None
+    assert {p.code for p in event.problems} == {"invalid_status", "incomplete_address"}
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:30"])
+def test_timestamp_outside_the_utc_range_is_invalid_not_a_crash(pipeline, ts):
+    assert codes_of(pipeline, variant(WEB, timestamp=ts)) == [["invalid_timestamp"]]
+
+
+@pytest.mark.parametrize("items", [
+    [{"product_id": "PROD-001", "quantity": 10**7, "unit_price": 29.99}],
+    [{"product_id": "PROD-001", "quantity": 1, "unit_price": 10**30}],
+])
+def test_amounts_beyond_exact_cent_storage_are_invalid_items(pipeline, items):
+    assert codes_of(pipeline, variant(WEB, items=items)) == [["invalid_item"]]

@@ -2,8 +2,9 @@
 
 Each validator looks at one canonical record and its log row and yields
 ``(code, reason)`` pairs; it never raises. Checks that need the catalog as it stood at
-the event's place in the log (``unknown_product``, ``price_deviation``) and the
-watermark's ``late_event`` run in the projections, which hold that state.
+the event's place in the log (``unknown_product``, ``price_deviation``) use the catalog
+view the reader folds as it goes (``context.catalog``); the watermark's ``late_event`` is
+the sales projection's, which holds that state.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ INVENTORY_REQUIRED = ("product_id", "available_quantity", "warehouse_location", 
 CATALOG_REQUIRED = ("product_id", "name", "category", "price")
 _DIGITS = re.compile(r"[0-9]+")
 CENT = Decimal("0.01")
+# Beyond the contract: bounds that keep every amount an exact 64-bit count of cents in the
+# daily aggregates (10**6 units of a 10**7-dollar product is 10**15 cents per line).
+MAX_UNIT_PRICE = Decimal(10) ** 7
+MAX_QUANTITY = 10**6
 
 
 def is_empty(value: Any) -> bool:
@@ -68,9 +73,20 @@ def money_problem(value: Any) -> str | None:
         return str(exc)
     if amount < 0:
         return f"{amount} is negative"
-    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+    if decimal_places(amount) > 2:
         return f"{amount} has more than 2 decimals"
+    if amount > MAX_UNIT_PRICE:
+        return f"{amount} is above the supported maximum of {MAX_UNIT_PRICE}"
     return None
+
+
+def decimal_places(amount: Decimal) -> int:
+    """Decimals that carry value (``29.990`` has 2), exact for any size: no rounding context."""
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0 or not any(digits):
+        return 0
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing))
 
 
 def item_problems(items: Any) -> Found:
@@ -90,6 +106,8 @@ def item_problems(items: Any) -> Found:
         qty = item.get("quantity")
         if type(qty) is not int or qty <= 0:
             yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
+        elif qty > MAX_QUANTITY:
+            yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {MAX_QUANTITY}"
         if "unit_price" not in item:
             yield "invalid_item", f"{where} has no unit price"
         else:
@@ -130,6 +148,9 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
         total = parse_decimal(record["order_total"])
     except ValueError as exc:
         yield "total_mismatch", f"order_total {exc}"
+        return
+    if not total.is_finite() or abs(total) > MAX_UNIT_PRICE * MAX_QUANTITY * 1000:
+        yield "total_mismatch", f"order_total {total} is not a plausible amount"
         return
     computed = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in record["items"]), Decimal(0))
     if abs(total - computed) > CENT:
@@ -195,6 +216,36 @@ def check_catalog_values(record: dict[str, Any], ctx: ValidationContext) -> Foun
         yield "invalid_item", f"active {record['active']!r} is not true or false"
 
 
+def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    """Against the catalog as it stood at the event's place in the log."""
+    if ctx.catalog is None or not isinstance(record.get("items"), list):
+        return
+    for n, item in enumerate(record["items"]):
+        if not isinstance(item, dict):
+            continue
+        pid = item.get("product_id")
+        if not isinstance(pid, str) or is_empty(pid):
+            continue  # reported as invalid_item
+        product = ctx.catalog.get(pid)
+        if product is None:
+            yield "unknown_product", f"items[{n}].product_id {pid!r} is not in the catalog"
+            continue
+        if money_problem(item.get("unit_price")) is None:
+            price, listed = parse_decimal(item["unit_price"]), product.price
+            if abs(price - listed) * 2 > listed:  # strictly more than 50% away
+                yield "price_deviation", (
+                    f"items[{n}].unit_price {price} is more than 50% away from the catalog price {listed}"
+                )
+
+
+def check_inventory_product(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    pid = record.get("product_id")
+    if ctx.catalog is None or not isinstance(pid, str) or is_empty(pid):
+        return
+    if pid not in ctx.catalog:
+        yield "unknown_product", f"product_id {pid!r} is not in the catalog"
+
+
 def _v(name: str, stream: str, codes: dict[str, str], check, description: str) -> Validator:
     return Validator(name=name, stream=stream, codes=codes, check=check, description=description)
 
@@ -215,6 +266,10 @@ def register_validators() -> list[Validator]:
            "a carried order_total is within 0.01 of the items' sum"),
         _v("order_currency", "orders", {"unsupported_currency": E}, check_order_currency,
            "every item is priced in USD"),
+        _v("order_products", "orders", {"unknown_product": E, "price_deviation": W}, check_order_products,
+           "every product is in the catalog (as of the event's place in the log); unit price within 50% of it"),
+        _v("inventory_product", "inventory", {"unknown_product": E}, check_inventory_product,
+           "the product is in the catalog (as of the row's place in the log)"),
         _v("order_address", "orders", {"incomplete_address": W}, check_order_address,
            "the address has a city, and a state when in the US"),
         _v("inventory_required_fields", "inventory", {"missing_field": E}, check_inventory_required,

@@ -107,8 +107,9 @@ class ProjectionRunner:
         end = self.log.last_offset()
         low = min(offsets.values(), default=end)
         db = self.log.db
+        view = self.reader.catalog_at(self.log, low)
         for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
-            events = [self.reader.decode(r) for r in batch]
+            events = list(self.reader.decode_all(batch, view))
             last = batch[-1].offset
             with self.log.transaction():
                 for p in wanted:

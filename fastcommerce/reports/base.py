@@ -1,0 +1,70 @@
+"""What every report shares: its result type, its registry and date-range handling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import attrs
+from sqlite_utils import Database
+
+REPORTS: dict[str, Callable[..., Report]] = {}
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Report:
+    name: str
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    columns: tuple[str, ...]
+
+
+def register(name: str):
+    def deco(fn):
+        REPORTS[name] = fn
+        return fn
+    return deco
+
+
+def report_names() -> list[str]:
+    return list(REPORTS)
+
+
+def database(source: Any) -> Database:
+    """Accept a Database, or anything with a ``db`` attribute (a Pipeline)."""
+    return source if isinstance(source, Database) else source.db
+
+
+def table_exists(db: Database, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]).fetchone() is not None
+
+
+def iso(value: date | str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return date.fromisoformat(value).isoformat()  # validates the text
+
+
+def date_range(db: Database, table: str, column: str, *, on=None, start=None, end=None) -> tuple[str | None, str | None]:
+    """``(from, to)``: a single date, an explicit range, or by default every date present."""
+    if on is not None:
+        d = iso(on)
+        return d, d
+    start, end = iso(start), iso(end)
+    if start is None or end is None:
+        if table_exists(db, table):
+            lo, hi = db.execute(f"SELECT MIN({column}), MAX({column}) FROM {table}").fetchone()
+        else:
+            lo = hi = None
+        start = start or lo
+        end = end or hi
+    return start, end
+
+
+def run_report(source: Any, name: str, **options: Any) -> Report:
+    if name not in REPORTS:
+        raise ValueError(f"no report named {name!r}; known: {', '.join(REPORTS)}")
+    return REPORTS[name](source, **options)

@@ -1,0 +1,193 @@
+"""Revenue, top products, inventory and customers (data contract section 5)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..money import from_cents
+from .base import Report, database, date_range, register, table_exists
+
+REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "revenue")
+
+
+@register("revenue")
+def revenue(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
+    """Daily revenue by channel and region. Default: the latest day with revenue."""
+    db = database(source)
+    if on is None and start is None and end is None and table_exists(db, "sales_daily_revenue"):
+        on = db.execute("SELECT MAX(date) FROM sales_daily_revenue").fetchone()[0]
+    lo, hi = date_range(db, "sales_daily_revenue", "date", on=on, start=start, end=end)
+    rows: list[dict[str, Any]] = []
+    if lo is not None and table_exists(db, "sales_daily_revenue"):
+        for d, ch, country, region, orders, units, cents in db.execute(
+            "SELECT date, channel, country, region, orders, units, revenue_cents FROM sales_daily_revenue "
+            "WHERE date BETWEEN ? AND ? ORDER BY date, channel, country, region", [lo, hi]
+        ):
+            rows.append({"date": d, "channel": ch, "country": country, "region": region,
+                         "orders": orders, "units": units, "revenue": from_cents(cents)})
+    by_channel: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        by_channel[r["channel"]] += r["revenue"]
+    summary = {
+        "from": lo, "to": hi,
+        "orders": sum(r["orders"] for r in rows), "units": sum(r["units"] for r in rows),
+        "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
+        "revenue_by_channel": dict(sorted(by_channel.items())),
+    }
+    return Report(name="revenue", rows=rows, summary=summary, columns=REVENUE_COLUMNS)
+
+
+PRODUCT_COLUMNS = ("product_id", "name", "category", "orders", "units", "revenue")
+
+
+@register("products")
+def products(source: Any, *, on=None, start=None, end=None, by: str = "units", limit: int | None = 10, **_: Any) -> Report:
+    """Top products over a date range, ranked by units or revenue, ties by product_id."""
+    if by not in ("units", "revenue"):
+        raise ValueError("by must be 'units' or 'revenue'")
+    db = database(source)
+    lo, hi = date_range(db, "sales_daily_products", "date", on=on, start=start, end=end)
+    rows: list[dict[str, Any]] = []
+    if lo is not None:
+        order = "units DESC, revenue DESC" if by == "units" else "revenue DESC, units DESC"
+        sql = (
+            "SELECT p.product_id, c.name, c.category, SUM(p.orders) AS orders, SUM(p.units) AS units, "
+            "SUM(p.revenue_cents) AS revenue FROM sales_daily_products p "
+            "LEFT JOIN sales_catalog c ON c.product_id = p.product_id "
+            f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id ORDER BY {order}, p.product_id"
+        )
+        params: list[Any] = [lo, hi]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for pid, name, category, orders, units, cents in db.execute(sql, params):
+            rows.append({"product_id": pid, "name": name, "category": category, "orders": orders,
+                         "units": units, "revenue": from_cents(cents)})
+    summary = {"from": lo, "to": hi, "by": by, "products": len(rows)}
+    return Report(name="products", rows=rows, summary=summary, columns=PRODUCT_COLUMNS)
+
+
+INVENTORY_COLUMNS = ("product_id", "available", "warehouses", "units_sold", "avg_daily_units",
+                     "days_of_cover", "turnover", "reorder_point", "low_stock")
+
+
+def _days(lo: str, hi: str) -> list[date]:
+    start, end = date.fromisoformat(lo), date.fromisoformat(hi)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
+    return None if den == 0 else (num / den).quantize(Decimal("0.01"))
+
+
+@register("inventory")
+def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
+    """Stock, sales and turnover per product over a period (default: the order dates)."""
+    db = database(source)
+    lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
+    if not table_exists(db, "inventory_current"):
+        return Report(name="inventory", rows=[], summary={"from": lo, "to": hi, "products": 0, "low_stock": 0},
+                      columns=INVENTORY_COLUMNS)
+    days = _days(lo, hi) if lo and hi else []
+    available: dict[str, tuple[int, int]] = {
+        pid: (qty, n) for pid, qty, n in db.execute(
+            "SELECT product_id, SUM(quantity), COUNT(*) FROM inventory_current GROUP BY product_id")
+    }
+    sold: dict[str, int] = {}
+    if lo is not None:
+        sold = dict(db.execute(
+            "SELECT product_id, SUM(units) FROM sales_daily_products WHERE date BETWEEN ? AND ? "
+            "GROUP BY product_id", [lo, hi]).fetchall())
+    reorder: dict[str, int] = {}
+    if table_exists(db, "catalog_products"):
+        reorder = dict(db.execute("SELECT product_id, reorder_point FROM catalog_products").fetchall())
+    closing = _closing_stock(db, days)
+    rows = []
+    for pid in sorted(set(available) | set(sold)):
+        qty, warehouses = available.get(pid, (0, 0))
+        units = sold.get(pid, 0)
+        avg_daily = Decimal(units) / len(days) if days else Decimal(0)
+        stock_days = closing.get(pid, [])
+        avg_stock = Decimal(sum(stock_days)) / len(stock_days) if stock_days else Decimal(0)
+        rp = reorder.get(pid, 20)
+        rows.append({
+            "product_id": pid, "available": qty, "warehouses": warehouses, "units_sold": units,
+            "avg_daily_units": avg_daily.quantize(Decimal("0.01")),
+            "days_of_cover": _ratio(Decimal(qty), avg_daily),
+            "turnover": _ratio(Decimal(units), avg_stock),
+            "reorder_point": rp, "low_stock": qty <= rp,
+        })
+    rows.sort(key=lambda r: (not r["low_stock"], r["product_id"]))
+    summary = {"from": lo, "to": hi, "days": len(days), "products": len(rows),
+               "low_stock": sum(r["low_stock"] for r in rows)}
+    return Report(name="inventory", rows=rows[:limit] if limit else rows, summary=summary,
+                  columns=INVENTORY_COLUMNS)
+
+
+def _closing_stock(db, days: list[date]) -> dict[str, list[int]]:
+    """Per product, each day's closing stock: the sum over warehouses of each one's latest
+    level at or before the day's end; days with no known level are left out."""
+    if not days:
+        return {}
+    ends = [(d + timedelta(days=1)).isoformat() + "T00:00:00.000000Z" for d in days]
+    out: dict[str, list[int]] = defaultdict(list)
+    per_product: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
+    for pid, wh, ts, qty in db.execute(
+        "SELECT product_id, warehouse, last_updated, quantity FROM inventory_history "
+        "WHERE last_updated < ? ORDER BY product_id, warehouse, last_updated", [ends[-1]]
+    ):
+        per_product[pid][wh].append((ts, qty))
+    for pid in sorted(per_product):
+        totals = []
+        for end in ends:
+            known = False
+            total = 0
+            for history in per_product[pid].values():
+                level = None
+                for ts, qty in history:  # histories are short: a few reports a day
+                    if ts < end:
+                        level = qty
+                    else:
+                        break
+                if level is not None:
+                    known = True
+                    total += level
+            if known:
+                totals.append(total)
+        out[pid] = totals
+    return out
+
+
+CUSTOMER_COLUMNS = ("customer_id", "orders", "revenue", "first_order_date", "last_order_date", "avg_order_value")
+
+
+@register("customers")
+def customers(source: Any, *, on=None, start=None, end=None, limit: int | None = 20, **_: Any) -> Report:
+    """Customers with revenue-bearing orders, by revenue; repeat rate and top-10% share."""
+    db = database(source)
+    lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
+    rows = []
+    if lo is not None:
+        for cid, orders, cents, first, last in db.execute(
+            "SELECT customer_id, COUNT(*), SUM(value_cents), MIN(order_date), MAX(order_date) "
+            "FROM sales_orders WHERE revenue_bearing = 1 AND order_date BETWEEN ? AND ? "
+            "GROUP BY customer_id ORDER BY SUM(value_cents) DESC, customer_id", [lo, hi]
+        ):
+            rows.append({"customer_id": cid, "orders": orders, "revenue": from_cents(cents),
+                         "first_order_date": first, "last_order_date": last,
+                         "avg_order_value": from_cents(cents) / orders})
+    total = sum((r["revenue"] for r in rows), Decimal(0))
+    top_n = math.ceil(len(rows) * 0.1)
+    top = sum((r["revenue"] for r in rows[:top_n]), Decimal(0))
+    summary = {
+        "from": lo, "to": hi, "customers": len(rows),
+        "repeat_customer_rate": (Decimal(sum(r["orders"] >= 2 for r in rows)) / len(rows)).quantize(Decimal("0.0001")) if rows else None,
+        "top_10pct_customers": top_n,
+        "top_10pct_revenue_share": (top / total).quantize(Decimal("0.0001")) if total else None,
+        "revenue": total,
+    }
+    return Report(name="customers", rows=rows[:limit] if limit else rows, summary=summary, columns=CUSTOMER_COLUMNS)

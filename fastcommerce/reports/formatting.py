@@ -1,0 +1,97 @@
+"""Reports as text: an aligned table, JSON, CSV or Markdown.
+
+JSON money is a number rounded to two decimals, half-even, written from the exact
+``Decimal`` (never through a binary float).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from ..money import round_money
+from .base import Report
+
+MONEY_FIELDS = frozenset({"revenue", "avg_order_value"})
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def _plain(key: str, value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return round_money(value) if key in MONEY_FIELDS or key.startswith("revenue") else value
+    if isinstance(value, dict):
+        return {k: _plain(k if key != "revenue_by_channel" else "revenue", v) for k, v in value.items()}
+    return value
+
+
+def as_json(report: Report) -> str:
+    def mark(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return f"__decimal__{o}__"
+        if isinstance(o, dict):
+            return {k: mark(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [mark(v) for v in o]
+        return o
+
+    data = {"report": report.name,
+            "rows": [{k: _plain(k, v) for k, v in r.items()} for r in report.rows],
+            "summary": {k: _plain(k, v) for k, v in report.summary.items()}}
+    text = json.dumps(mark(data), indent=2)
+    return re.sub(r'"__decimal__([-0-9.E+]+)__"', r"\1", text)
+
+
+def _cell(key: str, value: Any) -> str:
+    value = _plain(key, value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def as_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(report.columns)
+    for r in report.rows:
+        writer.writerow([_cell(c, r.get(c)) for c in report.columns])
+    return out.getvalue()
+
+
+def as_markdown(report: Report) -> str:
+    lines = ["| " + " | ".join(report.columns) + " |", "|" + "---|" * len(report.columns)]
+    for r in report.rows:
+        lines.append("| " + " | ".join(_cell(c, r.get(c)).replace("|", "\\|") for c in report.columns) + " |")
+    lines.append("")
+    lines.extend(f"- **{k}**: {_cell(k, v)}" for k, v in report.summary.items())
+    return "\n".join(lines)
+
+
+def as_table(report: Report) -> str:
+    cells = [[_cell(c, r.get(c)) for c in report.columns] for r in report.rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(report.columns)]
+    numeric = [all(_numeric(row[i]) for row in cells) and cells != [] for i in range(len(widths))]
+
+    def fmt(row):
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(row, widths, numeric)).rstrip()
+
+    lines = [f"{report.name} report", fmt(report.columns), fmt(["-" * w for w in widths])]
+    lines += [fmt(row) for row in cells]
+    if not cells:
+        lines.append("(no rows)")
+    lines.append("")
+    lines.extend(f"{k}: {_cell(k, v)}" for k, v in report.summary.items())
+    return "\n".join(lines)
+
+
+def _numeric(text: str) -> bool:
+    return bool(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text)) or text == ""
+
+
+def render(report: Report, fmt: str) -> str:
+    return {"table": as_table, "json": as_json, "csv": as_csv, "markdown": as_markdown}[fmt](report)

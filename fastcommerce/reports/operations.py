@@ -1,0 +1,111 @@
+"""Operations (per recorded date) and data quality (per contract code)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from .base import Report, database, iso, register, table_exists
+
+OPERATIONS_COLUMNS = ("date", "events", "valid", "quarantined", "duplicates", "late",
+                      "latency_p50_s", "latency_p95_s")
+
+
+def percentile(histogram: list[tuple[int, int]], q: float) -> int | None:
+    """Nearest-rank percentile of a ``(value, count)`` histogram sorted by value."""
+    total = sum(c for _, c in histogram)
+    if total == 0:
+        return None
+    rank = max(1, -(-int(q * total * 1000) // 1000))  # ceil(q * total) without float drift
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    return histogram[-1][0]
+
+
+@register("operations")
+def operations(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
+    """Per date the events were recorded: events, valid, quarantined, duplicates, late, and
+    order latency percentiles (recorded time minus event time, seconds)."""
+    db = database(source)
+    lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
+    lo, hi = lo or "0000-00-00", hi or "9999-99-99"
+    days: dict[str, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(OPERATIONS_COLUMNS[1:], 0))
+    if table_exists(db, "quality_daily"):
+        for d, events, valid, quarantined in db.execute(
+            "SELECT recorded_date, SUM(events), SUM(valid), SUM(quarantined) FROM quality_daily "
+            "WHERE recorded_date BETWEEN ? AND ? GROUP BY recorded_date", [lo, hi]
+        ):
+            days[d].update(events=events, valid=valid, quarantined=quarantined)
+    for d, dups in db.execute(
+        "SELECT substr(started_at, 1, 10), SUM(duplicates) FROM ingest_runs "
+        "WHERE substr(started_at, 1, 10) BETWEEN ? AND ? GROUP BY 1", [lo, hi]
+    ):
+        days[d]["duplicates"] = dups
+    if table_exists(db, "sales_late_events"):
+        for d, late in db.execute(
+            "SELECT recorded_date, COUNT(*) FROM sales_late_events WHERE recorded_date BETWEEN ? AND ? "
+            "GROUP BY recorded_date", [lo, hi]
+        ):
+            days[d]["late"] = late
+    if table_exists(db, "quality_latency"):
+        hist: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for d, seconds, count in db.execute(
+            "SELECT recorded_date, seconds, events FROM quality_latency WHERE stream = 'orders' "
+            "AND recorded_date BETWEEN ? AND ? ORDER BY recorded_date, seconds", [lo, hi]
+        ):
+            hist[d].append((seconds, count))
+        for d, h in hist.items():
+            days[d]["latency_p50_s"] = percentile(h, 0.50)
+            days[d]["latency_p95_s"] = percentile(h, 0.95)
+    rows = [{"date": d, **{k: (v if v != 0 or not k.startswith("latency") else v) for k, v in days[d].items()}}
+            for d in sorted(days)]
+    totals = {k: sum(r[k] for r in rows) for k in ("events", "valid", "quarantined", "duplicates", "late")}
+    summary = {**totals, "error_rate": round(totals["quarantined"] / totals["events"], 4) if totals["events"] else None}
+    return Report(name="operations", rows=rows, summary=summary, columns=OPERATIONS_COLUMNS)
+
+
+QUALITY_COLUMNS = ("offset", "stream", "source", "line", "codes", "reasons")
+
+
+@register("quality")
+def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 50, **_: Any) -> Report:
+    """Quarantined records with their source, line and reasons; per code, the records that
+    carry it (warnings counted on valid records only, as the contract says)."""
+    db = database(source)
+    lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
+    lo, hi = lo or "0000-00-00", hi or "9999-99-99"
+    counts: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    quarantined = 0
+    if table_exists(db, "quality_problems"):
+        for code, severity, n in db.execute(
+            "SELECT code, severity, COUNT(DISTINCT \"offset\") FROM quality_problems "
+            "WHERE recorded_date BETWEEN ? AND ? AND (severity = 'error' OR quarantined = 0) "
+            "GROUP BY code, severity ORDER BY code", [lo, hi]
+        ):
+            counts[code] = {"severity": severity, "records": n}
+        quarantined = db.execute(
+            "SELECT COUNT(DISTINCT \"offset\") FROM quality_problems WHERE quarantined = 1 "
+            "AND recorded_date BETWEEN ? AND ?", [lo, hi]).fetchone()[0]
+        sql = (
+            "SELECT \"offset\", stream, source, line, group_concat(code, ','), group_concat(reason, ' | ') "
+            "FROM (SELECT * FROM quality_problems WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
+            "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
+        )
+        params: list[Any] = [lo, hi]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for offset, stream, src, line, codes, reasons in db.execute(sql, params):
+            rows.append({"offset": offset, "stream": stream, "source": src, "line": line,
+                         "codes": ",".join(sorted(set(codes.split(",")))), "reasons": reasons})
+    if table_exists(db, "sales_late_events"):
+        late = db.execute("SELECT COUNT(*) FROM sales_late_events WHERE recorded_date BETWEEN ? AND ?",
+                          [lo, hi]).fetchone()[0]
+        if late:
+            counts["late_event"] = {"severity": "warning", "records": late}
+    summary = {"quarantined": quarantined, "codes": dict(sorted(counts.items()))}
+    return Report(name="quality", rows=rows, summary=summary, columns=QUALITY_COLUMNS)
