@@ -1,0 +1,172 @@
+"""Reports on a small crafted data set whose numbers are worked out by hand in the test."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from fastcommerce import Pipeline
+from fastcommerce.cli import main
+from fastcommerce.reports import customers, inventory, operations, products, quality, revenue
+from fastcommerce.reports.formatting import render
+
+CATALOG = [
+    {"product_id": "P1", "name": "Mug", "category": "home", "price": 10.00, "reorder_point": 5},
+    {"product_id": "P2", "name": "Pen", "category": "office", "price": 0.10},
+]
+
+
+def ev(oid, ts, status, items, cust="C1", channel="web", address=None):
+    return {"order_id": oid, "customer_id": cust, "timestamp": ts, "channel": channel,
+            "items": [{"product_id": p, "quantity": q, "unit_price": Decimal(u)} for p, q, u in items],
+            "shipping_address": address or {"country": "US", "state": "CA", "city": "SF"}, "status": status}
+
+
+def line(record) -> bytes:
+    from fastcommerce.testing import dumps
+
+    return dumps(record)
+
+
+@pytest.fixture
+def shop(tmp_path):
+    db = tmp_path / "shop.db"
+    p = Pipeline(db, load_entrypoints=False)
+    p.ingest_records("catalog", CATALOG)
+    orders = [
+        # O1: placed day 15, delivered day 16 -> revenue on its order date, the 15th
+        ev("O1", "2024-01-15T10:00:00Z", "pending", [("P1", 2, "10.00")]),
+        ev("O1", "2024-01-15T11:00:00Z", "confirmed", [("P1", 2, "10.00")]),
+        ev("O1", "2024-01-16T09:00:00Z", "delivered", [("P1", 2, "10.00")]),
+        # O2: confirmed then cancelled -> no revenue
+        ev("O2", "2024-01-15T12:00:00Z", "confirmed", [("P1", 1, "10.00")], cust="C2"),
+        ev("O2", "2024-01-15T13:00:00Z", "cancelled", [("P1", 1, "10.00")], cust="C2"),
+        # O3: mobile, GB, three pens and a mug; 0.1 + 0.2 style amounts stay exact
+        ev("O3", "2024-01-16T08:00:00Z", "shipped", [("P2", 3, "0.10"), ("P1", 1, "9.99")],
+           cust="C2", channel="mobile", address={"country": "gb", "city": "London"}),
+        # O4: same customer as O1, day 16
+        ev("O4", "2024-01-16T20:00:00Z", "confirmed", [("P2", 1, "0.20")]),
+    ]
+    p.ingest_records("orders", [line(o) for o in orders] + [b"{broken"])
+    p.ingest_records("inventory", [
+        {"product_id": "P1", "available_quantity": "10", "warehouse_location": "W1", "last_updated": "2024-01-15T06:00:00Z"},
+        {"product_id": "P1", "available_quantity": "4", "warehouse_location": "W1", "last_updated": "2024-01-16T06:00:00Z"},
+        {"product_id": "P1", "available_quantity": "2", "warehouse_location": "W2", "last_updated": "2024-01-16T07:00:00Z"},
+        # a late batch for W1, older than the level we hold: never overwrites it
+        {"product_id": "P1", "available_quantity": "99", "warehouse_location": "W1", "last_updated": "2024-01-15T23:00:00Z"},
+        {"product_id": "P2", "available_quantity": "100", "warehouse_location": "W1", "last_updated": "2024-01-15T06:00:00Z"},
+    ])
+    p.project()
+    yield p
+    p.close()
+
+
+def test_revenue_by_day_channel_region(shop):
+    day15 = revenue(shop, on="2024-01-15")
+    assert day15.rows == [{"date": "2024-01-15", "channel": "web", "country": "US", "region": "US-CA",
+                           "orders": 1, "units": 2, "revenue": Decimal("20.00")}]
+    day16 = revenue(shop, on="2024-01-16")
+    assert [(r["channel"], r["region"], r["orders"], r["units"], r["revenue"]) for r in day16.rows] == [
+        ("mobile", "GB", 1, 4, Decimal("10.29")), ("web", "US-CA", 1, 1, Decimal("0.20"))]
+    assert revenue(shop).summary["from"] == "2024-01-16"  # default: the latest day with revenue
+
+
+def test_top_products_by_units_and_by_revenue(shop):
+    by_units = products(shop, start="2024-01-15", end="2024-01-16", by="units")
+    assert [(r["product_id"], r["orders"], r["units"], r["revenue"]) for r in by_units.rows] == [
+        ("P2", 2, 4, Decimal("0.50")), ("P1", 2, 3, Decimal("29.99"))]  # 4 units before 3
+    by_revenue = products(shop, start="2024-01-15", end="2024-01-16", by="revenue")
+    assert [(r["product_id"], r["name"], r["orders"], r["units"], r["revenue"]) for r in by_revenue.rows] == [
+        ("P1", "Mug", 2, 3, Decimal("29.99")), ("P2", "Pen", 2, 4, Decimal("0.50"))]
+
+
+def test_customers_repeat_rate_and_top_share(shop):
+    report = customers(shop)
+    assert [(r["customer_id"], r["orders"], r["revenue"]) for r in report.rows] == [
+        ("C1", 2, Decimal("20.20")), ("C2", 1, Decimal("10.29"))]
+    assert report.rows[0]["avg_order_value"] == Decimal("10.10")
+    assert report.summary["repeat_customer_rate"] == Decimal("0.5")
+    # top 10% of 2 customers is ceil(0.2) = 1 customer: C1's share of 30.49
+    assert report.summary["top_10pct_revenue_share"] == (Decimal("20.20") / Decimal("30.49")).quantize(Decimal("0.0001"))
+
+
+def test_inventory_levels_turnover_and_low_stock(shop):
+    rows = {r["product_id"]: r for r in inventory(shop).rows}
+    p1 = rows["P1"]
+    # current: W1 = 4 (the late 99 is older), W2 = 2
+    assert (p1["available"], p1["warehouses"], p1["units_sold"]) == (6, 2, 3)
+    # period 15th..16th: closing stock day 15 = W1's 99 (23:00) = 99; day 16 = 4 + 2 = 6
+    assert p1["turnover"] == (Decimal(3) / (Decimal(99 + 6) / 2)).quantize(Decimal("0.01"))
+    assert p1["avg_daily_units"] == Decimal("1.50")
+    assert p1["days_of_cover"] == Decimal("4.00")
+    assert p1["low_stock"] is False and p1["reorder_point"] == 5
+    assert rows["P2"]["reorder_point"] == 20 and rows["P2"]["low_stock"] is False
+
+
+def test_quality_and_operations(shop):
+    q = quality(shop)
+    assert q.summary["quarantined"] == 1
+    assert q.summary["codes"]["malformed_record"] == {"severity": "error", "records": 1}
+    assert "incomplete_address" not in q.summary["codes"]  # O3 is in GB: no state needed
+    assert q.rows[0]["source"] == "<records>" and q.rows[0]["line"] == 7
+    ops = operations(shop)
+    total = ops.summary
+    assert total["events"] == 2 + 8 + 5 and total["quarantined"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_every_format(shop, fmt):
+    report = revenue(shop, on="2024-01-16")
+    text = render(report, fmt)
+    if fmt == "json":
+        data = json.loads(text)
+        assert set(data) == {"report", "rows", "summary"} and data["report"] == "revenue"
+        assert data["rows"][0]["revenue"] == 10.29 and '"revenue": 10.29' in text
+        assert list(data["rows"][0]) == ["date", "channel", "country", "region", "orders", "units", "revenue"]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[0]["revenue"] == "10.29" and rows[1]["region"] == "US-CA"
+    elif fmt == "markdown":
+        assert text.splitlines()[0] == "| date | channel | country | region | orders | units | revenue |"
+        assert "| 2024-01-16 | mobile | GB | GB | 1 | 4 | 10.29 |" in text
+    else:
+        assert "revenue report" in text and "10.29" in text
+
+
+def test_json_money_is_rounded_half_even_from_the_exact_value():
+    from fastcommerce.reports.base import Report
+    from fastcommerce.reports.formatting import as_json
+
+    r = Report(name="x", rows=[{"revenue": Decimal("0.125")}, {"revenue": Decimal("0.135")}], summary={}, columns=("revenue",))
+    assert [row["revenue"] for row in json.loads(as_json(r))["rows"]] == [0.12, 0.14]
+
+
+def test_cli_report_options_and_verify(shop, tmp_path):
+    db = str(shop.log.db.conn.execute("PRAGMA database_list").fetchone()[2])
+    run = CliRunner().invoke(main, ["--db", db, "report", "products", "--from", "2024-01-15", "--to",
+                                    "2024-01-16", "--by", "revenue", "--limit", "1", "--format", "json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.output)
+    assert [r["product_id"] for r in data["rows"]] == ["P1"] and data["summary"]["by"] == "revenue"
+    ok = CliRunner().invoke(main, ["--db", db, "verify"])
+    assert ok.exit_code == 0 and "all projections match" in ok.output
+    shop.db.execute("UPDATE sales_daily_revenue SET revenue_cents = revenue_cents + 1")
+    shop.db.conn.commit()
+    bad = CliRunner().invoke(main, ["--db", db, "verify", "--format", "json"])
+    assert bad.exit_code == 1
+    diffs = [t["table"] for t in json.loads(bad.output)["tables"] if not t["ok"]]
+    assert diffs == ["sales_daily_revenue"]
+
+
+def test_rebuild_gives_the_same_tables(shop):
+    before = {t: list(shop.db.query(f"SELECT * FROM {t} ORDER BY 1, 2")) for t in ("sales_orders", "sales_daily_revenue")}
+    results = shop.rebuild(["sales"])
+    assert results[0].rebuilt
+    after = {t: list(shop.db.query(f"SELECT * FROM {t} ORDER BY 1, 2")) for t in before}
+    assert after == before
