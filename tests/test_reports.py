@@ -114,7 +114,7 @@ def test_quality_and_operations(shop):
     assert q.summary["quarantined"] == 1
     assert q.summary["codes"]["malformed_record"] == {"severity": "error", "records": 1}
     assert "incomplete_address" not in q.summary["codes"]  # O3 is in GB: no state needed
-    assert q.rows[0]["source"] == "<records>" and q.rows[0]["line"] == 7
+    assert q.rows[0]["source"] == "<records>" and q.rows[0]["line"] == 8
     ops = operations(shop)
     total = ops.summary
     assert total["events"] == 2 + 8 + 5 and total["quarantined"] == 1
