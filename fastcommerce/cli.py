@@ -293,10 +293,7 @@ def sample(orders: int, days: int, seed: int, out: Path, fmt: str) -> None:
     """Write generated catalog, inventory and order files that follow the data contract."""
     from .sample import write_sample
 
-    result = write_sample(out, orders=orders, days=days, seed=seed)
-    import attrs
-
-    data = attrs.asdict(result, value_serializer=lambda _i, _a, v: str(v) if isinstance(v, Path) else v)
+    data = write_sample(out, orders=orders, days=days, seed=seed).as_dict()
     emit(data, fmt, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
