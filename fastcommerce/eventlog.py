@@ -83,6 +83,7 @@ def m001_event_log(db: Database) -> None:
     db.execute(
         f"""
         CREATE TABLE {RUNS_TABLE} (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             run_id TEXT NOT NULL,
             source_id TEXT NOT NULL,
             stream TEXT NOT NULL,
@@ -92,8 +93,7 @@ def m001_event_log(db: Database) -> None:
             appended INTEGER NOT NULL,
             duplicates INTEGER NOT NULL,
             malformed INTEGER NOT NULL,
-            skipped INTEGER NOT NULL,
-            PRIMARY KEY (run_id, source_id)
+            skipped INTEGER NOT NULL
         )
         """
     )

@@ -48,7 +48,8 @@ def follow(
     inode = None
 
     def cycle(read_from: Path | None) -> None:
-        summary = pipeline._ingester.ingest_file(stream, path, read_from=read_from, complete_lines_only=True)
+        summary = pipeline._ingester.ingest_file(stream, path, read_from=read_from, complete_lines_only=True,
+                                                     record_empty_run=False)
         if summary.appended:
             pipeline.project()
         if on_cycle is not None:

@@ -10,6 +10,7 @@ UNIQUE content-hash key and counted, never silently ignored.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
@@ -91,12 +92,14 @@ class Ingester:
     ) -> None:
         self.log, self.registry, self.clock = log, registry, clock
         self.batch_size, self.max_record_bytes = batch_size, max_record_bytes
+        self.run_id = uuid.uuid4().hex  # a new id per Ingester: each process run is one run
 
     # -- files -------------------------------------------------------------------------
 
     def ingest_file(self, stream: str, path: Path, *, resume: bool = True,
                     on_batch: Callable[[SourceSummary], None] | None = None,
-                    read_from: Path | None = None, complete_lines_only: bool = False) -> SourceSummary:
+                    read_from: Path | None = None, complete_lines_only: bool = False,
+                    record_empty_run: bool = True) -> SourceSummary:
         """Ingest one file. ``read_from`` reads the bytes from another name of the same file
         (``/proc/self/fd/N`` of a file that ``follow`` holds open across a rotation) while
         ``path`` stays its identity for the checkpoint."""
@@ -124,8 +127,21 @@ class Ingester:
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
+        started = self.clock()
         self._run(stream, source, reader, summary, save_checkpoint, on_batch)
+        if summary.read or record_empty_run:
+            self._record_run(source_id, summary, started)
         return summary
+
+    def _record_run(self, source_id: str, summary: SourceSummary, started: datetime) -> None:
+        """One row per source and run: what the operations report counts duplicates from."""
+        with self.log.transaction():
+            self.log.save_run({
+                "run_id": self.run_id, "source_id": source_id, "stream": summary.stream,
+                "started_at": format_time(started), "finished_at": format_time(self.clock()),
+                "read": summary.read, "appended": summary.appended, "duplicates": summary.duplicates,
+                "malformed": summary.malformed, "skipped": summary.skipped,
+            })
 
     # -- in-memory records (the Python API) ---------------------------------------------
 
@@ -159,7 +175,9 @@ class Ingester:
                     reason = "JSON value is not an object"
                 yield RawRecord(n, 0, body, value if reason is None else None, reason)
 
+        started = self.clock()
         self._run(stream, source, raw_records(), summary, None, on_batch)
+        self._record_run(f"{stream}:{source}", summary, started)
         return summary
 
     # -- the loop ----------------------------------------------------------------------

@@ -41,3 +41,23 @@ def test_every_module_in_the_layout_table_exists():
     readme = (ROOT / "README.md").read_text()
     for path in re.findall(r"`(fastcommerce/[\w/.]+)`", readme):
         assert (ROOT / path).exists(), path
+
+
+def test_reports_page_is_generated_from_the_current_code():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "build_reports.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_contract_code_is_documented_and_tested():
+    codes = ["malformed_record", "unknown_schema", "missing_field", "invalid_timestamp", "invalid_item",
+             "invalid_status", "invalid_quantity", "unknown_product", "total_mismatch",
+             "unsupported_currency", "price_deviation", "incomplete_address", "late_event"]
+    docs = " ".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    tests = " ".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    for code in codes:
+        assert code in docs, f"{code} is not in docs/"
+        assert f"def test_{code}" in tests or f'"{code}"' in tests, f"{code} has no test"

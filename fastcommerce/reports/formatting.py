@@ -47,6 +47,10 @@ def as_json(report: Report) -> str:
 
 def _cell(key: str, value: Any) -> str:
     value = _plain(key, value)
+    if isinstance(value, dict):
+        if set(value) == {"severity", "records"}:  # a quality code's count
+            return f"{value['records']} ({value['severity']})"
+        return ", ".join(f"{k}: {_cell(k, v)}" for k, v in value.items())
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -1,0 +1,170 @@
+"""Regenerate docs/reports.md: every report, run on the bundled sample data.
+
+    python docs/build_reports.py            # rewrite docs/reports.md
+    python docs/build_reports.py --check    # exit 1 if docs/reports.md is out of date
+
+The log is recorded with a fixed clock (2024-01-18 00:15 UTC, a quarter of an hour after
+the sample's last day ends), so the output, latencies included, is reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDED_AT = datetime(2024, 1, 18, 0, 15, tzinfo=timezone.utc)
+
+INTRO = """# Reports
+
+Every number below follows `../shared/data-contract.md` section 5, restated here. The
+sample output is produced by `docs/build_reports.py` from the bundled `sample_data/`
+(recorded with a fixed clock, 2024-01-18 00:15 UTC); `tests/test_docs.py` fails if this
+page is out of date. Run any report with
+
+```console
+$ fastcommerce report NAME [--date D | --from D --to D] [--by units|revenue] [--limit N]
+                           [--format table|json|csv|markdown]
+```
+
+or from Python: `fastcommerce.reports.revenue(pipeline, on=..., start=..., end=...)` and
+friends return a `Report(name, rows, summary, columns)`; `pipeline.report(name, ...)` catches
+the projections up first. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
+with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values.
+
+## Definitions
+
+- **Valid events only.** Business reports see only events with no error-severity problem;
+  quarantined ones appear in the quality report only.
+- **Order state.** An order's current status, items, customer, channel and address are those
+  of its valid event with the greatest `timestamp`; ties go to the later status (pending <
+  confirmed < shipped < delivered < cancelled < refunded), then to the greater raw record byte
+  by byte. Its placed time is its smallest timestamp and its **order date** the UTC date of
+  that. An order whose events are all quarantined does not exist for the reports.
+- **Revenue-bearing:** current status `confirmed`, `shipped` or `delivered`. **Order value:**
+  the sum of quantity x unit price, exact.
+- **Region:** `country` upper-cased, and `region` = `country-state` (`US-CA`), or the country
+  alone without a state.
+- **Watermark:** after each valid order event, in log order, the greatest timestamp seen minus
+  the allowed lateness (default one hour, `Settings(allowed_lateness=...)`). An event strictly
+  older than the watermark before it is **late** (a `late_event` warning; it still counts). A
+  day is closed once the watermark passes its end; a late event for a closed day restates it
+  (recorded in `sales_restatements`).
+- **Catalog checks** (`unknown_product`, `price_deviation`) use the catalog as it stood at the
+  event's place in the log, so a rebuild reproduces them.
+
+| report | rows | summary |
+|---|---|---|
+| `revenue` | `date, channel, country, region, orders, units, revenue` for revenue-bearing orders by order date (default: the latest day) | totals and revenue per channel |
+| `products` | `product_id, name, category, orders, units, revenue` over a date range (default: all), ranked by units or revenue, ties by product_id; `orders` counts distinct orders | range, ranking |
+| `inventory` | `product_id, available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`; low-stock rows first | period, low-stock count |
+| `customers` | `customer_id, orders, revenue, first_order_date, last_order_date, avg_order_value` over revenue-bearing orders, by revenue | customers, repeat-customer rate (2+ orders), revenue share of the top 10% (ceiling) by revenue, ties by customer_id |
+| `operations` | per date the events were recorded: `events, valid, quarantined, duplicates, late, latency_p50_s, latency_p95_s` (order latency = recorded time - event time, nearest-rank percentiles, whole seconds) | totals, error rate |
+| `quality` | each quarantined record: `offset, stream, source, line, codes, reasons` | per code, the records carrying it (warnings counted on valid records only) |
+
+Inventory: `turnover` = units sold in the period / average daily closing stock, a day's
+closing stock being the sum over warehouses of each one's latest level at or before the
+day's end (days with no known level are left out); `avg_daily_units` = units sold / days in
+the period; `days_of_cover` = available / avg_daily_units; `low_stock`: available <=
+reorder_point (default 20). The period defaults to the first to the last order date.
+
+## What is pre-computed, what is computed on demand
+
+| what | where | why |
+|---|---|---|
+| order state, enriched order lines | `sales_orders`, `sales_order_lines` | the processed data; every report starts from it |
+| revenue per day x channel x region | `sales_daily_revenue` (integer cents), updated by deltas | the day-end report is a primary-key range lookup |
+| sales per day x product | `sales_daily_products` (+ index on product) | top products over any range is a small GROUP BY over days x products, not over order lines |
+| current inventory levels, level history | `inventory_current`, `inventory_history` | a late batch is resolved once, at write time |
+| problems of every event; daily counts; latency histogram | `quality_problems`, `quality_daily`, `quality_latency` | quality and operations reports are lookups; percentiles come from a per-second histogram |
+| customers report | on demand from `sales_orders` (index on customer) | first/last dates are not delta-maintainable under restatements, and the query is one GROUP BY |
+| closing stock per day (turnover) | on demand from `inventory_history` | depends on the requested period |
+
+## Sample output (bundled sample data)
+"""
+
+OUTRO = """
+## Adding a projection
+
+A projection is a plugin like any other: return a `Projection` from `register_projections`.
+
+```python
+from fastcommerce import Projection, hookimpl
+
+def create(db):
+    db.execute("CREATE TABLE channel_orders (channel TEXT PRIMARY KEY, events INTEGER NOT NULL)")
+
+def apply(db, events):
+    counts = {}
+    for e in events:
+        if e.payload is not None:          # quarantined events have no payload
+            counts[e.payload.channel] = counts.get(e.payload.channel, 0) + 1
+    db.conn.executemany(
+        "INSERT INTO channel_orders VALUES (?, ?) ON CONFLICT (channel) "
+        "DO UPDATE SET events = events + excluded.events", sorted(counts.items()))
+
+@hookimpl
+def register_projections(settings):
+    return [Projection(name="channel_orders", version=1, tables=("channel_orders",),
+                       create=create, apply=apply, streams=("orders",))]
+```
+
+The runner hands `apply` each batch once, in log order, inside the transaction that also
+records the projection's offset: never commit in it. Keep it deterministic (no clock, no
+randomness, no set or dict order); bump `version` when its output changes, and the next
+catch-up rebuilds it. `fastcommerce verify` rebuilds every projection in a scratch copy and
+compares table checksums with the live tables. `plugins/fastcommerce-fraud` is a complete
+example with its own tables and report.
+"""
+
+
+def build() -> str:
+    sys.path.insert(0, str(ROOT))
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from fastcommerce import Pipeline
+    from fastcommerce.reports.formatting import as_markdown
+
+    parts = [INTRO]
+    with tempfile.TemporaryDirectory() as tmp:
+        with Pipeline(Path(tmp) / "docs.db", load_entrypoints=False, clock=lambda: RECORDED_AT) as p:
+            p.run(ROOT / "sample_data")
+            latest = p.report("revenue", catch_up=False).summary["from"]
+            runs = [
+                ("revenue", f"fastcommerce report revenue --date {latest}", {"on": latest}),
+                ("products", "fastcommerce report products --by revenue --limit 10", {"by": "revenue", "limit": 10}),
+                ("inventory", "fastcommerce report inventory --limit 12", {"limit": 12}),
+                ("customers", "fastcommerce report customers --limit 10", {"limit": 10}),
+                ("operations", "fastcommerce report operations", {}),
+                ("quality", "fastcommerce report quality --limit 15", {"limit": 15}),
+            ]
+            for name, command, options in runs:
+                report = p.report(name, catch_up=False, **options)
+                parts.append(f"### {name}\n\n`{command} --format markdown`\n\n{as_markdown(report)}\n")
+    parts.append(OUTRO)
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    target = ROOT / "docs" / "reports.md"
+    text = build()
+    if args.check:
+        if not target.exists() or target.read_text() != text:
+            print(f"{target} is out of date: run python docs/build_reports.py", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
