@@ -9,6 +9,7 @@ log and the checkpoints always agree.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,6 @@ LOG_TABLE = "event_log"
 CHECKPOINT_TABLE = "checkpoints"
 RUNS_TABLE = "ingest_runs"
 DEFAULT_BUSY_TIMEOUT = 5.0
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 migrations = Migrations("fastcommerce.eventlog")
 
@@ -117,16 +117,20 @@ def m002_refuse_replace(db: Database) -> None:
 
 
 def format_time(moment: datetime) -> str:
-    """Stored form of a time: UTC, fixed width, so text order is time order."""
+    """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
+    order is time order (isoformat pads every year to four digits)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: times in the log are timezone-aware UTC")
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return text[:26] + "Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
+    """Inverse of :func:`format_time` (cached: a batch shares one recorded time)."""
     if text is None:
         return None
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text)
 
 
 @attrs.frozen(kw_only=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Iterator
 
 from ..converter import parse_decimal, parse_timestamp
@@ -73,20 +73,11 @@ def money_problem(value: Any) -> str | None:
         return str(exc)
     if amount < 0:
         return f"{amount} is negative"
-    if decimal_places(amount) > 2:
-        return f"{amount} has more than 2 decimals"
     if amount > MAX_UNIT_PRICE:
         return f"{amount} is above the supported maximum of {MAX_UNIT_PRICE}"
+    if amount != amount.quantize(CENT, rounding=ROUND_DOWN):  # bounded above: quantize is exact
+        return f"{amount} has more than 2 decimals"
     return None
-
-
-def decimal_places(amount: Decimal) -> int:
-    """Decimals that carry value (``29.990`` has 2), exact for any size: no rounding context."""
-    sign, digits, exponent = amount.as_tuple()
-    if not isinstance(exponent, int) or exponent >= 0 or not any(digits):
-        return 0
-    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(0, -(exponent + trailing))
 
 
 def item_problems(items: Any) -> Found:
