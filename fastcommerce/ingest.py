@@ -109,8 +109,9 @@ class Ingester:
         source = str(path)
         source_id = f"{stream}:{path.resolve()}"
         start, line = 0, 0
+        cp = self.log.checkpoint(source_id)
+        last_offset = cp.last_offset if cp is not None else None
         if resume and stream != "catalog":
-            cp = self.log.checkpoint(source_id)
             size = data.stat().st_size
             if cp is not None and cp.byte_offset <= size and fingerprint(data, cp.byte_offset) == cp.fingerprint:
                 start, line = cp.byte_offset, cp.line
@@ -119,7 +120,11 @@ class Ingester:
         reader = READERS[stream](data, start=start, line=line, max_record_bytes=self.max_record_bytes,
                                  complete_lines_only=complete_lines_only)
 
-        def save_checkpoint(last: RawRecord | None, last_offset: int | None) -> None:
+        def save_checkpoint(last: RawRecord | None, appended_up_to: int | None) -> None:
+            """``last_offset``: the log offset of this source's last appended record."""
+            nonlocal last_offset
+            if appended_up_to is not None:
+                last_offset = appended_up_to
             end = last.end if last else start
             self.log.save_checkpoint(Checkpoint(
                 source_id=source_id, stream=stream, path=str(path.resolve()), byte_offset=end,
@@ -164,7 +169,8 @@ class Ingester:
                         yield RawRecord(n, 0, repr(rec).encode(), None, f"cannot serialise as JSON: {exc}")
                         continue
                 if isinstance(rec, dict):
-                    yield RawRecord(n, 0, body, rec, None)
+                    # detection sees what is stored: orjson writes inf/NaN as null, for one
+                    yield RawRecord(n, 0, body, orjson.loads(body), None)
                     continue
                 body = strip_eol(body)
                 if not body.strip():
@@ -234,7 +240,7 @@ class Ingester:
                 if new_rows:
                     self.log.insert(new_rows)
                 if save_checkpoint is not None:
-                    save_checkpoint(batch[-1] if batch else None, self.log.last_offset())
+                    save_checkpoint(batch[-1] if batch else None, self.log.last_offset() if new_rows else None)
             summary.read += len(batch)
             summary.appended += len(new_rows)
             summary.duplicates += len(batch) - len(new_rows)
