@@ -28,6 +28,8 @@ from .hookspecs import hookimpl, hookspec
 from .ingest import SourceSummary
 from .pipeline import IngestSummary, Pipeline
 from .projections import Projection
+from .reports.base import Report, ReportSpec
+from .settings import Settings
 from .upcasting import Schema, Upcaster
 from .validation import ValidationContext, Validator
 
@@ -37,6 +39,6 @@ __all__ = [
     "Address", "AppendOnlyViolation", "DatabaseLockedError", "Event", "EventLog", "EventLogError",
     "FastCommerceError", "IngestSummary", "InventoryLevel", "LogRecord", "OrderEvent", "OrderItem",
     "Pipeline", "PluginConfigError", "PluginError", "PluginLoadError", "Problem", "Product",
-    "Projection", "Schema", "SourceError", "SourceSummary", "Upcaster", "ValidationContext",
+    "Projection", "Report", "ReportSpec", "Schema", "Settings", "SourceError", "SourceSummary", "Upcaster", "ValidationContext",
     "Validator", "__version__", "hookimpl", "hookspec",
 ]

@@ -171,7 +171,7 @@ def money(value) -> str:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["revenue", "products", "inventory", "customers", "operations", "quality"]))
+@click.argument("name", metavar="NAME")
 @click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="One day (UTC).")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of the range.")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the range.")
@@ -182,15 +182,21 @@ def money(value) -> str:
               show_default=True)
 @click.pass_context
 def report(ctx, name, on, start, end, by, limit, fmt) -> None:
-    """Print a report: revenue, products, inventory, customers, operations or quality."""
+    """Print report NAME: revenue, products, inventory, customers, operations, quality, or
+    one a plugin registers (`fastcommerce plugins` lists them)."""
     from .reports.formatting import render
 
-    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date()}
-    if name == "products":
-        options["by"] = by
+    pipeline = open_pipeline(ctx)
+    if name not in pipeline.reports:
+        raise click.BadParameter(f"{name!r} is not one of {', '.join(pipeline.reports)}", param_hint="NAME")
+    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by}
     if limit is not None:
         options["limit"] = limit
-    click.echo(render(open_pipeline(ctx).report(name, **options), fmt))
+    try:
+        result = pipeline.report(name, **options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(render(result, fmt))
 
 
 @main.command()
@@ -272,7 +278,8 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     infos = pipeline.plugins()
     data = {"plugins": [{"name": i.name, "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks)}
                         for i in infos],
-            "schemas": pipeline.registry.describe()}
+            "schemas": pipeline.registry.describe(),
+            "reports": {name: spec.description for name, spec in pipeline.reports.items()}}
     lines = [f"{i.name:<40} {i.version or '-':<10} {'built-in' if i.builtin else 'installed'}  "
              f"{', '.join(i.hooks)}" for i in infos]
     lines.append("schemas:")
@@ -280,6 +287,7 @@ def plugins(ctx: click.Context, fmt: str) -> None:
         for s in schemas:
             chain = " ; ".join(s["chain"]) or "canonical"
             lines.append(f"  {stream:<10} {s['variant']} v{s['version']:<4} {chain:<30} ({s['plugin']})")
+    lines.append("reports: " + ", ".join(data["reports"]))
     emit(data, fmt, "\n".join(lines))
 
 

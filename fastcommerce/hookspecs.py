@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     import cattrs
 
     from .projections import Projection
+    from .reports.base import ReportSpec
     from .settings import Settings
     from .upcasting import Schema, Upcaster
     from .validation import Validator
@@ -135,6 +136,30 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
         lateness of the watermark, ...); a projection whose output depends on a setting
         puts it in its ``config`` so that changing it rebuilds the projection.
     :returns: an iterable of :class:`~fastcommerce.projections.Projection`.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Reports: what is read from the projections
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_reports() -> Iterable[ReportSpec]:
+    """Declare named reports, run with ``fastcommerce report NAME`` or ``Pipeline.report``.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.reports.base.ReportSpec` has a unique ``name`` and a
+    ``function(source, **options)`` that reads your projection's tables (``source`` is a
+    ``sqlite_utils.Database`` or a pipeline) and returns a
+    :class:`~fastcommerce.reports.base.Report`. Options are ``on``, ``start``, ``end``
+    (dates), ``by`` and ``limit``; accept and ignore the ones you have no use for. Reports
+    are registered per pipeline: a plugin's report exists only where the plugin is loaded.
+
+    :returns: an iterable of :class:`~fastcommerce.reports.base.ReportSpec`.
 
     .. versionadded:: 0.1
     """

@@ -12,7 +12,7 @@ import structlog
 from sqlite_utils import Database
 
 from .converter import make_converter
-from .errors import SourceError
+from .errors import PluginConfigError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
@@ -36,6 +36,19 @@ DEFAULT_FILES = {
     "inventory": "inventory_updates.csv",
     "orders": "orders_stream.jsonl",
 }
+
+
+def _report_registry(specs: list[tuple[str, Any]]) -> dict[str, Any]:
+    reports: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for plugin, spec in specs:
+        if spec.name in reports:
+            raise PluginConfigError(
+                f"report {spec.name!r} is registered twice: by plugin {owners[spec.name]!r} "
+                f"and by plugin {plugin!r}"
+            )
+        reports[spec.name], owners[spec.name] = spec, plugin
+    return reports
 
 
 def utc_now() -> datetime:
@@ -111,6 +124,7 @@ class Pipeline:
             self.log = EventLog.open(db, busy_timeout=busy_timeout)
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter)
+        self.reports = _report_registry(collect(self.pm, "register_reports"))
         self.projections = ProjectionRunner(self.log, self.reader, collect(self.pm, "register_projections", settings=self.settings))
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
                                   max_record_bytes=max_record_bytes)
@@ -210,11 +224,11 @@ class Pipeline:
     def report(self, name: str, *, catch_up: bool = True, **options: Any) -> Any:
         """Run a report (``revenue``, ``products``, ``inventory``, ``customers``,
         ``operations``, ``quality``) after catching the projections up."""
-        from .reports import run_report
-
+        if name not in self.reports:
+            raise SourceError(f"no report named {name!r}; known: {', '.join(self.reports)}")
         if catch_up:
             self.project()
-        return run_report(self, name, **options)
+        return self.reports[name].function(self, **options)
 
     # -- introspection -----------------------------------------------------------------
 

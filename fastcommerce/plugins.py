@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "fastcommerce.builtins.sales",
     "fastcommerce.builtins.stock",
     "fastcommerce.builtins.quality",
+    "fastcommerce.builtins.reports",
 )
 
 

@@ -7,9 +7,8 @@ and returns a :class:`Report`: the contract's rows and a summary. Money is ``Dec
 
 from __future__ import annotations
 
-from .base import REPORTS, Report, report_names, run_report
+from .base import Report, ReportSpec
 from .business import customers, inventory, products, revenue
 from .operations import operations, quality
 
-__all__ = ["REPORTS", "Report", "customers", "inventory", "operations", "products", "quality",
-           "report_names", "revenue", "run_report"]
+__all__ = ["Report", "ReportSpec", "customers", "inventory", "operations", "products", "quality", "revenue"]

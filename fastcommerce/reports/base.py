@@ -9,26 +9,28 @@ from typing import Any
 import attrs
 from sqlite_utils import Database
 
-REPORTS: dict[str, Callable[..., Report]] = {}
-
-
 @attrs.frozen(kw_only=True, slots=True)
 class Report:
+    """A report's result: the contract's rows (in order), a summary, the column order."""
+
     name: str
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     columns: tuple[str, ...]
 
 
-def register(name: str):
-    def deco(fn):
-        REPORTS[name] = fn
-        return fn
-    return deco
+@attrs.frozen(kw_only=True, slots=True)
+class ReportSpec:
+    """A named report, registered through ``register_reports``.
 
+    ``function(source, **options)`` takes a Database or Pipeline and the options the
+    command line passes (``on``, ``start``, ``end``, ``by``, ``limit``); it should accept
+    and ignore options it has no use for (``**_``), and raise ``ValueError`` for a bad one.
+    """
 
-def report_names() -> list[str]:
-    return list(REPORTS)
+    name: str
+    function: Callable[..., Report]
+    description: str = ""
 
 
 def database(source: Any) -> Database:
@@ -62,9 +64,3 @@ def date_range(db: Database, table: str, column: str, *, on=None, start=None, en
         start = start or lo
         end = end or hi
     return start, end
-
-
-def run_report(source: Any, name: str, **options: Any) -> Report:
-    if name not in REPORTS:
-        raise ValueError(f"no report named {name!r}; known: {', '.join(REPORTS)}")
-    return REPORTS[name](source, **options)

@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import from_cents
-from .base import Report, database, date_range, register, table_exists
+from .base import Report, database, date_range, table_exists
 
 REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "revenue")
 
 
-@register("revenue")
 def revenue(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
     """Daily revenue by channel and region. Default: the latest day with revenue."""
     db = database(source)
@@ -44,7 +43,6 @@ def revenue(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
 PRODUCT_COLUMNS = ("product_id", "name", "category", "orders", "units", "revenue")
 
 
-@register("products")
 def products(source: Any, *, on=None, start=None, end=None, by: str = "units", limit: int | None = 10, **_: Any) -> Report:
     """Top products over a date range, ranked by units or revenue, ties by product_id."""
     if by not in ("units", "revenue"):
@@ -53,7 +51,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
     lo, hi = date_range(db, "sales_daily_products", "date", on=on, start=start, end=end)
     rows: list[dict[str, Any]] = []
     if lo is not None:
-        order = "units DESC, revenue DESC" if by == "units" else "revenue DESC, units DESC"
+        order = "units DESC" if by == "units" else "revenue DESC"  # ties by product_id, as the contract says
         sql = (
             "SELECT p.product_id, c.name, c.category, SUM(p.orders) AS orders, SUM(p.units) AS units, "
             "SUM(p.revenue_cents) AS revenue FROM sales_daily_products p "
@@ -84,7 +82,6 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
     return None if den == 0 else (num / den).quantize(Decimal("0.01"))
 
 
-@register("inventory")
 def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
     """Stock, sales and turnover per product over a period (default: the order dates)."""
     db = database(source)
@@ -165,7 +162,6 @@ def _closing_stock(db, days: list[date]) -> dict[str, list[int]]:
 CUSTOMER_COLUMNS = ("customer_id", "orders", "revenue", "first_order_date", "last_order_date", "avg_order_value")
 
 
-@register("customers")
 def customers(source: Any, *, on=None, start=None, end=None, limit: int | None = 20, **_: Any) -> Report:
     """Customers with revenue-bearing orders, by revenue; repeat rate and top-10% share."""
     db = database(source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .base import Report, database, iso, register, table_exists
+from .base import Report, database, iso, table_exists
 
 OPERATIONS_COLUMNS = ("date", "events", "valid", "quarantined", "duplicates", "late",
                       "latency_p50_s", "latency_p95_s")
@@ -25,7 +25,6 @@ def percentile(histogram: list[tuple[int, int]], q: float) -> int | None:
     return histogram[-1][0]
 
 
-@register("operations")
 def operations(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
     """Per date the events were recorded: events, valid, quarantined, duplicates, late, and
     order latency percentiles (recorded time minus event time, seconds)."""
@@ -70,7 +69,6 @@ def operations(source: Any, *, on=None, start=None, end=None, **_: Any) -> Repor
 QUALITY_COLUMNS = ("offset", "stream", "source", "line", "codes", "reasons")
 
 
-@register("quality")
 def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 50, **_: Any) -> Report:
     """Quarantined records with their source, line and reasons; per code, the records that
     carry it (warnings counted on valid records only, as the contract says)."""

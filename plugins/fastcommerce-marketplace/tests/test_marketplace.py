@@ -73,6 +73,20 @@ WEB_TWIN = (
 """The canonical web record the partner records above stand for, as JSON text (so the
 prices are exact JSON numbers)."""
 
+CATALOG = [
+    {"product_id": "PROD-001", "name": "Mug", "category": "home", "price": 29.99},
+    {"product_id": "PROD-002", "name": "Spoon", "category": "home", "price": 1.05},
+]
+"""The products the records above use, at the prices they carry. Orders are checked
+against the catalog as it stands at their place in the log (``unknown_product``,
+``price_deviation``), so every pipeline loads it before its orders, as ``run`` does."""
+
+
+def load_catalog(pipeline: Pipeline, products: list[dict[str, Any]] = CATALOG) -> None:
+    summary = pipeline.ingest_records("catalog", products)
+    assert summary.appended + summary.duplicates == len(products), summary
+    assert summary.unknown_schema == 0 and summary.malformed == 0, summary
+
 
 def to_json(value: Any) -> str:
     """JSON text in which every ``Decimal`` is written as a JSON number, digit for digit."""
@@ -104,6 +118,7 @@ def db_path(tmp_path):
 def pipeline(db_path):
     """Built-ins plus the plugin, registered explicitly, with a fixed clock."""
     p = Pipeline(db_path, load_entrypoints=False, plugins=[fastcommerce_marketplace], clock=lambda: FIXED_NOW)
+    load_catalog(p)
     yield p
     p.close()
 
@@ -176,17 +191,21 @@ def test_records_kept_as_unknown_schema_become_valid_once_the_plugin_is_installe
     records = [mkp_v1("ORD-1"), mkp_v2("ORD-2", state="DELIVERED"), json.loads(WEB_TWIN)]
 
     with Pipeline(db_path, load_entrypoints=False, clock=lambda: FIXED_NOW) as without:
+        load_catalog(without)
         summary = without.ingest_records("orders", records)
         assert (summary.read, summary.appended, summary.unknown_schema) == (3, 3, 2)
-        before = list(without.events())
+        catalog_before = list(without.events(stream="catalog"))
+        before = list(without.events(stream="orders"))
         status_before = without.status()
+    assert len(catalog_before) == len(CATALOG) and not any(e.problems for e in catalog_before)
     assert [codes(e) for e in before] == [{"unknown_schema"}, {"unknown_schema"}, set()]
     assert [e.payload for e in before[:2]] == [None, None]
     assert all(e.quarantined for e in before[:2])
 
     with Pipeline(db_path, only_entrypoints=["marketplace"], clock=lambda: FIXED_NOW) as with_plugin:
         assert "marketplace" in {i.name for i in with_plugin.plugins()}
-        after = list(with_plugin.events())
+        catalog_after = list(with_plugin.events(stream="catalog"))
+        after = list(with_plugin.events(stream="orders"))
         status_after = with_plugin.status()
         # delivering the same records again appends nothing: they are already in the log
         again = with_plugin.ingest_records("orders", records)
@@ -194,9 +213,12 @@ def test_records_kept_as_unknown_schema_become_valid_once_the_plugin_is_installe
         assert with_plugin.status()["records"] == status_before["records"]
 
     # nothing was re-ingested: the same rows, at the same offsets, with the same bytes
-    assert status_after["records"] == status_before["records"] == 3
-    assert status_after["last_offset"] == status_before["last_offset"]
+    assert status_after["records"] == status_before["records"] == len(CATALOG) + 3
+    assert status_after["last_offset"] == status_before["last_offset"] == len(CATALOG) + 3
+    assert [(e.offset, e.record.raw) for e in catalog_after] == [(e.offset, e.record.raw) for e in catalog_before]
     assert [(e.offset, e.record.raw) for e in after] == [(e.offset, e.record.raw) for e in before]
+    # the orders sit after the catalog that describes them
+    assert [e.offset for e in after] == [len(CATALOG) + 1, len(CATALOG) + 2, len(CATALOG) + 3]
     # the log row still says what ingestion saw; reading applies the plugin now
     assert [e.record.rejected for e in after] == ["unknown_schema", "unknown_schema", None]
     assert [e.problems for e in after] == [(), (), ()]
@@ -242,6 +264,7 @@ def test_upcasters_are_pure():
 def test_explicit_registration_without_entry_points(db_path):
     with Pipeline(db_path, load_entrypoints=False, plugins=[fastcommerce_marketplace],
                   clock=lambda: FIXED_NOW) as p:
+        load_catalog(p)
         names = {i.name for i in p.plugins()}
         assert "fastcommerce_marketplace" in names and "marketplace" not in names
         (event,) = ingest_and_read(p, [mkp_v2()])
@@ -328,8 +351,9 @@ ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours
 
 
 @st.composite
-def partner_orders(draw) -> tuple[dict[str, Any], str]:
-    """A partner record (mkp-1 or mkp-2) and the canonical web record it stands for."""
+def partner_orders(draw) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    """A partner record (mkp-1 or mkp-2), the canonical web record it stands for, and a
+    catalog holding its products (listed at the price of their first line)."""
     order_id = draw(st.from_regex(r"ORD-[0-9]{6}", fullmatch=True))
     customer_id = draw(st.from_regex(r"CUST-[0-9]{1,5}", fullmatch=True))
     moment = draw(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2024, 1, 19),
@@ -383,15 +407,21 @@ def partner_orders(draw) -> tuple[dict[str, Any], str]:
     }
     if with_total:
         web["order_total"] = money(total)
-    return record, to_json(web)
+    listed: dict[str, int] = {}
+    for ln in lines:
+        listed.setdefault(ln["sku"], ln["cents"])
+    catalog = [{"product_id": sku, "name": sku, "category": "test", "price": money(cents)}
+               for sku, cents in sorted(listed.items())]
+    return record, to_json(web), catalog
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(partner_orders())
-def test_property_partner_record_reads_back_as_its_web_twin(pair):
-    record, web_line = pair
+def test_property_partner_record_reads_back_as_its_web_twin(triple):
+    record, web_line, catalog = triple
     with Pipeline(Database(memory=True), load_entrypoints=False, plugins=[fastcommerce_marketplace],
                   clock=lambda: FIXED_NOW) as p:
+        load_catalog(p, [to_json(product) for product in catalog])
         partner, web = ingest_and_read(p, [record, web_line])
     assert web.record.variant == "web" and partner.record.variant == "marketplace"
     assert partner.problems == web.problems
