@@ -116,6 +116,15 @@ def m002_refuse_replace(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_run_metrics(db: Database) -> None:
+    """Throughput and latency of each ingest run (pipeline health), and an index for the
+    quality rules that look at what was recorded in the last hours."""
+    for column in ("seconds REAL", "latency_p50_s INTEGER", "latency_p95_s INTEGER"):
+        db.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column}")
+    db.execute(f"CREATE INDEX {LOG_TABLE}_recorded ON {LOG_TABLE} (recorded_at, stream)")
+
+
 def format_time(moment: datetime) -> str:
     """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
     order is time order (isoformat pads every year to four digits)."""

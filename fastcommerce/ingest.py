@@ -10,7 +10,9 @@ UNIQUE content-hash key and counted, never silently ignored.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
@@ -23,7 +25,7 @@ import structlog
 
 from .converter import parse_timestamp
 from .errors import SourceError
-from .eventlog import Checkpoint, EventLog, format_time
+from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .sources import DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, parse_json, strip_eol
 from .upcasting import SchemaRegistry
 
@@ -46,9 +48,17 @@ class SourceSummary:
     unknown_schema: int = 0
     skipped: int = 0  # lines already ingested by an earlier run, per the checkpoint
     resumed_from_line: int = 0
+    # whole-second latencies (recorded time - event time) of the appended records
+    latencies: Counter = attrs.field(factory=Counter, repr=False, eq=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return attrs.asdict(self, filter=lambda a, _v: a.name != "latencies")
+
+    def latency_percentiles(self) -> tuple[int | None, int | None]:
+        from .reports.operations import percentile
+
+        histogram = sorted(self.latencies.items())
+        return percentile(histogram, 0.50), percentile(histogram, 0.95)
 
 
 def content_hash(raw: bytes) -> bytes:
@@ -89,10 +99,11 @@ class Ingester:
         clock: Callable[[], datetime],
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        run_id: str | None = None,
     ) -> None:
         self.log, self.registry, self.clock = log, registry, clock
         self.batch_size, self.max_record_bytes = batch_size, max_record_bytes
-        self.run_id = uuid.uuid4().hex  # a new id per Ingester: each process run is one run
+        self.run_id = run_id or uuid.uuid4().hex  # one id per pipeline: a process run is one run
 
     # -- files -------------------------------------------------------------------------
 
@@ -132,20 +143,23 @@ class Ingester:
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
-        started = self.clock()
+        started, tick = self.clock(), time.perf_counter()
         self._run(stream, source, reader, summary, save_checkpoint, on_batch)
         if summary.read or record_empty_run:
-            self._record_run(source_id, summary, started)
+            self._record_run(source_id, summary, started, time.perf_counter() - tick)
         return summary
 
-    def _record_run(self, source_id: str, summary: SourceSummary, started: datetime) -> None:
-        """One row per source and run: what the operations report counts duplicates from."""
+    def _record_run(self, source_id: str, summary: SourceSummary, started: datetime, seconds: float) -> None:
+        """One row per source and run: pipeline health reads throughput and latency from it,
+        the operations report its duplicates."""
+        p50, p95 = summary.latency_percentiles()
         with self.log.transaction():
             self.log.save_run({
                 "run_id": self.run_id, "source_id": source_id, "stream": summary.stream,
                 "started_at": format_time(started), "finished_at": format_time(self.clock()),
                 "read": summary.read, "appended": summary.appended, "duplicates": summary.duplicates,
-                "malformed": summary.malformed, "skipped": summary.skipped,
+                "malformed": summary.malformed, "skipped": summary.skipped, "seconds": round(seconds, 6),
+                "latency_p50_s": p50, "latency_p95_s": p95,
             })
 
     # -- in-memory records (the Python API) ---------------------------------------------
@@ -181,9 +195,9 @@ class Ingester:
                     reason = "JSON value is not an object"
                 yield RawRecord(n, 0, body, value if reason is None else None, reason)
 
-        started = self.clock()
+        started, tick = self.clock(), time.perf_counter()
         self._run(stream, source, raw_records(), summary, None, on_batch)
-        self._record_run(f"{stream}:{source}", summary, started)
+        self._record_run(f"{stream}:{source}", summary, started, time.perf_counter() - tick)
         return summary
 
     # -- the loop ----------------------------------------------------------------------
@@ -241,6 +255,11 @@ class Ingester:
                     self.log.insert(new_rows)
                 if save_checkpoint is not None:
                     save_checkpoint(batch[-1] if batch else None, self.log.last_offset() if new_rows else None)
+            if new_rows and time_field:
+                now = parse_time(recorded_at)
+                for row in new_rows:
+                    if row[3] is not None:
+                        summary.latencies[int((now - parse_time(row[3])).total_seconds())] += 1
             summary.read += len(batch)
             summary.appended += len(new_rows)
             summary.duplicates += len(batch) - len(new_rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,8 @@ class Pipeline:
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self.run_id = uuid.uuid4().hex
+        """Identifies this pipeline's ingest and catch-up runs in the run tables and logs."""
         self._options = dict(plugins=tuple(plugins), load_entrypoints=load_entrypoints, blocked=tuple(blocked),
                              only_entrypoints=only_entrypoints, clock=clock, batch_size=batch_size,
                              max_record_bytes=max_record_bytes, busy_timeout=busy_timeout,
@@ -125,9 +128,11 @@ class Pipeline:
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter)
         self.reports = _report_registry(collect(self.pm, "register_reports"))
-        self.projections = ProjectionRunner(self.log, self.reader, collect(self.pm, "register_projections", settings=self.settings))
+        self.projections = ProjectionRunner(self.log, self.reader,
+                                            collect(self.pm, "register_projections", settings=self.settings),
+                                            clock=clock, run_id=self.run_id)
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
-                                  max_record_bytes=max_record_bytes)
+                                  max_record_bytes=max_record_bytes, run_id=self.run_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -201,13 +206,15 @@ class Pipeline:
 
     # -- projections -------------------------------------------------------------------
 
-    def project(self, names: Sequence[str] | None = None) -> list[CatchUpResult]:
+    def project(self, names: Sequence[str] | None = None, *,
+                on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         """Catch every projection (or ``names``) up with the log."""
-        return self.projections.catch_up(names)
+        return self.projections.catch_up(names, on_batch=on_batch)
 
-    def rebuild(self, names: Sequence[str] | None = None) -> list[CatchUpResult]:
+    def rebuild(self, names: Sequence[str] | None = None, *,
+                on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         """Drop projections' tables and replay them from offset 0."""
-        return self.projections.rebuild(names)
+        return self.projections.rebuild(names, on_batch=on_batch)
 
     def verify(self) -> list[Any]:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""

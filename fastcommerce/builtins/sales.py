@@ -34,6 +34,7 @@ from ..money import to_cents
 from ..projections import Projection
 
 ORDERS, LINES, DAILY, PRODUCTS_DAILY = "sales_orders", "sales_order_lines", "sales_daily_revenue", "sales_daily_products"
+HOURLY = "sales_hourly"
 CATALOG, WATERMARK, LATE, RESTATED = "sales_catalog", "sales_watermark", "sales_late_events", "sales_restatements"
 REVENUE_STATUSES = frozenset({"confirmed", "shipped", "delivered"})
 RANK = {s: i for i, s in enumerate(ORDER_STATUSES)}
@@ -87,6 +88,13 @@ class OrderState:
         products = {(self.order_date, p): tuple(v) for p, v in per_product.items()}
         return daily, products
 
+    def hourly(self) -> dict:
+        """Orders placed per hour and channel, whatever their status, and the revenue of
+        those that bear it: the volume and revenue baselines of the anomaly rules."""
+        units = sum(q for _, _, _, q, _ in self.lines)
+        cents = sum(q * c for _, _, _, q, c in self.lines) if self.revenue_bearing else 0
+        return {(self.placed_at[:13], self.channel): (1, units, int(self.revenue_bearing), cents)}
+
 
 def create(db: Database) -> None:
     db.execute(
@@ -114,6 +122,11 @@ def create(db: Database) -> None:
         "PRIMARY KEY (date, product_id))"
     )
     db.execute(f"CREATE INDEX {PRODUCTS_DAILY}_product ON {PRODUCTS_DAILY} (product_id, date)")
+    db.execute(
+        f"CREATE TABLE {HOURLY} (hour TEXT NOT NULL, channel TEXT NOT NULL, orders INTEGER NOT NULL, "
+        "units INTEGER NOT NULL, revenue_orders INTEGER NOT NULL, revenue_cents INTEGER NOT NULL, "
+        "PRIMARY KEY (hour, channel))"
+    )
     db.execute(
         f"CREATE TABLE {CATALOG} (product_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
         "category TEXT NOT NULL)"
@@ -159,7 +172,7 @@ def _load(db: Database, order_ids: list[str]) -> dict[str, OrderState]:
 
 def _add(acc: Counter, contribution: dict, sign: int) -> None:
     for key, values in contribution.items():
-        old = acc.get(key, (0, 0, 0))
+        old = acc.get(key, (0,) * len(values))
         acc[key] = tuple(o + sign * v for o, v in zip(old, values))
 
 
@@ -169,7 +182,7 @@ def make_apply(lateness: timedelta):
         catalog_updates: dict[str, tuple[str, str]] = {}
         order_ids = sorted({e.payload.order_id for e in events if e.stream == "orders" and e.payload is not None})
         states = _load(db, order_ids)
-        before = {oid: st.contribution() for oid, st in states.items()}
+        before = {oid: (*st.contribution(), st.hourly()) for oid, st in states.items()}
         touched: set[str] = set()
         max_ts, watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
         names: dict[str, tuple[str, str]] = {}
@@ -230,14 +243,15 @@ def make_apply(lateness: timedelta):
 
         daily: Counter = Counter()
         products: Counter = Counter()
+        hourly: Counter = Counter()
         for oid in sorted(touched):
             st = states[oid]
-            old_daily, old_products = before.get(oid, ({}, {}))
+            old_daily, old_products, old_hourly = before.get(oid, ({}, {}, {}))
             new_daily, new_products = st.contribution()
-            _add(daily, old_daily, -1)
-            _add(daily, new_daily, +1)
-            _add(products, old_products, -1)
-            _add(products, new_products, +1)
+            for acc, old, new in ((daily, old_daily, new_daily), (products, old_products, new_products),
+                                  (hourly, old_hourly, st.hourly())):
+                _add(acc, old, -1)
+                _add(acc, new, +1)
 
         if catalog_updates:
             conn.executemany(
@@ -263,6 +277,7 @@ def make_apply(lateness: timedelta):
             )
         _upsert(conn, DAILY, ("date", "channel", "country", "region"), daily)
         _upsert(conn, PRODUCTS_DAILY, ("date", "product_id"), products)
+        _upsert(conn, HOURLY, ("hour", "channel"), hourly, ("orders", "units", "revenue_orders", "revenue_cents"))
         conn.execute(f"UPDATE {WATERMARK} SET max_ts = ?, watermark = ?", [max_ts, watermark])
         if late_rows:
             conn.executemany(f"INSERT INTO {LATE} VALUES (?, ?, ?, ?, ?)", late_rows)
@@ -272,16 +287,16 @@ def make_apply(lateness: timedelta):
     return apply
 
 
-def _upsert(conn, table: str, keys: tuple[str, ...], deltas: Counter) -> None:
+def _upsert(conn, table: str, keys: tuple[str, ...], deltas: Counter,
+            values: tuple[str, ...] = ("orders", "units", "revenue_cents")) -> None:
     rows = [(*k, *v) for k, v in sorted(deltas.items()) if any(v)]
     if not rows:
         return
     cols = ", ".join(keys)
     conn.executemany(
-        f"INSERT INTO {table} ({cols}, orders, units, revenue_cents) "
-        f"VALUES ({', '.join('?' * (len(keys) + 3))}) ON CONFLICT ({cols}) DO UPDATE SET "
-        "orders = orders + excluded.orders, units = units + excluded.units, "
-        "revenue_cents = revenue_cents + excluded.revenue_cents",
+        f"INSERT INTO {table} ({cols}, {', '.join(values)}) "
+        f"VALUES ({', '.join('?' * (len(keys) + len(values)))}) ON CONFLICT ({cols}) DO UPDATE SET "
+        + ", ".join(f"{v} = {v} + excluded.{v}" for v in values),
         rows,
     )
     # a row with no orders left is removed, so the table is the same whatever path led here
@@ -291,7 +306,7 @@ def _upsert(conn, table: str, keys: tuple[str, ...], deltas: Counter) -> None:
 
 def sales_projection(lateness: timedelta = DEFAULT_LATENESS) -> Projection:
     return Projection(
-        name="sales", version=1, tables=(ORDERS, LINES, DAILY, PRODUCTS_DAILY, CATALOG, WATERMARK, LATE, RESTATED),
+        name="sales", version=2, tables=(ORDERS, LINES, DAILY, PRODUCTS_DAILY, HOURLY, CATALOG, WATERMARK, LATE, RESTATED),
         create=create, apply=make_apply(lateness), streams=("catalog", "orders"),
         config=f"allowed_lateness={int(lateness.total_seconds())}s",
         description="order state, enriched order lines, daily revenue and product sales, lateness",

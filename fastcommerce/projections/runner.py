@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import attrs
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 logger = structlog.get_logger(__name__)
 
 STATE_TABLE = "projection_state"
+RUNS_TABLE = "projection_runs"
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -31,8 +34,11 @@ class CatchUpResult:
 
 
 class ProjectionRunner:
-    def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]]) -> None:
+    def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]],
+                 *, clock: Callable[[], datetime] | None = None, run_id: str = "") -> None:
         self.log, self.reader = log, reader
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.run_id = run_id
         self.projections: dict[str, tuple[str, Projection]] = {}
         owners: dict[str, str] = {}
         for plugin, p in projections:
@@ -52,6 +58,12 @@ class ProjectionRunner:
             f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
             "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, config TEXT NOT NULL, "
             "last_offset INTEGER NOT NULL)"
+        )
+        log.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "run_id TEXT NOT NULL, name TEXT NOT NULL, started_at TEXT NOT NULL, "
+            "finished_at TEXT NOT NULL, from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, "
+            "events INTEGER NOT NULL, seconds REAL NOT NULL, rebuilt INTEGER NOT NULL)"
         )
 
     def state(self) -> dict[str, tuple[int, int]]:
@@ -79,10 +91,12 @@ class ProjectionRunner:
                 [p.name, p.version, p.config],
             )
 
-    def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = 5000) -> list[CatchUpResult]:
+    def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = 5000,
+                on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         for name in names or list(self.projections):
             self._reset(self._get(name))
-        return self.catch_up(names, batch_size=batch_size, _rebuilt=set(names or self.projections))
+        return self.catch_up(names, batch_size=batch_size, _rebuilt=set(names or self.projections),
+                             on_batch=on_batch)
 
     def _get(self, name: str) -> Projection:
         if name not in self.projections:
@@ -90,9 +104,12 @@ class ProjectionRunner:
         return self.projections[name][1]
 
     def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = 5000,
-                 _rebuilt: set[str] | None = None) -> list[CatchUpResult]:
+                 _rebuilt: set[str] | None = None,
+                 on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         """Bring projections up to the log's last offset. A projection whose version
-        changed since it was built is rebuilt from offset 0 first."""
+        changed since it was built is rebuilt from offset 0 first. ``on_batch(done, total)``
+        reports progress in events."""
+        started, tick = self.clock(), time.perf_counter()
         rebuilt = set(_rebuilt or ())
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
         built = self._state()
@@ -129,8 +146,25 @@ class ProjectionRunner:
                         offsets[p.name] = last
                         db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?", [last, p.name])
             logger.debug("projection_batch_applied", last_offset=last, events=len(events))
-        return [
+            if on_batch is not None:
+                on_batch(last - low, end - low)
+        results = [
             CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
                           to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt)
             for p in wanted
         ]
+        self._record(results, started, time.perf_counter() - tick)
+        return results
+
+    def _record(self, results: list[CatchUpResult], started: datetime, seconds: float) -> None:
+        """A run row per projection: pipeline health reads lag and catch-up time from it."""
+        from ..eventlog import format_time
+
+        finished = format_time(self.clock())
+        with self.log.transaction():
+            self.log.conn.executemany(
+                f"INSERT INTO {RUNS_TABLE} (run_id, name, started_at, finished_at, from_offset, "
+                "to_offset, events, seconds, rebuilt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, r.name, format_time(started), finished, r.from_offset, r.to_offset,
+                  r.events, round(seconds, 6), int(r.rebuilt)) for r in results],
+            )
