@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,13 @@ from .pipeline import IngestSummary, Pipeline
 FORMATS = click.Choice(["text", "json"])
 
 
-def configure_logging(verbosity: int, json_logs: bool) -> None:
+def configure_logging(verbosity: int, json_logs: bool | None) -> None:
+    """Console lines on a terminal, JSON lines otherwise (production: a log shipper reads
+    them); ``--log-json``/``--log-console`` force one. Every line carries the run id."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    if json_logs is None:
+        json_logs = not sys.stderr.isatty()
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -48,7 +53,9 @@ def _entrypoint_selection() -> list[str] | None:
 def open_pipeline(ctx: click.Context) -> Pipeline:
     obj = ctx.obj
     if "pipeline" not in obj:
-        pipeline = Pipeline(obj["db"], only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"])
+        pipeline = Pipeline(obj["db"], only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"],
+                            monitoring=obj["config"])
+        structlog.contextvars.bind_contextvars(run_id=pipeline.run_id)
         if os.environ.get("FASTCOMMERCE_TRACE_PLUGINS") == "1":
             log = structlog.get_logger("fastcommerce.trace")
             pipeline.pm.add_hookcall_monitoring(
@@ -58,6 +65,32 @@ def open_pipeline(ctx: click.Context) -> Pipeline:
         obj["pipeline"] = pipeline
         ctx.call_on_close(pipeline.close)
     return obj["pipeline"]
+
+
+class Progress:
+    """A one-line progress display with records/s on a terminal; nothing otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.enabled = label, sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.shown = False
+
+    def records(self, summary) -> None:
+        self._show(f"{summary.stream} {summary.source}", summary.read)
+
+    def events(self, done: int, total: int) -> None:
+        self._show(f"{self.label} {done * 100 // max(total, 1)}%", done)
+
+    def _show(self, what: str, count: int) -> None:
+        if not self.enabled:
+            return
+        rate = count / max(time.perf_counter() - self.start, 1e-9)
+        click.echo(f"\r{what}: {count:,} ({rate:,.0f}/s)\x1b[K", err=True, nl=False)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
 
 
 def emit(data: Any, fmt: str, text: str) -> None:
@@ -94,13 +127,20 @@ class FastCommerceGroup(click.Group):
 @click.option("--db", default="fastcommerce.db", show_default=True, envvar="FASTCOMMERCE_DB",
               type=click.Path(dir_okay=False), help="The SQLite file holding the log.")
 @click.option("--block", "blocked", multiple=True, metavar="PLUGIN", help="Do not load this plugin.")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), envvar="FASTCOMMERCE_CONFIG",
+              help="Monitoring thresholds and alert sinks (TOML) over the defaults; "
+                   "default: ./fastcommerce.toml when it exists.")
 @click.option("-v", "--verbose", count=True, help="Log progress to stderr (-vv: debug).")
-@click.option("--log-json", is_flag=True, help="Log as JSON lines instead of console text.")
+@click.option("--log-json/--log-console", "log_json", default=None,
+              help="Log as JSON lines or console text (default: console on a terminal, JSON otherwise).")
 @click.pass_context
-def main(ctx: click.Context, db: str, blocked: tuple[str, ...], verbose: int, log_json: bool) -> None:
+def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | None, verbose: int,
+         log_json: bool | None) -> None:
     """Event-sourced e-commerce data pipeline on an append-only SQLite log."""
     configure_logging(verbose, log_json)
-    ctx.obj = {"db": db, "blocked": blocked}
+    if config is None and Path("fastcommerce.toml").is_file():
+        config = Path("fastcommerce.toml")
+    ctx.obj = {"db": db, "blocked": blocked, "config": config}
 
 
 @main.command()
@@ -127,12 +167,16 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
             if summary.read:
                 log.info("follow_cycle", appended=summary.appended, duplicates=summary.duplicates,
                          malformed=summary.malformed, line=summary.resumed_from_line + summary.read)
+                if summary.appended:
+                    pipeline.alerts()
         try:
             pipeline.follow(stream, files[0], poll_interval=poll, on_cycle=on_cycle)
         except KeyboardInterrupt:
             click.echo("stopped following", err=True)
         return
-    summary = pipeline.ingest(stream, *files, resume=not no_resume)
+    progress = Progress("ingest")
+    summary = pipeline.ingest(stream, *files, resume=not no_resume, on_batch=progress.records)
+    progress.done()
     emit(summary.as_dict(), fmt, summary_text(summary))
 
 
@@ -143,7 +187,10 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
     """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
     pipeline = open_pipeline(ctx)
-    summary = pipeline.run(data_dir)
+    progress = Progress("run")
+    summary = pipeline.run(data_dir, on_batch=progress.records)
+    progress.done()
+    alerts = pipeline.alerts()
     status = pipeline.status()
     revenue = pipeline.report("revenue", catch_up=False)
     quality = pipeline.report("quality", catch_up=False, limit=0)
@@ -153,6 +200,8 @@ def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
         "quarantined_by_code": {code: c["records"] for code, c in quality.summary["codes"].items()
                                 if c["severity"] == "error"},
     }
+    headline["alerts"] = {"raised": len(alerts.raised), "resolved": len(alerts.resolved),
+                          "delivery_failures": alerts.delivery_failures}
     data = {**summary.as_dict(), "log": {"records": status["records"], "last_offset": status["last_offset"]},
             "headline": headline}
     lines = [summary_text(summary),
@@ -161,6 +210,8 @@ def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
     lines += [f"  {ch:<12} {money(v):>14}" for ch, v in headline["revenue_by_channel"].items()]
     lines.append("quarantined records by code:")
     lines += [f"  {code:<22} {n:>8,}" for code, n in headline["quarantined_by_code"].items()] or ["  (none)"]
+    lines.append(f"alerts: {len(alerts.raised)} raised, {len(alerts.resolved)} resolved "
+                 f"(fastcommerce alerts lists them)")
     emit(data, fmt, "\n".join(lines))
 
 
@@ -215,7 +266,9 @@ def project(ctx, names, fmt) -> None:
 @click.pass_context
 def rebuild(ctx, names, fmt) -> None:
     """Drop projections' tables (all, or NAMES) and replay them from offset 0."""
-    results = open_pipeline(ctx).rebuild(list(names) or None)
+    progress = Progress("rebuild")
+    results = open_pipeline(ctx).rebuild(list(names) or None, on_batch=progress.events)
+    progress.done()
     _projection_results(results, fmt)
 
 
@@ -288,6 +341,81 @@ def plugins(ctx: click.Context, fmt: str) -> None:
             chain = " ; ".join(s["chain"]) or "canonical"
             lines.append(f"  {stream:<10} {s['variant']} v{s['version']:<4} {chain:<30} ({s['plugin']})")
     lines.append("reports: " + ", ".join(data["reports"]))
+    emit(data, fmt, "\n".join(lines))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text", show_default=True)
+@click.pass_context
+def health(ctx, fmt) -> None:
+    """Pipeline health: per source, per projection, recent runs and active alerts."""
+    snapshot = open_pipeline(ctx).health()
+    if fmt == "prometheus":
+        from .monitoring.health import prometheus_text
+
+        click.echo(prometheus_text(snapshot), nl=False)
+        return
+    lines = ["sources:"]
+    for stream, s in snapshot["sources"].items():
+        last = s.get("last_ingest") or {}
+        fresh = s.get("freshness_seconds")
+        lines.append(
+            f"  {stream:<10} {s.get('records', 0):>9,} records  {s.get('quarantined', 0):>6,} quarantined  "
+            f"freshness {'-' if fresh is None else _duration(fresh):>8}  last ingest "
+            f"{last.get('finished_at', '-')} ({last.get('records_per_second') or '-'} records/s, "
+            f"error rate {last.get('error_rate', '-')}, latency p50/p95 {last.get('latency_p50_s', '-')}/"
+            f"{last.get('latency_p95_s', '-')} s)")
+    lines.append("projections:")
+    for name, p in snapshot["projections"].items():
+        cu = p.get("last_catch_up") or {}
+        lines.append(f"  {name:<12} offset {p['offset']:>9,}  lag {p['lag']:>7,}  last catch-up "
+                     f"{cu.get('seconds', '-')} s ({cu.get('log_events_per_second') or '-'} events/s)")
+    lines.append("recent runs:")
+    for r in snapshot["runs"]:
+        lines.append(f"  {r['finished_at']}  {r['stream']:<10} read {r['read']:>8,}  appended {r['appended']:>8,}  "
+                     f"duplicates {r['duplicates']:>6,}  malformed {r['malformed']:>5,}  "
+                     f"{r['records_per_second'] or '-'} records/s  run {r['run_id'][:8]}")
+    lines.append("active alerts: " + (", ".join(f"{a['rule']} ({a['severity']}) x{a['count']}"
+                                                for a in snapshot["active_alerts"]) or "none"))
+    emit(snapshot, fmt, "\n".join(lines))
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@main.command()
+@click.option("--open", "only_open", is_flag=True, help="Only conditions not yet resolved.")
+@click.option("--no-evaluate", is_flag=True, help="List what is recorded without evaluating the rules.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
+    """Evaluate the alert rules (notifying the sinks) and list alerts, newest first."""
+    from .monitoring.alerts import list_alerts
+
+    pipeline = open_pipeline(ctx)
+    result = None if no_evaluate else pipeline.alerts()
+    rows = list_alerts(pipeline.db, include_resolved=not only_open, limit=limit)
+    data = {"evaluation": None if result is None else {
+        "findings": result.findings, "raised": len(result.raised), "reminded": len(result.reminded),
+        "resolved": len(result.resolved), "rule_errors": result.rule_errors,
+        "delivery_failures": result.delivery_failures}, "alerts": rows}
+    lines = []
+    if result is not None:
+        lines.append(f"evaluated: {result.findings} findings; {len(result.raised)} raised, "
+                     f"{len(result.reminded)} reminded, {len(result.resolved)} resolved"
+                     + (f"; {result.delivery_failures} delivery failures" if result.delivery_failures else "")
+                     + "".join(f"\nrule {k} failed: {v}" for k, v in result.rule_errors.items()))
+    for a in rows:
+        state = "resolved " + a["resolved_at"] if a["resolved_at"] and not a["instant"] else (
+            "event" if a["instant"] else "open")
+        lines.append(f"{a['raised_at']}  {a['severity']:<8} {a['rule']:<20} {a['key']:<26} {state:<12} {a['message']}")
+    if not rows:
+        lines.append("no alerts")
     emit(data, fmt, "\n".join(lines))
 
 

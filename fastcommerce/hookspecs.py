@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     import cattrs
 
     from .projections import Projection
+    from .monitoring.alerts import AlertRule, AlertSink
+    from .monitoring.config import MonitoringConfig
     from .reports.base import ReportSpec
     from .settings import Settings
     from .upcasting import Schema, Upcaster
@@ -160,6 +162,51 @@ def register_reports() -> Iterable[ReportSpec]:
     are registered per pipeline: a plugin's report exists only where the plugin is loaded.
 
     :returns: an iterable of :class:`~fastcommerce.reports.base.ReportSpec`.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Monitoring: what is watched, and who is told
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_alert_rules() -> Iterable[AlertRule]:
+    """Declare alert rules, evaluated by ``fastcommerce alerts``, at the end of every
+    ``run`` and during ``ingest --follow``.
+
+    All results are collected.
+
+    An :class:`~fastcommerce.monitoring.alerts.AlertRule` has a unique ``name`` and
+    ``evaluate(context) -> Iterable[Finding]``; ``context`` carries the database, the
+    :class:`~fastcommerce.monitoring.config.MonitoringConfig` and the evaluation time. A
+    finding is a condition (raised while found, resolved when no longer found) or, with
+    ``instant=True``, an event raised once per key. A rule reads the projections and must not
+    write; one that raises is logged and skipped, and the others still run.
+
+    :returns: an iterable of :class:`~fastcommerce.monitoring.alerts.AlertRule`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_alert_sinks(config: MonitoringConfig) -> Iterable[AlertSink]:
+    """Declare where alert notifications go.
+
+    All results are collected.
+
+    An :class:`~fastcommerce.monitoring.alerts.AlertSink` has a ``name`` and
+    ``send(notification)``. Every notification (an alert ``raised``, a ``reminder`` after
+    the cooldown, ``resolved``) goes to every sink. A sink may raise: the failure is logged
+    and recorded in ``alert_deliveries``, the alert stays in the ``alerts`` table, and the
+    pipeline goes on.
+
+    :param config: the monitoring configuration (``config.sinks`` holds the built-in sinks'
+        settings; read your own from wherever suits you).
+    :returns: an iterable of :class:`~fastcommerce.monitoring.alerts.AlertSink`.
 
     .. versionadded:: 0.1
     """

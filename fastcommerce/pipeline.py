@@ -21,6 +21,7 @@ from .plugins import PluginInfo, collect, describe, make_plugin_manager
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
+from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .settings import Settings
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .upcasting import SchemaRegistry
@@ -50,6 +51,16 @@ def _report_registry(specs: list[tuple[str, Any]]) -> dict[str, Any]:
             )
         reports[spec.name], owners[spec.name] = spec, plugin
     return reports
+
+
+def _unique(what: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    owners: dict[str, str] = {}
+    for plugin, item in items:
+        if item.name in owners:
+            raise PluginConfigError(f"{what} {item.name!r} is registered twice: by plugin "
+                                    f"{owners[item.name]!r} and by plugin {plugin!r}")
+        owners[item.name] = plugin
+    return items
 
 
 def utc_now() -> datetime:
@@ -90,6 +101,8 @@ class Pipeline:
     :param blocked: plugin names (built-in module names or entry point names) not to load.
     :param clock: the wall clock used for recorded times; injectable for tests.
     :param settings: what projections compute with (the allowed lateness, ...).
+    :param monitoring: alert thresholds: a ``MonitoringConfig``, or a TOML file path over
+        the shipped defaults (``fastcommerce/monitoring/defaults.toml``).
     """
 
     def __init__(
@@ -105,14 +118,16 @@ class Pipeline:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         settings: Settings | None = None,
+        monitoring: MonitoringConfig | str | Path | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self.monitoring = monitoring if isinstance(monitoring, MonitoringConfig) else load_config(monitoring)
         self.run_id = uuid.uuid4().hex
         """Identifies this pipeline's ingest and catch-up runs in the run tables and logs."""
         self._options = dict(plugins=tuple(plugins), load_entrypoints=load_entrypoints, blocked=tuple(blocked),
                              only_entrypoints=only_entrypoints, clock=clock, batch_size=batch_size,
                              max_record_bytes=max_record_bytes, busy_timeout=busy_timeout,
-                             settings=self.settings)
+                             settings=self.settings, monitoring=self.monitoring)
         self.pm = make_plugin_manager(plugins=self._options["plugins"], load_entrypoints=load_entrypoints,
                                       blocked=self._options["blocked"], only_entrypoints=only_entrypoints)
         self.registry = SchemaRegistry(collect(self.pm, "register_schemas"),
@@ -128,6 +143,8 @@ class Pipeline:
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter)
         self.reports = _report_registry(collect(self.pm, "register_reports"))
+        self.alert_rules = _unique("alert rule", collect(self.pm, "register_alert_rules"))
+        self.alert_sinks = _unique("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
         self.projections = ProjectionRunner(self.log, self.reader,
                                             collect(self.pm, "register_projections", settings=self.settings),
                                             clock=clock, run_id=self.run_id)
@@ -236,6 +253,19 @@ class Pipeline:
         if catch_up:
             self.project()
         return self.reports[name].function(self, **options)
+
+    # -- monitoring --------------------------------------------------------------------
+
+    def alerts(self, *, now: datetime | None = None) -> EvaluationResult:
+        """Evaluate every alert rule, update the ``alerts`` table, notify the sinks."""
+        engine = AlertEngine(self.db, self.monitoring, self.alert_rules, self.alert_sinks, self.log.transaction)
+        return engine.evaluate(now or self.clock())
+
+    def health(self, *, now: datetime | None = None) -> dict[str, Any]:
+        """Per source, per projection and per run: see :mod:`fastcommerce.monitoring.health`."""
+        from .monitoring.health import health
+
+        return health(self.db, now or self.clock())
 
     # -- introspection -----------------------------------------------------------------
 

@@ -26,6 +26,8 @@ BUILTIN_PLUGINS = (
     "fastcommerce.builtins.stock",
     "fastcommerce.builtins.quality",
     "fastcommerce.builtins.reports",
+    "fastcommerce.builtins.alert_rules",
+    "fastcommerce.builtins.alert_sinks",
 )
 
 

@@ -1,0 +1,73 @@
+"""The built-in alert sinks: the structured log, the alert_events table, a JSON Lines file
+and a webhook. The last two are on when the configuration names a path or a URL."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import structlog
+
+from ..hookspecs import hookimpl
+from ..monitoring.alerts import AlertSink, Notification
+from ..monitoring.config import MonitoringConfig
+
+logger = structlog.get_logger("fastcommerce.alerts")
+
+
+def log_sink(note: Notification) -> None:
+    level = {"critical": "error", "warning": "warning"}.get(note.finding.severity, "info")
+    getattr(logger, level)(f"alert_{note.kind}", **{k: v for k, v in note.as_dict().items() if k != "details"})
+
+
+def jsonl_sink(path: Path):
+    def send(note: Notification) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as fh:
+            fh.write(orjson.dumps(note.as_dict(), default=str) + b"\n")
+    return send
+
+
+def webhook_sink(url: str, *, timeout: float, retries: int, backoff: float, sleep=time.sleep):
+    """POST the notification as JSON; retry on connection errors and 5xx answers with
+    exponential backoff, give up (raise) after ``retries`` more attempts. A 4xx answer is not
+    retried: the same request would be refused again."""
+
+    def send(note: Notification) -> None:
+        body = orjson.dumps(note.as_dict(), default=str)
+        last_error: Exception | None = None
+        for attempt in range(retries + 1):
+            if attempt:
+                sleep(backoff * 2 ** (attempt - 1))
+            request = urllib.request.Request(url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "User-Agent": "fastcommerce-alerts"})
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    response.read()
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500:
+                    raise RuntimeError(f"webhook refused the alert: HTTP {exc.code}") from exc
+                last_error = exc
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                last_error = exc
+        raise RuntimeError(f"webhook unreachable after {retries + 1} attempts: {last_error}")
+    return send
+
+
+@hookimpl
+def register_alert_sinks(config: MonitoringConfig) -> list[AlertSink]:
+    sinks = [AlertSink(name="log", send=log_sink, description="the structured log")]
+    if config.sinks.jsonl_path:
+        sinks.append(AlertSink(name="jsonl", send=jsonl_sink(Path(config.sinks.jsonl_path)),
+                               description=f"JSON lines appended to {config.sinks.jsonl_path}"))
+    if config.sinks.webhook_url:
+        sinks.append(AlertSink(
+            name="webhook", description=f"HTTP POST to {config.sinks.webhook_url}",
+            send=webhook_sink(config.sinks.webhook_url, timeout=config.sinks.webhook_timeout_seconds,
+                              retries=config.sinks.webhook_retries, backoff=config.sinks.webhook_backoff_seconds)))
+    return sinks
