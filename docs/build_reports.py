@@ -10,6 +10,7 @@ the sample's last day ends), so the output, latencies included, is reproducible.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -134,7 +135,8 @@ def build() -> str:
     parts = [INTRO]
     with tempfile.TemporaryDirectory() as tmp:
         with Pipeline(Path(tmp) / "docs.db", load_entrypoints=False, clock=lambda: RECORDED_AT) as p:
-            p.run(ROOT / "sample_data")
+            os.chdir(ROOT)  # sources are recorded as given: keep them relative, like a user's run
+            p.run("sample_data")
             latest = p.report("revenue", catch_up=False).summary["from"]
             runs = [
                 ("revenue", f"fastcommerce report revenue --date {latest}", {"on": latest}),
