@@ -7,11 +7,13 @@ or fixed later applies to every old record on the next read or rebuild.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import cattrs
+import orjson
 
 from .converter import structure_payload
 from .events import Event, LogRecord, Problem
@@ -25,8 +27,33 @@ def _refuse(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# A number token with 16 or more digits may not survive a trip through a binary float.
+_LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15,}")
+
+
+def _decimals(value: Any) -> Any:
+    if type(value) is float:
+        return Decimal(repr(value))
+    if type(value) is dict:
+        return {k: _decimals(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_decimals(v) for v in value]
+    return value
+
+
 def parse_exact(raw: bytes) -> Any:
-    """JSON with every non-integer number as ``Decimal``: money is never a binary float."""
+    """JSON with every non-integer number as ``Decimal``: money is never a binary float.
+
+    Fast path: orjson, then each float becomes the ``Decimal`` of its shortest repr, which is
+    exactly the number written whenever it has at most 15 significant digits. A record with
+    a longer digit run anywhere (a 20-digit price, a huge integer) takes the exact stdlib
+    parser instead, so no value is ever rounded.
+    """
+    if _LONG_NUMBER.search(raw) is None:
+        try:
+            return _decimals(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            pass  # the stdlib parser gives the error message
     return json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
 
 
