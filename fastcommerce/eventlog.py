@@ -130,7 +130,9 @@ def format_time(moment: datetime) -> str:
     order is time order (isoformat pads every year to four digits)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: times in the log are timezone-aware UTC")
-    text = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    text = moment.isoformat(timespec="microseconds")
     return text[:26] + "Z"
 
 
@@ -222,6 +224,9 @@ class EventLog:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # 32 MiB of page cache: the idempotency index has random keys, and the default
+            # 2 MiB makes every probe a read once the log outgrows it
+            conn.execute("PRAGMA cache_size = -32768")
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return cls(Database(conn, execute_plugins=False))

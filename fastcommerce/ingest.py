@@ -9,6 +9,7 @@ UNIQUE content-hash key and counted, never silently ignored.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 import uuid
@@ -25,7 +26,7 @@ import structlog
 
 from .converter import parse_timestamp
 from .errors import SourceError
-from .eventlog import Checkpoint, EventLog, format_time, parse_time
+from .eventlog import Checkpoint, EventLog, format_time
 from .sources import DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, parse_json, strip_eol
 from .upcasting import SchemaRegistry
 
@@ -205,43 +206,20 @@ class Ingester:
     def _run(self, stream, source, reader, summary, save_checkpoint, on_batch) -> None:
         log = logger.bind(stream=stream, source=source)
         canonical = self.registry.canonical(stream)
-        key_field, time_field = canonical.key_field, canonical.time_field
-        any_batch = False
+        reader = iter(reader)
+        first = True
         while True:
-            batch = list(islice(reader, self.batch_size))
-            if not batch and any_batch:
+            now = self.clock()
+            recorded_at = format_time(now)
+            rows, moments, last = self._prepare(stream, source, reader, canonical, recorded_at)
+            if not rows and not first:
                 break
-            any_batch = True
-            recorded_at = format_time(self.clock())
-            rows, hashes = [], []
+            first = False
             malformed = unknown = 0
-            for rec in batch:
-                h = content_hash(rec.raw)
-                hashes.append(h)
-                if rec.malformed is not None:
-                    rows.append((stream, h, None, None, recorded_at, source, rec.line,
-                                 None, None, "malformed_record", rec.malformed, rec.raw))
-                    continue
-                where = f"{source}:{rec.line}"
-                schema = self.registry.detect(stream, rec.value, where=where)
-                if schema is None:
-                    rows.append((stream, h, None, None, recorded_at, source, rec.line, None, None,
-                                 "unknown_schema", f"matches no registered {stream} variant", rec.raw))
-                    continue
-                value = self.registry.upcast(stream, schema.variant, schema.version, rec.value)
-                key = value.get(key_field) if key_field else None
-                event_time = None
-                if time_field:
-                    try:
-                        event_time = format_time(parse_timestamp(value.get(time_field)))
-                    except (ValueError, OverflowError):
-                        event_time = None
-                rows.append((stream, h, None if key is None else str(key), event_time, recorded_at,
-                             source, rec.line, schema.variant, schema.version, None, None, rec.raw))
             with self.log.transaction():
-                known = self.log.known_hashes(stream, set(hashes)) if rows else set()
+                known = self.log.known_hashes(stream, {row[1] for row in rows}) if rows else set()
                 new_rows = []
-                for row in rows:
+                for row, moment in zip(rows, moments):
                     h = row[1]
                     if h in known:
                         continue
@@ -251,25 +229,68 @@ class Ingester:
                         malformed += 1
                     elif row[9] == "unknown_schema":
                         unknown += 1
+                    elif moment is not None:
+                        summary.latencies[int((now - moment).total_seconds())] += 1
                 if new_rows:
                     self.log.insert(new_rows)
                 if save_checkpoint is not None:
-                    save_checkpoint(batch[-1] if batch else None, self.log.last_offset() if new_rows else None)
-            if new_rows and time_field:
-                now = parse_time(recorded_at)
-                for row in new_rows:
-                    if row[3] is not None:
-                        summary.latencies[int((now - parse_time(row[3])).total_seconds())] += 1
-            summary.read += len(batch)
+                    save_checkpoint(last, self.log.last_offset() if new_rows else None)
+            summary.read += len(rows)
             summary.appended += len(new_rows)
-            summary.duplicates += len(batch) - len(new_rows)
+            summary.duplicates += len(rows) - len(new_rows)
             summary.malformed += malformed
             summary.unknown_schema += unknown
-            if batch:
-                log.info("batch_appended", read=len(batch), appended=len(new_rows),
-                         duplicates=len(batch) - len(new_rows), malformed=malformed,
-                         unknown_schema=unknown, last_line=batch[-1].line)
+            if rows:
+                log.info("batch_appended", read=len(rows), appended=len(new_rows),
+                         duplicates=len(rows) - len(new_rows), malformed=malformed,
+                         unknown_schema=unknown, last_line=last.line)
             if on_batch is not None:
                 on_batch(summary)
-            if not batch:
+            if not rows:
                 break
+
+    def _prepare(self, stream, source, reader, canonical, recorded_at):
+        """Read up to one batch and turn each record into a log row as it comes, so only
+        rows (not parsed records) are held. The garbage collector is paused meanwhile: a
+        batch allocates many objects and frees none, so its collections would find nothing."""
+        rows: list[tuple] = []
+        moments: list[datetime | None] = []
+        last = None
+        detect, upcast = self.registry.detect, self.registry.upcast
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for rec in islice(reader, self.batch_size):
+                last = rec
+                h = content_hash(rec.raw)
+                if rec.malformed is not None:
+                    rows.append((stream, h, None, None, recorded_at, source, rec.line,
+                                 None, None, "malformed_record", rec.malformed, rec.raw))
+                    moments.append(None)
+                    continue
+                schema = detect(stream, rec.value, where=f"{source}:{rec.line}")
+                if schema is None:
+                    rows.append((stream, h, None, None, recorded_at, source, rec.line, None, None,
+                                 "unknown_schema", f"matches no registered {stream} variant", rec.raw))
+                    moments.append(None)
+                    continue
+                if schema.key_field or schema.time_field:  # the shape says where they are
+                    value, key_field, time_field = rec.value, schema.key_field, schema.time_field
+                else:  # only the canonical shape knows: upcast first
+                    value = upcast(stream, schema.variant, schema.version, rec.value)
+                    key_field, time_field = canonical.key_field, canonical.time_field
+                key = value.get(key_field) if key_field else None
+                moment = None
+                if time_field:
+                    try:
+                        moment = parse_timestamp(value.get(time_field))
+                    except (ValueError, OverflowError):
+                        moment = None
+                rows.append((stream, h, None if key is None else str(key),
+                             None if moment is None else format_time(moment), recorded_at,
+                             source, rec.line, schema.variant, schema.version, None, None, rec.raw))
+                moments.append(moment)
+        finally:
+            if paused:
+                gc.enable()
+        return rows, moments, last

@@ -23,8 +23,10 @@ class Schema:
     """A recognisable shape of records in one stream.
 
     ``detect`` must be a pure predicate that never raises, whatever JSON value it is
-    given. The canonical schema of a stream also names the fields that give the log's
-    natural key and event time.
+    given. ``key_field`` and ``time_field`` name where the log's natural key and event time
+    are: the canonical schema must name them; another schema may, when its records keep
+    them at the top level, which spares ingest an upcast (leave them ``None`` and ingest
+    upcasts first, then reads the canonical fields).
     """
 
     stream: str

@@ -45,14 +45,14 @@ def test_ingest_counts_and_rerun_appends_nothing(files, tmp_path):
     db = tmp_path / "x.db"
     out = invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl", "--format", "json")
     assert out.exit_code == 0
-    totals = json.loads(out.output)["totals"]["orders"]
+    totals = json.loads(out.stdout)["totals"]["orders"]
     assert totals == {"files": 1, "read": 8, "appended": 7, "duplicates": 1, "malformed": 2,
                       "unknown_schema": 0, "skipped": 0}
     again = json.loads(invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl",
-                              "--format", "json").output)["totals"]["orders"]
+                              "--format", "json").stdout)["totals"]["orders"]
     assert again["appended"] == 0 and again["skipped"] == 8
     full = json.loads(invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl", "--no-resume",
-                             "--format", "json").output)["totals"]["orders"]
+                             "--format", "json").stdout)["totals"]["orders"]
     assert full["appended"] == 0 and full["duplicates"] == full["read"] == 8
 
 
@@ -62,7 +62,7 @@ def test_growing_file_resumes_after_checkpoint(files, tmp_path):
     invoke("--db", db, "ingest", "orders", path)
     with open(path, "ab") as fh:
         fh.write(orjson.dumps(WEB | {"order_id": "ORD-NEW"}) + b"\n")
-    out = json.loads(invoke("--db", db, "ingest", "orders", path, "--format", "json").output)
+    out = json.loads(invoke("--db", db, "ingest", "orders", path, "--format", "json").stdout)
     assert out["totals"]["orders"]["read"] == 1 and out["totals"]["orders"]["appended"] == 1
 
 
@@ -72,7 +72,7 @@ def test_replaced_file_is_read_again_and_deduplicated(files, tmp_path):
     invoke("--db", db, "ingest", "orders", path)
     original = path.read_bytes()
     path.write_bytes(orjson.dumps(WEB | {"order_id": "ORD-OTHER"}) + b"\n" + original)
-    out = json.loads(invoke("--db", db, "ingest", "orders", path, "--format", "json").output)["totals"]["orders"]
+    out = json.loads(invoke("--db", db, "ingest", "orders", path, "--format", "json").stdout)["totals"]["orders"]
     assert out["skipped"] == 0 and out["appended"] == 1 and out["duplicates"] == out["read"] - 1
 
 
@@ -80,16 +80,16 @@ def test_run_status_and_plugins(files, tmp_path):
     db = tmp_path / "x.db"
     out = invoke("--db", db, "run", files, "--format", "json")
     assert out.exit_code == 0, out.output
-    data = json.loads(out.output)
+    data = json.loads(out.stdout)
     assert [s["stream"] for s in data["sources"]] == ["catalog", "inventory", "orders"]
     assert data["log"]["records"] == 1 + 2 + 7
-    status = json.loads(invoke("--db", db, "status", "--format", "json").output)
+    status = json.loads(invoke("--db", db, "status", "--format", "json").stdout)
     assert status["last_offset"] == 10
     assert {c["stream"] for c in status["checkpoints"]} == {"catalog", "inventory", "orders"}
     assert status["projections"]["catalog"]["last_offset"] == 10
     text = invoke("--db", db, "status").output
     assert "last offset 10" in text
-    plugins = json.loads(invoke("--db", db, "plugins", "--format", "json").output)
+    plugins = json.loads(invoke("--db", db, "plugins", "--format", "json").stdout)
     names = {p["name"] for p in plugins["plugins"]}
     assert "fastcommerce.builtins.orders" in names
     assert {s["variant"] for s in plugins["schemas"]["orders"]} >= {"web", "legacy", "mobile", "api"}
@@ -98,7 +98,7 @@ def test_run_status_and_plugins(files, tmp_path):
 def test_missing_file_is_one_line_and_leaves_the_log_as_it_was(files, tmp_path):
     db = tmp_path / "x.db"
     invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl")
-    before = json.loads(invoke("--db", db, "status", "--format", "json").output)
+    before = json.loads(invoke("--db", db, "status", "--format", "json").stdout)
     proc = subprocess.run(
         [sys.executable, "-m", "fastcommerce.cli", "--db", str(db), "ingest", "inventory",
          str(files / "inventory_updates.csv"), str(files / "nope.csv")],
@@ -106,7 +106,7 @@ def test_missing_file_is_one_line_and_leaves_the_log_as_it_was(files, tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "nope.csv: no such file" in proc.stderr
-    after = json.loads(invoke("--db", db, "status", "--format", "json").output)
+    after = json.loads(invoke("--db", db, "status", "--format", "json").stdout)
     assert after["last_offset"] == before["last_offset"]
 
 
@@ -122,6 +122,6 @@ def test_sample_command_writes_the_three_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
         "inventory_updates.csv", "orders_stream.jsonl", "product_catalog.json"]
     db = tmp_path / "s.db"
-    run = json.loads(invoke("--db", db, "run", tmp_path / "s", "--format", "json").output)
+    run = json.loads(invoke("--db", db, "run", tmp_path / "s", "--format", "json").stdout)
     for totals in run["totals"].values():
         assert totals["read"] == totals["appended"] + totals["duplicates"]

@@ -152,7 +152,7 @@ def test_cli_report_options_and_verify(shop, tmp_path):
     run = CliRunner().invoke(main, ["--db", db, "report", "products", "--from", "2024-01-15", "--to",
                                     "2024-01-16", "--by", "revenue", "--limit", "1", "--format", "json"])
     assert run.exit_code == 0, run.output
-    data = json.loads(run.output)
+    data = json.loads(run.stdout)
     assert [r["product_id"] for r in data["rows"]] == ["P1"] and data["summary"]["by"] == "revenue"
     ok = CliRunner().invoke(main, ["--db", db, "verify"])
     assert ok.exit_code == 0 and "all projections match" in ok.output
@@ -160,7 +160,7 @@ def test_cli_report_options_and_verify(shop, tmp_path):
     shop.db.conn.commit()
     bad = CliRunner().invoke(main, ["--db", db, "verify", "--format", "json"])
     assert bad.exit_code == 1
-    diffs = [t["table"] for t in json.loads(bad.output)["tables"] if not t["ok"]]
+    diffs = [t["table"] for t in json.loads(bad.stdout)["tables"] if not t["ok"]]
     assert diffs == ["sales_daily_revenue"]
 
 

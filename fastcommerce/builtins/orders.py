@@ -120,17 +120,22 @@ def upcast_api_v3(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Every built-in variant keeps order_id and timestamp at the top level (the mobile offset is
+# normalised when the time is parsed), so ingest indexes them without upcasting.
+TOP_LEVEL_KEYS = {"key_field": "order_id", "time_field": "timestamp"}
+
+
 @hookimpl
 def register_schemas() -> list[Schema]:
     return [
         Schema(stream=STREAM, variant="web", version=CANONICAL_VERSION, detect=detect_web,
                canonical=True, key_field="order_id", time_field="timestamp",
                description="canonical order shape (web and any non-mobile channel)"),
-        Schema(stream=STREAM, variant="legacy", version=1, detect=detect_legacy_v1,
+        Schema(stream=STREAM, variant="legacy", version=1, detect=detect_legacy_v1, **TOP_LEVEL_KEYS,
                description="legacy v1: no channel, items use price, address at top level"),
-        Schema(stream=STREAM, variant="mobile", version=1, detect=detect_mobile,
+        Schema(stream=STREAM, variant="mobile", version=1, detect=detect_mobile, **TOP_LEVEL_KEYS,
                description="mobile app: customerId, string prices, upper-case status, local offset"),
-        Schema(stream=STREAM, variant="api", version=3, detect=detect_api_v3,
+        Schema(stream=STREAM, variant="api", version=3, detect=detect_api_v3, **TOP_LEVEL_KEYS,
                description="api v3: price objects with currency, order_total, extra keys"),
     ]
 
