@@ -388,7 +388,8 @@ def _duration(seconds: float) -> str:
 
 
 @main.command()
-@click.option("--open", "only_open", is_flag=True, help="Only conditions not yet resolved.")
+@click.option("--open", "only_open", is_flag=True,
+              help="Only conditions not yet resolved (instant events, like a spike in one hour, are never open).")
 @click.option("--no-evaluate", is_flag=True, help="List what is recorded without evaluating the rules.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)

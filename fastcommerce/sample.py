@@ -32,6 +32,12 @@ contract and must *not* be flagged.
 Every case appears at least once when ``orders`` is at least the number of order
 cases (about 55); with fewer orders every error case still appears (on synthetic
 orders whose only line is the bad one), but some warning cases may be left out.
+
+Anomalies at known times (all off by default; without them the output is what it always
+was). ``spikes`` multiply the orders one channel places in one hour; ``drops`` keep only a
+share of them; ``silent`` windows make a source write nothing for a while. What was
+injected, with the order counts actually written, is in ``SampleSummary.injected``: the
+ground truth for tests and benchmarks of the anomaly rules (see ``write_sample``).
 """
 
 from __future__ import annotations
@@ -42,8 +48,8 @@ import json
 import random
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,7 +60,11 @@ __all__ = [
     "CATALOG_FILE",
     "INVENTORY_FILE",
     "ORDERS_FILE",
+    "CHANNELS",
+    "SILENT_SOURCES",
     "SampleSummary",
+    "parse_rate_spec",
+    "parse_silent_spec",
     "write_sample",
 ]
 
@@ -68,6 +78,12 @@ INVENTORY_HEADER = "product_id,available_quantity,warehouse_location,last_update
 
 WEB, MOBILE, API, LEGACY = 0, 1, 2, 3
 _ALL = (WEB, MOBILE, API, LEGACY)
+#: the sales channel of each variant (a legacy v1 record has none: it is upcast to web)
+_CHANNEL_OF = (0, 1, 2, 0)
+#: channels, as the pipeline names them (index = ``_CHANNEL_OF`` value)
+CHANNELS = ("web", "mobile", "api")
+#: sources a ``silent`` window may stop
+SILENT_SOURCES = ("inventory", "orders")
 # cumulative shares: web 50%, mobile 20%, api 20%, legacy 10%
 _VARIANT_CUM = (0.5, 0.7, 0.9, 1.0)
 
@@ -259,6 +275,10 @@ def _copy_dict(value: Any) -> dict[str, int]:
     return dict(value)
 
 
+def _copy_records(value: Any) -> list[dict[str, Any]]:
+    return [dict(v) for v in value]
+
+
 @attrs.frozen
 class SampleSummary:
     """What ``write_sample`` wrote. All counts are lines/records actually written."""
@@ -290,6 +310,15 @@ class SampleSummary:
     catalog_products: int
     bad_records: dict[str, int] = attrs.field(converter=_copy_dict, hash=False)
     bad_cases: dict[str, int] = attrs.field(converter=_copy_dict, hash=False)
+    #: the anomalies injected on request (``spikes``, ``drops``, ``silent``), in time
+    #: order: one dict each, JSON-ready. Spikes and drops: ``kind`` ("spike"/"drop"),
+    #: ``channel``, ``start`` and ``end`` of the hour (ISO, UTC), ``factor``, ``key`` (the
+    #: alert key ``channel@YYYY-MM-DDTHH``), ``normal_orders`` (orders the channel placed
+    #: in that hour before injection) and ``orders`` (orders actually written for it).
+    #: Silent windows: ``kind`` "silent", ``source``, ``start``, ``end``, ``lost_lines``
+    #: (lines or rows not written) and, for orders, ``lost_orders`` (orders that would
+    #: have been placed in the window and were not generated).
+    injected: list[dict[str, Any]] = attrs.field(factory=list, converter=_copy_records, hash=False)
 
     @property
     def paths(self) -> tuple[Path, Path, Path]:
@@ -304,6 +333,8 @@ class SampleSummary:
                 value = str(value)
             elif isinstance(value, dict):
                 value = dict(value)
+            elif isinstance(value, list):
+                value = [dict(v) for v in value]
             out[field.name] = value
         return out
 
@@ -337,6 +368,11 @@ def _reformat(line: str) -> str:
     """The same JSON object, with its top-level keys reversed and spaced separators."""
     obj = json.loads(line, parse_float=_num)
     return _encode(dict(reversed(list(obj.items()))), spaced=True)
+
+
+def _iso(t: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with a ``Z`` (microseconds only when there are some)."""
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _between(random_: Any, lo: int, hi: int) -> int:
@@ -489,6 +525,9 @@ class _Generator:
         start: date,
         products: int,
         warehouses: tuple[str, ...],
+        spikes: dict[tuple[int, int], float] | None = None,
+        drops: dict[tuple[int, int], float] | None = None,
+        silent: list[tuple[str, float, float]] | None = None,
     ) -> None:
         self.out_dir = out_dir
         self.n_orders = orders
@@ -522,6 +561,30 @@ class _Generator:
         self.forced_out_of_order = False
         self.forced_cross_day = days < 2
         self.next_serial = 0
+        self.orders_written = 0
+
+        # injected anomalies (see write_sample): {(hour index, channel index): factor}
+        self.spikes = dict(spikes or {})
+        self.drops = dict(drops or {})
+        self.spike_at: dict[int, list[tuple[int, float]]] = {}
+        for (h, ch), factor in sorted(self.spikes.items()):
+            self.spike_at.setdefault(h, []).append((ch, factor))
+        self.drop_at: dict[int, dict[int, float]] = {}
+        for (h, ch), factor in sorted(self.drops.items()):
+            self.drop_at.setdefault(h, {})[ch] = factor
+        self.drop_now: dict[int, float] | None = None
+        self.hour_counts = [0, 0, 0]  # orders placed per channel in the hour being made
+        self.dropped_now = [0, 0, 0]
+        self.rate_counts: dict[tuple[int, int], tuple[int, int]] = {}  # (normal, written)
+        self.silent = list(silent or [])
+        self.silent_orders = [(s, e) for src, s, e in self.silent if src == "orders"]
+        self.silent_inv = [(s, e) for src, s, e in self.silent if src == "inventory"]
+        self.lost_lines = [0] * len(self.silent)
+        self.lost_orders = [0] * len(self.silent)
+        # spike orders: serials of their own, far from those of the regular orders and
+        # of the synthetic carriers (a mandatory case is tied to a regular serial)
+        self.extra_serial = orders + 10000
+        self.rng_inj = random.Random(f"fastcommerce-sample:{seed}:inject")
 
     # ------------------------------------------------------------------ main
 
@@ -562,8 +625,13 @@ class _Generator:
             self._inventory_snapshot(fi)
             for h in range(self.hours):
                 hour_start = self.base + h * 3600
+                self.drop_now = self.drop_at.get(h)
+                if self.drop_now is not None or h in self.spike_at:
+                    self.hour_counts = [0, 0, 0]
+                    self.dropped_now = [0, 0, 0]
                 for _ in range(per_hour[h]):
                     self._order(hour_start + int(rng.random() * 3600))
+                self._inject_hour(h, hour_start)
                 buf: list[bytes] = []
                 self._flush(h, buf)
                 fo.write(b"".join(buf))
@@ -579,7 +647,7 @@ class _Generator:
             catalog_path=out / CATALOG_FILE,
             inventory_path=inv_path,
             orders_path=orders_path,
-            orders=self.n_orders,
+            orders=self.orders_written,
             order_events=self.order_events,
             order_lines=self.order_lines,
             duplicate_lines=self.dup_lines,
@@ -592,7 +660,59 @@ class _Generator:
             catalog_products=cat.entries,
             bad_records=self.bad,
             bad_cases=dict(sorted(self.cases.items())),
+            injected=self._injected(),
         )
+
+    # ------------------------------------------------------------------ anomalies
+
+    def _inject_hour(self, h: int, hour_start: int) -> None:
+        """Spikes of hour ``h``: more orders of the channel; drops: count what was kept."""
+        rng = self.rng
+        for ch, factor in self.spike_at.get(h, ()):
+            normal = self.hour_counts[ch]
+            extra = round((factor - 1) * normal)
+            written = normal
+            for _ in range(extra):
+                written += self._order(hour_start + int(rng.random() * 3600), channel=ch)
+            self.rate_counts[(h, ch)] = (normal, written)
+        for ch in self.drop_now or ():
+            self.rate_counts[(h, ch)] = (self.hour_counts[ch], self.hour_counts[ch] - self.dropped_now[ch])
+        self.drop_now = None
+
+    def _injected(self) -> list[dict[str, Any]]:
+        out: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        for kind, table in (("spike", self.spikes), ("drop", self.drops)):
+            for (h, ch), factor in table.items():
+                t = self.base + h * 3600
+                normal, written = self.rate_counts.get((h, ch), (0, 0))
+                start = self.clock.z(t)
+                record = {"kind": kind, "channel": CHANNELS[ch], "start": start,
+                          "end": self.clock.z(t + 3600), "factor": factor,
+                          "key": f"{CHANNELS[ch]}@{start[:13]}",
+                          "normal_orders": normal, "orders": written}  # fmt: skip
+                out.append(((t, kind, ch), record))
+        for i, (source, s, e) in enumerate(self.silent):
+            record = {"kind": "silent", "source": source, "start": _iso(s), "end": _iso(e),
+                      "lost_lines": self.lost_lines[i]}  # fmt: skip
+            if source == "orders":
+                record["lost_orders"] = self.lost_orders[i]
+            out.append(((s, "silent", i), record))
+        return [record for _, record in sorted(out, key=lambda kr: kr[0])]
+
+    @staticmethod
+    def _window(windows: list[tuple[float, float]], lo: float, hi: float) -> int:
+        """Index of the first window that overlaps [lo, hi), or -1."""
+        for i, (s, e) in enumerate(windows):
+            if lo < e and hi > s:
+                return i
+        return -1
+
+    def _silent_index(self, source: str, lo: float, hi: float) -> int:
+        """Index in ``self.silent`` of the first ``source`` window overlapping [lo, hi)."""
+        for i, (src, s, e) in enumerate(self.silent):
+            if src == source and lo < e and hi > s:
+                return i
+        return -1
 
     # ------------------------------------------------------------------ cases
 
@@ -636,10 +756,32 @@ class _Generator:
                 return v
         return WEB
 
-    def _order(self, placed: int) -> None:
+    def _order(self, placed: int, channel: int | None = None) -> int:
+        """Make one order placed at ``placed``; ``channel``: an extra order of a spike.
+        Returns 1 if the order was made, 0 if a drop or a silent window took it."""
         rng = self.rng
+        if channel is not None:  # an extra order of a spike
+            serial = self.extra_serial
+            self.extra_serial += 1
+            if self.silent_orders and self._window(self.silent_orders, placed, placed + 1) >= 0:
+                self.lost_orders[self._silent_index("orders", placed, placed + 1)] += 1
+                return 0
+            warn, errors = None, []
+            if channel == 0:  # web: canonical or legacy, as in the usual mix
+                variant = LEGACY if rng.random() < 1 / 6 else WEB
+            else:
+                variant = MOBILE if channel == 1 else API
+            return self._order_body(placed, serial, variant, warn, errors)
+
         serial = self.next_serial
         self.next_serial += 1
+        if self.silent_orders and self._window(self.silent_orders, placed, placed + 1) >= 0:
+            # the feed is down: the order is never seen; its mandatory error cases go to
+            # the synthetic carriers at the end, its warning case is lost
+            self.lost_orders[self._silent_index("orders", placed, placed + 1)] += 1
+            self.warn_at.pop(serial, None)
+            self.leftover_errors.extend(self.errors_at.pop(serial, []))
+            return 0
         warn = self.warn_at.pop(serial, None)
         errors = self.errors_at.pop(serial, [])
 
@@ -652,6 +794,22 @@ class _Generator:
             fits = [v for v in _ALL if all(v in _ERROR_VARIANTS[e] for e in errors)]
             if fits and variant not in fits:
                 variant = API if API in fits else fits[0]
+        if self.drop_now is not None:
+            ch = _CHANNEL_OF[variant]
+            self.hour_counts[ch] += 1
+            factor = self.drop_now.get(ch)
+            # an order that carries a mandatory case is always kept
+            if factor is not None and warn is None and not errors and self.rng_inj.random() >= factor:
+                self.dropped_now[ch] += 1
+                return 0
+        elif self.spike_at:
+            self.hour_counts[_CHANNEL_OF[variant]] += 1
+        return self._order_body(placed, serial, variant, warn, errors)
+
+    def _order_body(
+        self, placed: int, serial: int, variant: int, warn: str | None, errors: list[str]
+    ) -> int:
+        rng = self.rng
         if warn is None and rng.random() < _P_WARNING_PER_ORDER:
             choices = _WARNINGS_FOR[variant]
             warn = choices[rng.randrange(len(choices))]
@@ -663,7 +821,8 @@ class _Generator:
 
         d, tags = self._make_order(serial, variant, warn, count_sales=True)
         tpl = _encode(d)
-        ref = (tpl, variant == MOBILE, tags)
+        # the last item: whether a line of the order was written yet (SampleSummary.orders)
+        ref = [tpl, variant == MOBILE, tags, False]
         events = self._lifecycle(placed)
         random_ = rng.random
         arrivals = []
@@ -703,6 +862,7 @@ class _Generator:
             self._push_error(
                 name, d, variant, ts, st, arrivals[k] + _between(random_, 1, 600), serial
             )
+        return 1
 
     def _lifecycle(self, placed: int) -> list[tuple[int, int]]:
         random_ = self.rng.random
@@ -1032,10 +1192,22 @@ class _Generator:
         pop = heapq.heappop
         push = self._push
         statuses, statuses_up = _STATUSES, _STATUSES_UP
+        lost = self.silent_orders
         while heap:
             arr, _, kind, a, b, c = pop(heap)
+            if lost and self._window(lost, arr, arr + 1) >= 0:
+                # a silent window: the line is never written (nor re-delivered later)
+                self.lost_lines[self._silent_index("orders", arr, arr + 1)] += 1
+                if kind == _EVENT and arr - b >= 20:
+                    # on time, an event arrives 0-19 s after its timestamp: this one was
+                    # counted as delayed when it was scheduled
+                    self.delayed -= 1
+                continue
             if kind == _EVENT:
-                tpl, mobile, tags = a
+                tpl, mobile, tags, seen = a
+                if not seen:
+                    a[3] = True
+                    self.orders_written += 1
                 if mobile:
                     line = tpl.replace("@TS@", clock.ist(b), 1).replace("@ST@", statuses_up[c], 1)
                 else:
@@ -1105,7 +1277,8 @@ class _Generator:
         self.inv_seq = 0
         self.inv_rows = 0
         self.inv_dup_rows = 0
-        self.inv_late_batches = 0
+        self.inv_late_batches = 0  # written
+        self.inv_late_scheduled = 0
         self.inv_dup_scheduled = 0
         self.inv_seen_bad: set[str] = set()
         self.inv_case_code = dict(_INVENTORY_CASES)
@@ -1121,7 +1294,20 @@ class _Generator:
         for p in range(len(self.cat.ids)):
             for w in range(len(self.warehouses)):
                 lines.append(self._row(p, w, self.base + rng.randrange(300)))
-        self._write_rows(fi, lines)
+        lost = self._inventory_lost(self.base, len(lines))
+        if not lost:
+            self._write_rows(fi, lines)
+
+    def _inventory_lost(self, batch_time: int, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows written at ``batch_time`` (its rows stamped up
+        to 300 s later) falls in a silent window of the inventory source; counts them."""
+        if not self.silent_inv:
+            return False
+        i = self._silent_index("inventory", batch_time, batch_time + 300)
+        if i < 0:
+            return False
+        self.lost_lines[i] += rows
+        return True
 
     def _write_rows(self, fi: Any, lines: Iterable[str]) -> None:
         lines = list(lines)
@@ -1149,6 +1335,7 @@ class _Generator:
             self.sold[p] = 0
 
         batch_time = self.base + h * 3600 + 3300
+        silent = bool(self.silent_inv) and self._window(self.silent_inv, batch_time, batch_time + 300) >= 0
         lines: list[str] = []
         pairs: list[tuple[int, int]] = []
         for p in range(len(cat.ids)):
@@ -1168,14 +1355,15 @@ class _Generator:
             ts = batch_time + rng.randrange(300)
             line = self._row(p, w, ts)
             lines.append(line)
-            if (self.inv_dup_scheduled == 0 and h >= 1) or rng.random() < _P_DUP_ROW:
+            if not silent and ((self.inv_dup_scheduled == 0 and h >= 1) or rng.random() < _P_DUP_ROW):
                 self.inv_dup_scheduled += 1
                 self.inv_seq += 1
                 heapq.heappush(
-                    self.inv_heap, (h + rng.randint(1, 3), 2, self.inv_seq, [line], True)
+                    self.inv_heap, (h + rng.randint(1, 3), 2, self.inv_seq, [line], True, ())
                 )
         # bad rows
         cases = self.bad_rows_at.pop(h, [])
+        bad_keys: list[tuple[str, str]] = []  # counted when (if) the batch is written
         if rng.random() < _P_BAD_ROW_PER_BATCH:
             cases.append(_INVENTORY_CASES[rng.randrange(len(_INVENTORY_CASES))][0])
         for name in cases:
@@ -1185,31 +1373,42 @@ class _Generator:
             self.inv_seen_bad.add(bad)
             lines.insert(rng.randrange(len(lines) + 1), bad)
             code = self.inv_case_code[name]
-            self.bad[code] += 1
-            key = f"{code}/{name}"
-            self.cases[key] = self.cases.get(key, 0) + 1
+            bad_keys.append((code, f"{code}/{name}"))
         rng.shuffle(lines)
 
         # some batches arrive after the batch two or more hours later
-        forced = h == 1 and self.hours >= 4 and self.inv_late_batches == 0
+        forced = h == 1 and self.hours >= 4 and self.inv_late_scheduled == 0
         self.inv_seq += 1
         if not last and (forced or rng.random() < _P_LATE_BATCH):
-            self.inv_late_batches += 1
-            heapq.heappush(self.inv_heap, (h + rng.randint(2, 4), 1, self.inv_seq, lines, False))
+            due, prio = h + rng.randint(2, 4), 1
         else:
-            heapq.heappush(self.inv_heap, (h, 0, self.inv_seq, lines, False))
+            due, prio = h, 0
+        if silent:  # the feed is down: the batch is never sent
+            self.lost_lines[self._silent_index("inventory", batch_time, batch_time + 300)] += len(lines)
+        else:
+            self.inv_late_scheduled += prio
+            heapq.heappush(self.inv_heap, (due, prio, self.inv_seq, lines, False, tuple(bad_keys)))
         while self.inv_heap and self.inv_heap[0][0] <= h:
-            self._write_batch(fi, heapq.heappop(self.inv_heap))
+            self._write_batch(fi, heapq.heappop(self.inv_heap), h)
 
-    def _write_batch(self, fi: Any, entry: tuple[Any, ...]) -> None:
-        lines, is_dup = entry[3], entry[4]
+    def _write_batch(self, fi: Any, entry: tuple[Any, ...], slot: int) -> None:
+        """Write a batch (or re-delivered rows) in the batch slot of hour ``slot``."""
+        _, prio, _, lines, is_dup, bad_keys = entry
+        if self._inventory_lost(self.base + slot * 3600 + 3300, len(lines)):
+            return
         self._write_rows(fi, lines)
         if is_dup:
             self.inv_dup_rows += len(lines)
+        if prio == 1:
+            self.inv_late_batches += 1
+        for code, key in bad_keys:
+            self.bad[code] += 1
+            self.cases[key] = self.cases.get(key, 0) + 1
 
     def _inventory_finish(self, fi: Any) -> None:
         while self.inv_heap:
-            self._write_batch(fi, heapq.heappop(self.inv_heap))
+            entry = heapq.heappop(self.inv_heap)
+            self._write_batch(fi, entry, entry[0])
 
     def _bad_row(self, name: str, batch_time: int) -> str:
         rng = self.rng_inv
@@ -1256,12 +1455,35 @@ def write_sample(
     start: date = date(2024, 1, 15),
     products: int = 60,
     warehouses: tuple[str, ...] = ("WH-SF", "WH-NY", "WH-DAL"),
+    spikes: Sequence[tuple[str, datetime, float]] = (),
+    drops: Sequence[tuple[str, datetime, float]] = (),
+    silent: Sequence[tuple[str, datetime, datetime]] = (),
 ) -> SampleSummary:
     """Write the catalog, inventory and order stream sample files into ``out_dir``.
 
     ``out_dir`` is created if missing; the three files in it are overwritten. The same
     arguments always produce byte-identical files. Orders are placed over ``days``
     UTC days from ``start``; their later events stop at the end of that window.
+
+    Anomalies at known times (datetimes without a time zone are taken as UTC):
+
+    * ``spikes``: ``(channel, hour, factor)``, factor > 1. The orders that ``channel``
+      ("web", "mobile" or "api"; legacy v1 records count as web) places in the hour
+      starting at ``hour`` become ``factor`` times as many: ``round((factor - 1) * n)``
+      extra orders, ordinary in every other way, are placed in that hour.
+    * ``drops``: ``(channel, hour, factor)``, 0 <= factor < 1. Each order of that channel
+      and hour is kept with probability ``factor`` (orders that carry a mandatory
+      bad-data case are always kept).
+    * ``silent``: ``(source, start, end)``, source "inventory" or "orders". The source
+      writes nothing in [start, end): inventory batches (re-deliveries and late batches
+      included) whose rows would be stamped in the window are not written; order lines
+      that would arrive in the window are not written, and orders that would be placed
+      in it are not made (a lost mandatory error case moves to a synthetic order at the
+      end; a lost warning case is lost).
+
+    A channel and hour takes one spike or one drop at most; hours must lie within the
+    sample's days. Without these arguments the output is unchanged. What was injected,
+    and how many orders each spike or drop hour really got, is ``SampleSummary.injected``.
     """
     if orders < 0:
         raise ValueError("orders must be >= 0")
@@ -1273,6 +1495,25 @@ def write_sample(
         raise ValueError("at least one warehouse is needed")
     if len(set(warehouses)) != len(warehouses):
         raise ValueError("warehouses must be distinct")
+    base = (start - _EPOCH).days * 86400
+    spike_map = _rate_map("spikes", spikes, base, days, lambda f: f > 1, "> 1")
+    drop_map = _rate_map("drops", drops, base, days, lambda f: 0 <= f < 1, "in [0, 1)")
+    both = sorted(set(spike_map) & set(drop_map))
+    if both:
+        h, ch = both[0]
+        raise ValueError(f"{CHANNELS[ch]}@{_iso(base + h * 3600)[:13]} has both a spike and a drop")
+    windows = []
+    for spec in silent:
+        try:
+            source, s_at, e_at = spec
+        except (TypeError, ValueError):
+            raise ValueError(f"silent: expected (source, start, end), got {spec!r}") from None
+        if source not in SILENT_SOURCES:
+            raise ValueError(f"silent: unknown source {source!r} (known: {', '.join(SILENT_SOURCES)})")
+        s_t, e_t = _utc_seconds("silent", s_at), _utc_seconds("silent", e_at)
+        if not s_t < e_t:
+            raise ValueError(f"silent: {source} window ends before it starts: {spec!r}")
+        windows.append((source, s_t, e_t))
     gen = _Generator(
         Path(out_dir),
         orders=orders,
@@ -1281,5 +1522,75 @@ def write_sample(
         start=start,
         products=products,
         warehouses=tuple(warehouses),
+        spikes=spike_map,
+        drops=drop_map,
+        silent=windows,
     )
     return gen.run()
+
+
+def _utc_seconds(what: str, value: Any) -> float:
+    if not isinstance(value, datetime):
+        raise ValueError(f"{what}: expected a datetime, got {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _rate_map(
+    what: str,
+    specs: Sequence[tuple[str, datetime, float]],
+    base: int,
+    days: int,
+    ok: Any,
+    rule: str,
+) -> dict[tuple[int, int], float]:
+    out: dict[tuple[int, int], float] = {}
+    for spec in specs:
+        try:
+            channel, hour, factor = spec
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: expected (channel, hour, factor), got {spec!r}") from None
+        if channel not in CHANNELS:
+            raise ValueError(f"{what}: unknown channel {channel!r} (known: {', '.join(CHANNELS)})")
+        t = _utc_seconds(what, hour)
+        if t % 3600:
+            raise ValueError(f"{what}: {hour!r} is not the start of an hour")
+        h = int(t - base) // 3600
+        if not 0 <= h < days * 24:
+            raise ValueError(f"{what}: {_iso(t)} is outside the sample ({_iso(base)} + {days} days)")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not ok(factor):
+            raise ValueError(f"{what}: factor must be a number {rule}, got {factor!r}")
+        key = (h, CHANNELS.index(channel))
+        if key in out:
+            raise ValueError(f"{what}: {channel}@{_iso(t)[:13]} is given twice")
+        out[key] = float(factor)
+    return out
+
+
+def _parse_time(text: str) -> datetime:
+    """``YYYY-MM-DDTHH`` or any ISO 8601 time; without an offset, UTC."""
+    value = datetime.fromisoformat(text.strip())
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def parse_rate_spec(text: str) -> tuple[str, datetime, float]:
+    """``"web@2024-01-18T14=5"`` -> ``("web", datetime(2024, 1, 18, 14, tzinfo=UTC), 5.0)``:
+    one ``spikes`` or ``drops`` entry of ``write_sample`` (for command-line options)."""
+    try:
+        where, factor = text.rsplit("=", 1)
+        channel, hour = where.split("@", 1)
+        return channel.strip(), _parse_time(hour), float(factor)
+    except ValueError:
+        raise ValueError(f"expected CHANNEL@YYYY-MM-DDTHH=FACTOR, got {text!r}") from None
+
+
+def parse_silent_spec(text: str) -> tuple[str, datetime, datetime]:
+    """``"inventory@2024-01-21T18/2024-01-22T00"`` -> ``("inventory", start, end)``: one
+    ``silent`` entry of ``write_sample`` (for command-line options)."""
+    try:
+        source, window = text.split("@", 1)
+        start, end = window.split("/", 1)
+        return source.strip(), _parse_time(start), _parse_time(end)
+    except ValueError:
+        raise ValueError(f"expected SOURCE@START/END (ISO 8601 times, UTC), got {text!r}") from None

@@ -3,6 +3,7 @@ and a webhook. The last two are on when the configuration names a path or a URL.
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,17 @@ def jsonl_sink(path: Path):
     return send
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirected POST would be re-sent as a GET without its body: the alert would be
+    lost while the delivery looked fine. A redirect is a failure instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def webhook_sink(url: str, *, timeout: float, retries: int, backoff: float, sleep=time.sleep):
     """POST the notification as JSON; retry on connection errors and 5xx answers with
     exponential backoff, give up (raise) after ``retries`` more attempts. A 4xx answer is not
@@ -46,14 +58,14 @@ def webhook_sink(url: str, *, timeout: float, retries: int, backoff: float, slee
                                              headers={"Content-Type": "application/json",
                                                       "User-Agent": "fastcommerce-alerts"})
             try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
+                with _OPENER.open(request, timeout=timeout) as response:
                     response.read()
                 return
             except urllib.error.HTTPError as exc:
-                if exc.code < 500:
+                if exc.code < 500:  # 3xx (not followed), 4xx: the same request would fail again
                     raise RuntimeError(f"webhook refused the alert: HTTP {exc.code}") from exc
                 last_error = exc
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
                 last_error = exc
         raise RuntimeError(f"webhook unreachable after {retries + 1} attempts: {last_error}")
     return send

@@ -18,6 +18,11 @@ class ConfigError(FastCommerceError):
     """The monitoring configuration file is unreadable or has unknown or ill-typed keys."""
 
 
+def _non_negative(_instance, attribute, value) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+
+
 @attrs.frozen(kw_only=True)
 class QualityConfig:
     window_hours: float
@@ -65,9 +70,9 @@ class FreshnessConfig:
 class SinksConfig:
     jsonl_path: str
     webhook_url: str
-    webhook_timeout_seconds: float
-    webhook_retries: int
-    webhook_backoff_seconds: float
+    webhook_timeout_seconds: float = attrs.field(validator=_non_negative)
+    webhook_retries: int = attrs.field(validator=_non_negative)
+    webhook_backoff_seconds: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -95,6 +100,22 @@ def _merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> d
     return out
 
 
+def _strict(kind: type):
+    def structure(value: Any, _type: Any) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    return structure
+
+
+def _number(make):
+    def structure(value: Any, _type: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+        return make(value)
+    return structure
+
+
 def defaults_text() -> str:
     return resources.files(__package__).joinpath("defaults.toml").read_text()
 
@@ -111,7 +132,12 @@ def load_config(path: str | Path | None = None) -> MonitoringConfig:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
         data = _merge(data, user)
     converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_structure_hook(Decimal, lambda v, _t: Decimal(str(v)))
+    # strict types: cattrs would happily turn "no" into True or 2.5 into 2
+    converter.register_structure_hook(bool, _strict(bool))
+    converter.register_structure_hook(int, _strict(int))
+    converter.register_structure_hook(str, _strict(str))
+    converter.register_structure_hook(float, _number(float))
+    converter.register_structure_hook(Decimal, _number(lambda v: Decimal(str(v))))
     try:
         return converter.structure(data, MonitoringConfig)
     except Exception as exc:

@@ -25,7 +25,7 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     for stream, records, rejected_at_ingest in db.execute(
         "SELECT stream, COUNT(*), COUNT(rejected) FROM event_log GROUP BY stream ORDER BY stream"
     ):
-        sources[stream] = {"records": records, "rejected_at_ingest": rejected_at_ingest,
+        sources[stream] = {"records": records, "rejected_at_ingest": rejected_at_ingest, "quarantined": 0,
                            "newest_event": newest.get(stream), "freshness_seconds": _age(now, newest.get(stream))}
     if table_exists(db, "quality_problems"):
         for stream, n in db.execute("SELECT stream, COUNT(DISTINCT \"offset\") FROM quality_problems "
