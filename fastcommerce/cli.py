@@ -400,7 +400,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
     pipeline = open_pipeline(ctx)
     result = None if no_evaluate else pipeline.alerts()
-    rows = list_alerts(pipeline.db, include_resolved=not only_open, limit=limit)
+    rows = list_alerts(pipeline.db, include_resolved=True, only_open=only_open, limit=limit)
     data = {"evaluation": None if result is None else {
         "findings": result.findings, "raised": len(result.raised), "reminded": len(result.reminded),
         "resolved": len(result.resolved), "rule_errors": result.rule_errors,

@@ -200,10 +200,16 @@ class AlertEngine:
                     f"INSERT INTO {DELIVERIES} (alert_id, sink, kind, at, ok, error) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
-def list_alerts(db: Database, *, include_resolved: bool = True, limit: int | None = 50) -> list[dict[str, Any]]:
-    """Alerts, newest first (by the time they were raised)."""
+def list_alerts(db: Database, *, include_resolved: bool = False, only_open: bool = False,
+                limit: int | None = 50) -> list[dict[str, Any]]:
+    """Alerts, newest first (by the time they were raised): by default the open conditions
+    and the instant events; ``include_resolved`` adds resolved conditions; ``only_open``
+    keeps the open conditions only."""
     create_tables(db)
-    where = "" if include_resolved else "WHERE resolved_at IS NULL"  # instant alerts are never open
+    if only_open:
+        where = "WHERE resolved_at IS NULL"
+    else:
+        where = "" if include_resolved else "WHERE resolved_at IS NULL OR instant = 1"
     sql = (f"SELECT id, rule, key, source, severity, message, value, threshold, details, instant, raised_at, "
            f"last_seen_at, notified_at, resolved_at FROM {ALERTS} {where} ORDER BY raised_at DESC, id DESC")
     params: list[Any] = []
