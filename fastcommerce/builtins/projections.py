@@ -14,18 +14,25 @@ from sqlite_utils import Database
 
 from ..events import Event, Product
 from ..hookspecs import hookimpl
+from ..money import round_money
 from ..projections import Projection
 
 PRODUCTS, CHANGES = "catalog_products", "catalog_changes"
 FIELDS = ("name", "category", "price", "cost", "reorder_point", "active", "metadata")
 
 
+def _money(amount) -> str:
+    """One text per value (29.9, 29.90 and 29.900 are the same price), so a reload that
+    only reformats a number records no change."""
+    return str(round_money(amount)) if amount == round_money(amount) else str(amount.normalize())
+
+
 def _row(p: Product) -> dict[str, Any]:
     return {
         "name": p.name,
         "category": p.category,
-        "price": str(p.price),
-        "cost": None if p.cost is None else str(p.cost),
+        "price": _money(p.price),
+        "cost": None if p.cost is None else _money(p.cost),
         "reorder_point": p.reorder_point,
         "active": int(p.active),
         "metadata": orjson.dumps(p.metadata, option=orjson.OPT_SORT_KEYS, default=str).decode(),
@@ -82,7 +89,7 @@ def apply(db: Database, events: Sequence[Event]) -> None:
 @hookimpl
 def register_projections() -> list[Projection]:
     return [
-        Projection(name="catalog", version=1, tables=(PRODUCTS, CHANGES), create=create,
+        Projection(name="catalog", version=2, tables=(PRODUCTS, CHANGES), create=create,
                    apply=apply, streams=("catalog",),
                    description="current catalog products and the changes each load made"),
     ]
