@@ -24,13 +24,24 @@ from ..reports.base import table_exists
 HOUR = timedelta(hours=1)
 
 
-def robust_z(value: float, history: list[float]) -> tuple[float, float, float]:
-    """``(z, median, scale)`` with scale = max(1.4826 * MAD, sqrt(median), 1): the MAD of a
-    few days can be near zero by chance, and counts have at least Poisson noise."""
+def robust_z(value: float, history: list[float], floor: float | None = None) -> tuple[float, float, float]:
+    """``(z, median, scale)`` with scale = max(1.4826 * MAD, floor, 1): the MAD of a few
+    days can be near zero by chance, so the scale never drops below the noise the metric has
+    anyway. For a count that is Poisson noise, sqrt(median) (the default floor)."""
     med = statistics.median(history)
     mad = statistics.median(abs(v - med) for v in history)
-    scale = max(1.4826 * mad, math.sqrt(max(med, 0.0)), 1.0)
+    if floor is None:
+        floor = math.sqrt(max(med, 0.0))
+    scale = max(1.4826 * mad, floor, 1.0)
     return (value - med) / scale, med, scale
+
+
+def revenue_floor(median_revenue: float, median_orders: float) -> float:
+    """Revenue is a sum of ``n`` order values: its relative noise is about
+    sqrt(1 + cv^2) / sqrt(n), with cv the spread of order values (about 1 in a shop). The
+    floor is 1.5 / sqrt(n) of the median: a count's sqrt(median) applied to cents would be
+    a few dollars on a ten-thousand-dollar hour."""
+    return 1.5 * median_revenue / math.sqrt(max(median_orders, 1.0))
 
 
 def _hour(text: str) -> datetime:
@@ -74,9 +85,18 @@ def volume_rule(ctx: AlertContext) -> Iterator[Finding]:
                                            ("revenue", 3, float(cfg.min_revenue) * 100)):
                 value = data.get((hour, channel), (0, 0, 0, 0))[index]
                 history = [data.get((p, channel), (0, 0, 0, 0))[index] for p in past]
-                z, med, _scale = robust_z(value, history)
+                floor = None
+                if metric == "revenue":
+                    orders = statistics.median(data.get((p, channel), (0, 0, 0, 0))[2] for p in past)
+                    floor = revenue_floor(statistics.median(history), orders)
+                z, med, _scale = robust_z(value, history, floor)
                 if max(value, med) < minimum or abs(z) < cfg.threshold:
                     continue
+                if metric == "revenue":  # a quiet hour is quiet in orders too: one big order is no spike
+                    now_orders = data.get((hour, channel), (0, 0, 0, 0))[0]
+                    usual = statistics.median(data.get((p, channel), (0, 0, 0, 0))[0] for p in past)
+                    if max(now_orders, usual) < cfg.min_orders:
+                        continue
                 kind = "spike" if z > 0 else "drop"
                 shown = (lambda v: f"{Decimal(int(v)) / 100:.2f}") if metric == "revenue" else (lambda v: f"{v:g}")
                 yield Finding(
