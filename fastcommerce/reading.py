@@ -32,12 +32,23 @@ _LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15,}")
 
 
 def _decimals(value: Any) -> Any:
+    """Floats to ``Decimal``, in place: the value was just parsed and belongs to no one."""
     if type(value) is float:
         return Decimal(repr(value))
     if type(value) is dict:
-        return {k: _decimals(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_decimals(v) for v in value]
+        for k, v in value.items():
+            t = type(v)
+            if t is float:
+                value[k] = Decimal(repr(v))
+            elif t is dict or t is list:
+                _decimals(v)
+    elif type(value) is list:
+        for i, v in enumerate(value):
+            t = type(v)
+            if t is float:
+                value[i] = Decimal(repr(v))
+            elif t is dict or t is list:
+                _decimals(v)
     return value
 
 
