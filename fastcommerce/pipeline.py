@@ -13,11 +13,11 @@ import structlog
 from sqlite_utils import Database
 
 from .converter import make_converter
-from .errors import PluginConfigError, SourceError
+from .errors import SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
-from .plugins import PluginInfo, collect, describe, make_plugin_manager
+from .plugins import PluginInfo, collect, describe, make_plugin_manager, unique_names
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
@@ -38,29 +38,6 @@ DEFAULT_FILES = {
     "inventory": "inventory_updates.csv",
     "orders": "orders_stream.jsonl",
 }
-
-
-def _report_registry(specs: list[tuple[str, Any]]) -> dict[str, Any]:
-    reports: dict[str, Any] = {}
-    owners: dict[str, str] = {}
-    for plugin, spec in specs:
-        if spec.name in reports:
-            raise PluginConfigError(
-                f"report {spec.name!r} is registered twice: by plugin {owners[spec.name]!r} "
-                f"and by plugin {plugin!r}"
-            )
-        reports[spec.name], owners[spec.name] = spec, plugin
-    return reports
-
-
-def _unique(what: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    owners: dict[str, str] = {}
-    for plugin, item in items:
-        if item.name in owners:
-            raise PluginConfigError(f"{what} {item.name!r} is registered twice: by plugin "
-                                    f"{owners[item.name]!r} and by plugin {plugin!r}")
-        owners[item.name] = plugin
-    return items
 
 
 def utc_now() -> datetime:
@@ -142,9 +119,9 @@ class Pipeline:
             self.log = EventLog.open(db, busy_timeout=busy_timeout)
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter)
-        self.reports = _report_registry(collect(self.pm, "register_reports"))
-        self.alert_rules = _unique("alert rule", collect(self.pm, "register_alert_rules"))
-        self.alert_sinks = _unique("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
+        self.reports = {spec.name: spec for _plugin, spec in unique_names("report", collect(self.pm, "register_reports"))}
+        self.alert_rules = unique_names("alert rule", collect(self.pm, "register_alert_rules"))
+        self.alert_sinks = unique_names("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
         self.projections = ProjectionRunner(self.log, self.reader,
                                             collect(self.pm, "register_projections", settings=self.settings),
                                             clock=clock, run_id=self.run_id)

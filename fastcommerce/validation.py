@@ -51,17 +51,10 @@ class ValidatorSet:
     """The validators of every stream, in a stable order (by name)."""
 
     def __init__(self, validators: Iterable[tuple[str, Validator]]) -> None:
-        by_stream: dict[str, list[tuple[str, Validator]]] = {}
-        names: dict[str, str] = {}
-        for plugin, v in validators:
-            if v.name in names:
-                from .errors import PluginConfigError
+        from .plugins import unique_names
 
-                raise PluginConfigError(
-                    f"validator name {v.name!r} is registered twice: by plugin "
-                    f"{names[v.name]!r} and by plugin {plugin!r}"
-                )
-            names[v.name] = plugin
+        by_stream: dict[str, list[tuple[str, Validator]]] = {}
+        for plugin, v in unique_names("validator", list(validators)):
             by_stream.setdefault(v.stream, []).append((plugin, v))
         self._by_stream = {s: sorted(vs, key=lambda pv: pv[1].name) for s, vs in by_stream.items()}
 

@@ -41,12 +41,9 @@ class ProjectionRunner:
         self.run_id = run_id
         self.projections: dict[str, tuple[str, Projection]] = {}
         owners: dict[str, str] = {}
-        for plugin, p in projections:
-            if p.name in self.projections:
-                raise PluginConfigError(
-                    f"projection {p.name!r} is registered twice: by plugin "
-                    f"{self.projections[p.name][0]!r} and by plugin {plugin!r}"
-                )
+        from ..plugins import unique_names
+
+        for plugin, p in unique_names("projection", list(projections)):
             for t in p.tables:
                 if t in owners:
                     raise PluginConfigError(
