@@ -420,17 +420,41 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
     emit(data, fmt, "\n".join(lines))
 
 
+def _specs(name):
+    def convert(ctx, param, values):
+        from . import sample as s
+
+        try:
+            return [getattr(s, name)(v) for v in values]
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return convert
+
+
 @main.command()
 @click.option("--orders", default=2000, show_default=True, type=click.IntRange(min=0))
 @click.option("--days", default=3, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="sample_data", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--spike", "spikes", multiple=True, metavar="CHANNEL@YYYY-MM-DDTHH=FACTOR",
+              callback=_specs("parse_rate_spec"),
+              help="Inject a spike: CHANNEL (web, mobile, api) places FACTOR (> 1) times its orders in that UTC hour. Repeatable.")
+@click.option("--drop", "drops", multiple=True, metavar="CHANNEL@YYYY-MM-DDTHH=FACTOR",
+              callback=_specs("parse_rate_spec"),
+              help="Inject a drop: CHANNEL keeps only FACTOR (0 <= FACTOR < 1) of its orders in that UTC hour. Repeatable.")
+@click.option("--silent", "silent", multiple=True, metavar="SOURCE@START/END", callback=_specs("parse_silent_spec"),
+              help="SOURCE (inventory or orders) writes nothing from START to END (ISO 8601; UTC without an offset). Repeatable.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def sample(orders: int, days: int, seed: int, out: Path, fmt: str) -> None:
-    """Write generated catalog, inventory and order files that follow the data contract."""
+def sample(orders: int, days: int, seed: int, out: Path, spikes, drops, silent, fmt: str) -> None:
+    """Write generated catalog, inventory and order files that follow the data contract,
+    optionally with anomalies injected at known times (to measure the alert rules)."""
     from .sample import write_sample
 
-    data = write_sample(out, orders=orders, days=days, seed=seed).as_dict()
+    try:
+        data = write_sample(out, orders=orders, days=days, seed=seed, spikes=spikes, drops=drops,
+                            silent=silent).as_dict()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     emit(data, fmt, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
