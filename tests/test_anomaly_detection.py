@@ -308,17 +308,9 @@ def test_every_complete_hour_after_the_warm_up_is_judged(normal_week: Replay, an
         assert busy["web"] >= 40 and busy["mobile"] >= 12 and busy["api"] >= 12, busy
 
 
-REVENUE_FALSE_ALARMS = pytest.mark.xfail(strict=True, reason=(
-    "revenue_spike raises false alarms on ordinary hours of seed 2 (4 in 3 judged days, e.g. "
-    "mobile@2024-01-18T08: 21 orders, $9118.70 against a median of $2579.81 over [$1766.68, "
-    "$2579.81, $8160.33], z +5.4): the floor 1.5 x median / sqrt(orders) is the right size on "
-    "average, but a sum of 10-30 heavy-tailed order values is skewed, so +4 sigma is far more "
-    "common than for a normal variable, and 3-5 days of MAD add little; see the author's report"))
-
-
 @pytest.mark.parametrize(("week", "rules"), [
     ("normal_week", VOLUME_RULES), ("anomalous_week", VOLUME_RULES),
-    ("normal_week", REVENUE_RULES), pytest.param("anomalous_week", REVENUE_RULES, marks=REVENUE_FALSE_ALARMS),
+    ("normal_week", REVENUE_RULES), ("anomalous_week", REVENUE_RULES),
 ], ids=["orders-seed1", "orders-seed2", "revenue-seed1", "revenue-seed2"])
 def test_a_normal_week_raises_no_volume_alert(week: str, rules: tuple[str, str],
                                                request: pytest.FixtureRequest) -> None:

@@ -36,12 +36,26 @@ def robust_z(value: float, history: list[float], floor: float | None = None) -> 
     return (value - med) / scale, med, scale
 
 
-def revenue_floor(median_revenue: float, median_orders: float) -> float:
-    """Revenue is a sum of ``n`` order values: its relative noise is about
-    sqrt(1 + cv^2) / sqrt(n), with cv the spread of order values (about 1 in a shop). The
-    floor is 1.5 / sqrt(n) of the median: a count's sqrt(median) applied to cents would be
-    a few dollars on a ten-thousand-dollar hour."""
-    return 1.5 * median_revenue / math.sqrt(max(median_orders, 1.0))
+def revenue_z(value: float, history: list[float], median_orders: float) -> tuple[float, float]:
+    """``(z, median)`` of an hour's revenue, scored on a log scale.
+
+    Revenue is a sum of ``n`` order values whose spread is about their mean, so it varies
+    by a factor, not by an amount, and its distribution is skewed: a few big orders lift an
+    hour far more than they can sink one. On the log scale both sides are symmetric, a
+    5x spike and a fall to a fifth score alike, and the noise of a sum of ``n`` orders is
+    about sqrt(2 / n): the floor is 1.5 / sqrt(n). An empty hour counts as a twentieth of
+    the usual revenue, so a fall to nothing is a finite, large drop."""
+    med = statistics.median(history)
+    eps = max(med / 20.0, 100.0)  # cents
+
+    def log(v: float) -> float:
+        return math.log(max(v, eps))
+
+    logs = [log(v) for v in history]
+    centre = statistics.median(logs)
+    mad = statistics.median(abs(v - centre) for v in logs)
+    scale = max(1.4826 * mad, 1.5 / math.sqrt(max(median_orders, 1.0)), 0.05)
+    return (log(value) - centre) / scale, med
 
 
 def _hour(text: str) -> datetime:
@@ -85,11 +99,11 @@ def volume_rule(ctx: AlertContext) -> Iterator[Finding]:
                                            ("revenue", 3, float(cfg.min_revenue) * 100)):
                 value = data.get((hour, channel), (0, 0, 0, 0))[index]
                 history = [data.get((p, channel), (0, 0, 0, 0))[index] for p in past]
-                floor = None
                 if metric == "revenue":
                     orders = statistics.median(data.get((p, channel), (0, 0, 0, 0))[2] for p in past)
-                    floor = revenue_floor(statistics.median(history), orders)
-                z, med, _scale = robust_z(value, history, floor)
+                    z, med = revenue_z(value, history, orders)
+                else:
+                    z, med, _scale = robust_z(value, history)
                 if max(value, med) < minimum or abs(z) < cfg.threshold:
                     continue
                 if metric == "revenue":  # a quiet hour is quiet in orders too: one big order is no spike
