@@ -62,6 +62,16 @@ def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) 
         )
 
 
+def amount_text(amount: Decimal) -> str:
+    """One text per value in reasons (29.9, 29.90 and 29.900 all read 29.90), so the same
+    record in another shape or number format gets the same reason."""
+    try:
+        cents = amount.quantize(CENT)
+    except ArithmeticError:
+        return str(amount)
+    return str(cents) if cents == amount else str(amount.normalize())
+
+
 def money_problem(value: Any) -> str | None:
     """Why ``value`` is not a valid unit price, or ``None``: a number, not negative, at
     most two decimals judged on the value (29.990 is 29.99)."""
@@ -72,11 +82,11 @@ def money_problem(value: Any) -> str | None:
     except ValueError as exc:
         return str(exc)
     if amount < 0:
-        return f"{amount} is negative"
+        return f"{amount_text(amount)} is negative"
     if amount > MAX_UNIT_PRICE:
-        return f"{amount} is above the supported maximum of {MAX_UNIT_PRICE}"
+        return f"{amount_text(amount)} is above the supported maximum of {MAX_UNIT_PRICE}"
     if amount != amount.quantize(CENT, rounding=ROUND_DOWN):  # bounded above: quantize is exact
-        return f"{amount} has more than 2 decimals"
+        return f"{amount_text(amount)} has more than 2 decimals"
     return None
 
 
@@ -145,7 +155,8 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
         return
     computed = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in record["items"]), Decimal(0))
     if abs(total - computed) > CENT:
-        yield "total_mismatch", f"order_total {total} differs from the items' sum {computed}"
+        yield "total_mismatch", (f"order_total {amount_text(total)} differs from the items' sum "
+                                 f"{amount_text(computed)}")
 
 
 def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -225,7 +236,8 @@ def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Foun
             price, listed = parse_decimal(item["unit_price"]), product.price
             if abs(price - listed) * 2 > listed:  # strictly more than 50% away
                 yield "price_deviation", (
-                    f"items[{n}].unit_price {price} is more than 50% away from the catalog price {listed}"
+                    f"items[{n}].unit_price {amount_text(price)} is more than 50% away from the catalog "
+                    f"price {amount_text(listed)}"
                 )
 
 
