@@ -358,7 +358,7 @@ def test_each_variant_upcasts_to_the_same_order_as_its_web_twin(o, api_channel):
         payloads = read_payloads(p)
     expected_nodes = {"legacy": ("legacy", 1), "mobile": ("mobile", 1), "api": ("api", 3)}
     for k, variant in enumerate(pairs):
-        (src, v, ver, key, t), (_, tv, tver, tkey, tt) = rows[2 * k], rows[2 * k + 1]
+        (_, v, ver, key, t), (_, tv, tver, tkey, tt) = rows[2 * k], rows[2 * k + 1]
         assert (v, ver) == expected_nodes[variant]
         assert (tv, tver) == ("web", 2)
         assert key == tkey == o["order_id"] and t == tt

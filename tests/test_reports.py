@@ -7,7 +7,6 @@ import io
 import json
 from decimal import Decimal
 
-import orjson
 import pytest
 from click.testing import CliRunner
 
