@@ -667,3 +667,25 @@ def test_importing_the_library_never_configures_logging(tmp_path):
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_catch_up_run_records_how_long_events_waited_to_be_projected(tmp_path):
+    """Each catch-up row carries the latency from recorded time to projection (p50/p95);
+    a rebuild records none, since replaying old events says nothing about freshness."""
+    from datetime import datetime, timedelta, timezone
+
+    from fastcommerce import Pipeline
+
+    times = iter([datetime(2024, 1, 20, 12, 0, tzinfo=timezone.utc) + timedelta(seconds=30 * i) for i in range(100)])
+    p = Pipeline(tmp_path / "lat.db", load_entrypoints=False, clock=lambda: next(times))
+    p.ingest_records("catalog", [{"product_id": "P1", "name": "Mug", "category": "home", "price": 1.00}])
+    p.project()
+    rows = p.db.execute("SELECT rebuilt, latency_p50_s, latency_p95_s FROM projection_runs ORDER BY id").fetchall()
+    # first catch-up builds the projections from offset 0: a rebuild, no latency
+    assert {r[0] for r in rows} == {1} and {r[1] for r in rows} == {None}
+    p.ingest_records("catalog", [{"product_id": "P2", "name": "Cup", "category": "home", "price": 2.00}])
+    p.project()
+    last = p.db.execute("SELECT latency_p50_s, latency_p95_s FROM projection_runs WHERE rebuilt = 0").fetchall()
+    assert last and all(p50 is not None and 0 < p50 <= p95 <= 300 for p50, p95 in last)
+    assert p.health()["projections"]["catalog"]["last_catch_up"]["latency_p95_s"] == last[-1][1]
+    p.close()

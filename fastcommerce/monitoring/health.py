@@ -47,15 +47,16 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
         for name, version, offset in db.execute("SELECT name, version, last_offset FROM projection_state ORDER BY name"):
             projections[name] = {"version": version, "offset": offset, "lag": last_offset - offset}
     if table_exists(db, "projection_runs"):
-        for name, finished, events, first, last, seconds in db.execute(
-            "SELECT name, finished_at, events, from_offset, to_offset, seconds FROM projection_runs "
-            "WHERE id IN (SELECT MAX(id) FROM projection_runs GROUP BY name)"
+        for name, finished, events, first, last, seconds, p50, p95 in db.execute(
+            "SELECT name, finished_at, events, from_offset, to_offset, seconds, latency_p50_s, latency_p95_s "
+            "FROM projection_runs WHERE id IN (SELECT MAX(id) FROM projection_runs GROUP BY name)"
         ):
             if name in projections:
                 # one catch-up reads each log event once for every projection: its rate is
                 # log events read per second, shared by the projections it brought up
                 projections[name]["last_catch_up"] = {
                     "finished_at": finished, "events": events, "seconds": seconds,
+                    "latency_p50_s": p50, "latency_p95_s": p95,
                     "log_events_per_second": round((last - first) / seconds, 1) if seconds and last > first else None}
     recent = []
     for row in db.execute(

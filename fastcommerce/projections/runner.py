@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ import attrs
 import structlog
 
 from ..errors import PluginConfigError, PluginError
+from ..ingest import latency_bucket
 
 if TYPE_CHECKING:
     from ..eventlog import EventLog
@@ -60,8 +62,16 @@ class ProjectionRunner:
             f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "run_id TEXT NOT NULL, name TEXT NOT NULL, started_at TEXT NOT NULL, "
             "finished_at TEXT NOT NULL, from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, "
-            "events INTEGER NOT NULL, seconds REAL NOT NULL, rebuilt INTEGER NOT NULL)"
+            "events INTEGER NOT NULL, seconds REAL NOT NULL, rebuilt INTEGER NOT NULL, "
+            "latency_p50_s INTEGER, latency_p95_s INTEGER)"
         )
+        self._upgrade_runs_table()
+
+    def _upgrade_runs_table(self) -> None:
+        columns = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
+        for column in ("latency_p50_s", "latency_p95_s"):
+            if column not in columns:
+                self.log.db.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column} INTEGER")
 
     def state(self) -> dict[str, tuple[int, int]]:
         """``name -> (version, last_offset)`` of every projection built in this database."""
@@ -107,6 +117,7 @@ class ProjectionRunner:
         changed since it was built is rebuilt from offset 0 first. ``on_batch(done, total)``
         reports progress in events."""
         started, tick = self.clock(), time.perf_counter()
+        latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = set(_rebuilt or ())
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
         built = self._state()
@@ -142,6 +153,10 @@ class ProjectionRunner:
                     if last > offsets[p.name]:
                         offsets[p.name] = last
                         db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?", [last, p.name])
+            if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
+                committed = self.clock()
+                for e in events:
+                    latencies[latency_bucket((committed - e.record.recorded_at).total_seconds())] += 1
             logger.debug("projection_batch_applied", last_offset=last, events=len(events))
             if on_batch is not None:
                 on_batch(last - low, end - low)
@@ -150,18 +165,24 @@ class ProjectionRunner:
                           to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt)
             for p in wanted
         ]
-        self._record(results, started, time.perf_counter() - tick)
+        self._record(results, started, time.perf_counter() - tick, latencies)
         return results
 
-    def _record(self, results: list[CatchUpResult], started: datetime, seconds: float) -> None:
-        """A run row per projection: pipeline health reads lag and catch-up time from it."""
+    def _record(self, results: list[CatchUpResult], started: datetime, seconds: float,
+                latencies: Counter) -> None:
+        """A run row per projection: pipeline health reads lag, catch-up time and how long
+        events waited between being recorded and being projected."""
         from ..eventlog import format_time
+        from ..reports.operations import percentile
 
+        histogram = sorted(latencies.items())
+        p50, p95 = percentile(histogram, 0.50), percentile(histogram, 0.95)
         finished = format_time(self.clock())
         with self.log.transaction():
             self.log.conn.executemany(
                 f"INSERT INTO {RUNS_TABLE} (run_id, name, started_at, finished_at, from_offset, "
-                "to_offset, events, seconds, rebuilt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "to_offset, events, seconds, rebuilt, latency_p50_s, latency_p95_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, r.name, format_time(started), finished, r.from_offset, r.to_offset,
-                  r.events, round(seconds, 6), int(r.rebuilt)) for r in results],
+                  r.events, round(seconds, 6), int(r.rebuilt), p50, p95) for r in results],
             )
