@@ -133,9 +133,15 @@ class EventReader:
                 view.advance(self.decode(record))
         return view
 
-    def decode_all(self, records: Iterable[LogRecord], view: CatalogView) -> Iterator[Event]:
-        """Decode in log order, advancing ``view`` past each catalog event."""
+    def decode_all(self, records: Iterable[LogRecord], view: CatalogView,
+                   streams: frozenset[str] | None = None) -> Iterator[Event]:
+        """Decode in log order, advancing ``view`` past each catalog event. With ``streams``,
+        records of other streams are skipped undecoded (catalog records are still decoded:
+        the view needs them)."""
         for record in records:
+            if streams is not None and record.stream not in streams and record.stream != "catalog":
+                continue
             event = self.decode(record, catalog=view.products)
             view.advance(event)
-            yield event
+            if streams is None or event.stream in streams:
+                yield event

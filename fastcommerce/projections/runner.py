@@ -133,8 +133,12 @@ class ProjectionRunner:
         low = min(offsets.values(), default=end)
         db = self.log.db
         view = self.reader.catalog_at(self.log, low)
+        # decode only what the projections being caught up read (a rebuild of `inventory`
+        # need not validate every order)
+        streams = None if any(p.streams is None for p in wanted) else frozenset(
+            s for p in wanted for s in p.streams)
         for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
-            events = list(self.reader.decode_all(batch, view))
+            events = list(self.reader.decode_all(batch, view, streams))
             last = batch[-1].offset
             with self.log.transaction():
                 for p in wanted:
