@@ -39,7 +39,6 @@ import argparse
 import json
 import logging
 import random
-import re
 import shutil
 import statistics
 import sys
@@ -56,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 import structlog  # noqa: E402
 
+from fastcommerce.testing import split_sample_by_day
 from fastcommerce import Pipeline  # noqa: E402
 from fastcommerce.builtins.alert_rules import complete_hours, robust_z  # noqa: E402
 from fastcommerce.monitoring import load_config  # noqa: E402
@@ -87,46 +87,8 @@ def draw_anomalies(seed: int, args: argparse.Namespace, min_history_days: int) -
 
 # --------------------------------------------------------------------------- replay
 
-_TS = re.compile(rb'"timestamp": ?"([^"]{19,40})"')
-
-
-def _seconds(text: bytes) -> float | None:
-    try:
-        t = datetime.fromisoformat(text.decode("utf-8", "replace"))
-    except ValueError:
-        return None
-    return None if t.tzinfo is None else t.timestamp()
-
-
 def split_by_day(summary: Any, days: int) -> tuple[bytes, list[bytes], list[bytes]]:
-    """Inventory header, inventory lines per day, order lines per day: a line goes to the
-    day of the newest timestamp seen so far in its file (the files are in arrival order)."""
-    base, end = BASE.timestamp(), BASE.timestamp() + days * 86400
-
-    def chunks(lines: Any, stamp: Any) -> list[bytes]:
-        out: list[list[bytes]] = [[] for _ in range(days)]
-        newest = base
-        for line in lines:
-            t = stamp(line)
-            if t is not None and t < end:
-                newest = max(newest, t)
-            out[min(int(newest - base) // 86400, days - 1)].append(line)
-        return [b"".join(c) for c in out]
-
-    def order_time(line: bytes) -> float | None:
-        m = _TS.search(line)
-        return _seconds(m.group(1)) if m else None
-
-    def row_time(line: bytes) -> float | None:
-        parts = line.split(b",")
-        return _seconds(parts[3]) if len(parts) == 5 else None
-
-    with open(summary.inventory_path, "rb") as f:
-        header = f.readline()
-        inventory = chunks(f, row_time)
-    with open(summary.orders_path, "rb") as f:
-        orders = chunks(f, order_time)
-    return header, inventory, orders
+    return split_sample_by_day(summary, days, BASE)
 
 
 def replay(tmp: Path, summary: Any, days: int, config: str | None) -> dict[str, Any]:

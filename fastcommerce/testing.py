@@ -6,6 +6,7 @@ nothing beyond fastcommerce itself.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -86,3 +87,49 @@ def dumps(record: dict[str, Any]) -> bytes:
 
     text = json.dumps(mark(record), separators=(",", ":"))
     return re.sub(r'"__decimal__([-0-9.Ee+]+)__"', r"\1", text).encode()
+
+
+_TIMESTAMP = re.compile(rb'"timestamp": ?"([^"]{19,40})"')
+
+
+def epoch_seconds(text: bytes) -> float | None:
+    """Seconds since the epoch of an ISO-8601 timestamp with an offset; None otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return None if moment.tzinfo is None else moment.timestamp()
+
+
+def split_sample_by_day(summary: Any, days: int, start: datetime) -> tuple[bytes, list[bytes], list[bytes]]:
+    """Cut a generated sample (``fastcommerce.sample.write_sample``'s summary) into days, to
+    replay it as daily batches: the inventory header, then the inventory and order lines of
+    each day. A line goes to the day of the newest timestamp seen so far in its file
+    (timestamps after the data's end ignored): the files are written in arrival order, so a
+    late or re-delivered line stays with the day it arrived, not the day it describes."""
+    base, end = start.timestamp(), start.timestamp() + days * 86400
+
+    def chunks(lines: Any, stamp: Any) -> list[bytes]:
+        out: list[list[bytes]] = [[] for _ in range(days)]
+        newest = base
+        for line in lines:
+            t = stamp(line)
+            if t is not None and t < end:
+                newest = max(newest, t)
+            out[min(int(newest - base) // 86400, days - 1)].append(line)
+        return [b"".join(c) for c in out]
+
+    def order_time(line: bytes) -> float | None:
+        m = _TIMESTAMP.search(line)
+        return epoch_seconds(m.group(1)) if m else None
+
+    def row_time(line: bytes) -> float | None:
+        parts = line.split(b",")
+        return epoch_seconds(parts[3]) if len(parts) == 5 else None
+
+    with open(summary.inventory_path, "rb") as f:
+        header = f.readline()
+        inventory = chunks(f, row_time)
+    with open(summary.orders_path, "rb") as f:
+        orders = chunks(f, order_time)
+    return header, inventory, orders

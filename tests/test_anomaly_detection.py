@@ -25,7 +25,6 @@ is benchmarks/detection.py's job).
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +34,7 @@ from typing import Any
 import attrs
 import pytest
 
+from fastcommerce.testing import epoch_seconds, split_sample_by_day
 from fastcommerce import Pipeline
 from fastcommerce.builtins.alert_rules import complete_hours
 from fastcommerce.monitoring.alerts import AlertContext, Finding
@@ -65,48 +65,8 @@ def key(channel: str, when: datetime) -> str:
 
 # --------------------------------------------------------------------------- replay
 
-_TS = re.compile(rb'"timestamp": ?"([^"]{19,40})"')
-
-
-def _seconds(text: bytes) -> float | None:
-    try:
-        t = datetime.fromisoformat(text.decode("utf-8", "replace"))
-    except ValueError:
-        return None
-    return None if t.tzinfo is None else t.timestamp()
-
-
 def split_by_day(summary: Any, days: int) -> tuple[bytes, list[bytes], list[bytes]]:
-    """The inventory header, then the inventory and order lines of each day. A line goes to
-    the day of the newest timestamp seen so far in its file (timestamps after the data's
-    end ignored): the files are written in arrival order, so a late or re-delivered line
-    stays with the day it arrived, not the day it describes."""
-    base, end = BASE.timestamp(), BASE.timestamp() + days * 86400
-
-    def chunks(lines: Any, stamp: Any) -> list[bytes]:
-        out: list[list[bytes]] = [[] for _ in range(days)]
-        newest = base
-        for line in lines:
-            t = stamp(line)
-            if t is not None and t < end:
-                newest = max(newest, t)
-            out[min(int(newest - base) // 86400, days - 1)].append(line)
-        return [b"".join(c) for c in out]
-
-    def order_time(line: bytes) -> float | None:
-        m = _TS.search(line)
-        return _seconds(m.group(1)) if m else None
-
-    def row_time(line: bytes) -> float | None:
-        parts = line.split(b",")
-        return _seconds(parts[3]) if len(parts) == 5 else None
-
-    with open(summary.inventory_path, "rb") as f:
-        header = f.readline()
-        inventory = chunks(f, row_time)
-    with open(summary.orders_path, "rb") as f:
-        orders = chunks(f, order_time)
-    return header, inventory, orders
+    return split_sample_by_day(summary, days, BASE)
 
 
 @attrs.define
@@ -254,7 +214,7 @@ def test_injection_is_deterministic_recorded_and_exact(tmp_path: Path) -> None:
             continue
         sv, oid = obj.get("schema_version"), obj.get("order_id")
         channel = "api" if sv == 3 else obj.get("channel", "web") if sv in (None, 2) else None
-        t = _seconds(str(obj.get("timestamp", "")).encode())
+        t = epoch_seconds(str(obj.get("timestamp", "")).encode())
         if channel in ("web", "mobile", "api") and oid and t is not None:
             placed[oid] = (channel, f"{datetime.fromtimestamp(t, UTC):%Y-%m-%dT%H}")
     counts = Counter(placed.values())
@@ -358,7 +318,7 @@ def test_a_silent_inventory_feed_is_reported(anomalous_week: Replay) -> None:
     # silent from the newest row written (before 18:00: the 17:55 batch may have been one
     # of the late ones, lost in the window) to the newest order (just before midnight)
     rows = anomalous_week.summary.inventory_path.read_text().splitlines()[1:]
-    newest = max(_seconds(r.split(",")[3].encode()) or 0 for r in rows if r.count(",") == 4)
+    newest = max(epoch_seconds(r.split(",")[3].encode()) or 0 for r in rows if r.count(",") == 4)
     assert newest < at(DAYS - 1, 18).timestamp()
     assert silent[0][1].value == pytest.approx((at(DAYS, 0).timestamp() - newest) / 60, abs=1)
     assert silent[0][1].value > silent[0][1].threshold
