@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import code_version  # benchmarks/ is on sys.path when a script here runs
+
 TARGET_RATIO_MIN = 0.5
 TARGET_RATIO_AIM = 0.8
 TARGET_PEAK_MB = 200.0
@@ -332,22 +334,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.orders < 1 or args.batch_size < 1 or args.repeat < 1:
         ap.error("--orders, --batch-size and --repeat must be positive")
     return args
-
-
-def code_version(package_file: str) -> dict:
-    """Which fastcommerce was measured: its path, and its git commit when it is in a work
-    tree (with whether the package differs from that commit)."""
-    pkg = Path(package_file).parent
-    out = {"path": str(pkg), "commit": None, "dirty": None}
-    try:
-        git = ["git", "-C", str(pkg)]
-        out["commit"] = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                       text=True, check=True).stdout.strip()
-        out["dirty"] = bool(subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
-                                           text=True, check=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return out
 
 
 def print_profile(path: Path, top: int = 15) -> str:

@@ -55,12 +55,13 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+
+from _common import code_version as package_version  # benchmarks/ is on sys.path
 from pathlib import Path
 from typing import Any
 
@@ -645,17 +646,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def code_version() -> dict[str, Any]:
     import fastcommerce
 
-    pkg = Path(fastcommerce.__file__).parent
-    out: dict[str, Any] = {"path": str(pkg), "commit": None, "dirty": None}
-    try:
-        git = ["git", "-C", str(pkg)]
-        out["commit"] = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                       text=True, check=True).stdout.strip()
-        out["dirty"] = bool(subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
-                                           text=True, check=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return out
+    return package_version(fastcommerce.__file__)
 
 
 def mark(ok: bool) -> str:
