@@ -129,18 +129,62 @@ class LogRecord:
 
 
 @attrs.frozen(kw_only=True, slots=True)
+class OrderFacts:
+    """What the sales projection needs of a valid order event, in storage form: the UTC
+    time as fixed-width text, money as integer cents, the region resolved. Built once,
+    when the event is read, so the projection never walks the payload."""
+
+    order_id: str
+    customer_id: str
+    channel: str
+    status: str
+    time: datetime
+    ts: str
+    country: str
+    region: str
+    lines: tuple[tuple[str, int, int], ...]  # (product_id, quantity, unit price in cents)
+    units: int  # the lines' quantities, summed
+    value_cents: int  # the lines' quantity x unit price, summed
+
+
+_LAZY: Any = type("_Lazy", (), {"__repr__": lambda self: "<lazy>"})()
+
+
+@attrs.frozen(kw_only=True, slots=True, eq=False)
 class Event:
     """A log record read back: upcast to the canonical shape and validated.
 
     ``canonical`` is the upcast dict (``None`` when the record could not be parsed or
     matched no schema); ``payload`` is the structured canonical object, present only when
-    no error-severity problem was found.
+    no error-severity problem was found. A reader that has proven the record valid may
+    pass ``payload=LAZY`` with a ``structure`` function: the payload is then built on first
+    use, so projections that only read ``facts`` never pay for it. ``facts`` (an
+    :class:`OrderFacts` for orders, else ``None``) is a storage-ready digest of the payload.
     """
 
     record: LogRecord
     canonical: dict[str, Any] | None
-    payload: Any
+    _payload: Any
     problems: tuple[Problem, ...] = ()
+    facts: Any = None
+    _structure: Any = attrs.field(default=None, repr=False)
+
+    @property
+    def payload(self) -> Any:
+        payload = self._payload
+        if payload is _LAZY:
+            payload = self._structure(self.canonical)
+            object.__setattr__(self, "_payload", payload)
+        return payload
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the same record reads the same way (``facts`` is a digest, not compared)."""
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.record, self.canonical, self.payload, self.problems) == (
+            other.record, other.canonical, other.payload, other.problems)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def offset(self) -> int:
@@ -154,6 +198,8 @@ class Event:
     def event_time(self) -> datetime | None:
         """When it happened: from the structured payload (so a record recognised or
         fixed after ingest has its time too), else as indexed at ingest."""
+        if self.facts is not None:
+            return self.facts.time
         payload = self.payload
         moment = getattr(payload, "timestamp", None) or getattr(payload, "last_updated", None)
         return moment or self.record.event_time
@@ -169,3 +215,7 @@ class Event:
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.is_error)
+
+
+LAZY = _LAZY
+"""The ``payload`` of an event whose payload is built on first use (see :class:`Event`)."""

@@ -9,7 +9,6 @@ UNIQUE content-hash key and counted, never silently ignored.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
 import uuid
@@ -27,6 +26,7 @@ import structlog
 from .converter import parse_timestamp
 from .errors import SourceError
 from .eventlog import Checkpoint, EventLog, format_time
+from .memory import gc_paused
 from .sources import DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, parse_json, strip_eol
 from .upcasting import SchemaRegistry
 
@@ -268,9 +268,7 @@ class Ingester:
         moments: list[datetime | None] = []
         last = None
         detect, upcast = self.registry.detect, self.registry.upcast
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             for rec in islice(reader, self.batch_size):
                 last = rec
                 h = content_hash(rec.raw)
@@ -301,7 +299,4 @@ class Ingester:
                              None if moment is None else format_time(moment), recorded_at,
                              source, rec.line, schema.variant, schema.version, None, None, rec.raw))
                 moments.append(moment)
-        finally:
-            if paused:
-                gc.enable()
         return rows, moments, last

@@ -58,6 +58,10 @@ class ValidatorSet:
             by_stream.setdefault(v.stream, []).append((plugin, v))
         self._by_stream = {s: sorted(vs, key=lambda pv: pv[1].name) for s, vs in by_stream.items()}
 
+    def of_stream(self, stream: str) -> list[tuple[str, Validator]]:
+        """``(plugin, validator)`` pairs that check ``stream``, in the order they run."""
+        return list(self._by_stream.get(stream, ()))
+
     def all(self) -> list[tuple[str, Validator]]:
         return [pv for s in sorted(self._by_stream) for pv in self._by_stream[s]]
 

@@ -41,19 +41,26 @@ def create(db: Database) -> None:
 
 def apply(db: Database, events: Sequence[Event]) -> None:
     problems, daily, latency = [], Counter(), Counter()
+    days: dict = {}  # recorded time -> date text: a batch shares a handful of recorded times
     for e in events:
         rec = e.record
-        day = rec.recorded_at.date().isoformat()
-        quarantined = e.quarantined
-        for n, p in enumerate(e.problems):
-            problems.append((e.offset, n, rec.stream, rec.source, rec.line, day, p.code,
-                             p.severity, p.reason, int(quarantined)))
-        daily[(day, rec.stream, "events")] += 1
-        daily[(day, rec.stream, "quarantined" if quarantined else "valid")] += 1
+        day = days.get(rec.recorded_at)
+        if day is None:
+            day = days[rec.recorded_at] = rec.recorded_at.date().isoformat()
+        stream = rec.stream
+        daily[(day, stream, "events")] += 1
+        if e.problems:
+            quarantined = e.quarantined
+            for n, p in enumerate(e.problems):
+                problems.append((e.offset, n, stream, rec.source, rec.line, day, p.code,
+                                 p.severity, p.reason, int(quarantined)))
+            if quarantined:
+                daily[(day, stream, "quarantined")] += 1
+                continue
+        daily[(day, stream, "valid")] += 1
         moment = e.event_time
-        if not quarantined and moment is not None:
-            seconds = int((rec.recorded_at - moment).total_seconds())
-            latency[(day, rec.stream, seconds)] += 1
+        if moment is not None:
+            latency[(day, stream, int((rec.recorded_at - moment).total_seconds()))] += 1
     conn = db.conn
     if problems:
         conn.executemany(f"INSERT INTO {PROBLEMS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", problems)

@@ -19,18 +19,18 @@ restatements of closed days.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import operator
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import attrs
+import orjson
 from sqlite_utils import Database
 
 from ..eventlog import format_time, parse_time
-from ..events import ORDER_STATUSES, Event, OrderEvent, Product
+from ..events import ORDER_STATUSES, Event, OrderFacts, Product
 from ..hookspecs import hookimpl
-from ..money import to_cents
 from ..projections import Projection
 
 ORDERS, LINES, DAILY, PRODUCTS_DAILY = "sales_orders", "sales_order_lines", "sales_daily_revenue", "sales_daily_products"
@@ -41,75 +41,21 @@ RANK = {s: i for i, s in enumerate(ORDER_STATUSES)}
 DEFAULT_LATENESS = timedelta(hours=1)
 
 
-def region_of(address: Any) -> tuple[str, str]:
-    """``(country, region)``: the country upper-cased; ``US-CA``, or the country alone."""
-    if address is None or not address.country:
-        return "", ""
-    country = address.country.upper()
-    state = (address.state or "").strip()
-    return country, f"{country}-{state}" if state else country
-
-
-@attrs.define(slots=True)
-class OrderState:
-    order_id: str
-    customer_id: str
-    channel: str
-    status: str
-    country: str
-    region: str
-    placed_at: str
-    win_ts: str
-    win_rank: int
-    win_raw: bytes
-    lines: list[tuple[str, str | None, str | None, int, int]]  # product, name, category, qty, cents
-    events: int = 1
-
-    @property
-    def order_date(self) -> str:
-        return self.placed_at[:10]
-
-    @property
-    def revenue_bearing(self) -> bool:
-        return self.status in REVENUE_STATUSES
-
-    def contribution(self) -> tuple[dict, dict]:
-        """What this order adds to the daily tables (nothing unless revenue-bearing)."""
-        if not self.revenue_bearing:
-            return {}, {}
-        units = sum(q for _, _, _, q, _ in self.lines)
-        cents = sum(q * c for _, _, _, q, c in self.lines)
-        daily = {(self.order_date, self.channel, self.country, self.region): (1, units, cents)}
-        per_product: dict[str, list[int]] = {}
-        for product, _, _, q, c in self.lines:
-            acc = per_product.setdefault(product, [1, 0, 0])
-            acc[1] += q
-            acc[2] += q * c
-        products = {(self.order_date, p): tuple(v) for p, v in per_product.items()}
-        return daily, products
-
-    def hourly(self) -> dict:
-        """Orders placed per hour and channel, whatever their status, and the revenue of
-        those that bear it: the volume and revenue baselines of the anomaly rules."""
-        units = sum(q for _, _, _, q, _ in self.lines)
-        cents = sum(q * c for _, _, _, q, c in self.lines) if self.revenue_bearing else 0
-        return {(self.placed_at[:13], self.channel): (1, units, int(self.revenue_bearing), cents)}
-
-
 def create(db: Database) -> None:
     db.execute(
         f"CREATE TABLE {ORDERS} (order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, status TEXT NOT NULL, country TEXT NOT NULL, region TEXT NOT NULL, "
         "placed_at TEXT NOT NULL, order_date TEXT NOT NULL, revenue_bearing INTEGER NOT NULL, "
         "units INTEGER NOT NULL, value_cents INTEGER NOT NULL, events INTEGER NOT NULL, "
-        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_raw BLOB NOT NULL)"
+        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_raw BLOB NOT NULL, lines_key BLOB NOT NULL) "
+        "WITHOUT ROWID"
     )
     db.execute(f"CREATE INDEX {ORDERS}_customer ON {ORDERS} (customer_id, revenue_bearing)")
     db.execute(f"CREATE INDEX {ORDERS}_date ON {ORDERS} (order_date)")
     db.execute(
         f"CREATE TABLE {LINES} (order_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
         "product_id TEXT NOT NULL, name TEXT, category TEXT, quantity INTEGER NOT NULL, "
-        "unit_price_cents INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))"
+        "unit_price_cents INTEGER NOT NULL, PRIMARY KEY (order_id, line_no)) WITHOUT ROWID"
     )
     db.execute(
         f"CREATE TABLE {DAILY} (date TEXT NOT NULL, channel TEXT NOT NULL, country TEXT NOT NULL, "
@@ -149,109 +95,195 @@ def _chunks(items: list[str], n: int = 500):
         yield items[i:i + n]
 
 
-def _load(db: Database, order_ids: list[str]) -> dict[str, OrderState]:
-    conn = db.conn
+@attrs.define(slots=True)
+class OrderState:
+    """An order as the projection holds it: its winning event and what it contributes."""
+
+    customer_id: str
+    channel: str
+    status: str
+    country: str
+    region: str
+    placed_at: str
+    win_ts: str
+    win_rank: int
+    win_raw: bytes
+    events: int
+    units: int
+    value_cents: int
+    lines_key: bytes  # the enriched lines, encoded: equal keys mean the lines need no rewrite
+    lines: tuple | None = None  # (product, name, category, qty, cents) each; decoded when needed
+    facts: Any = None  # the winning event's facts, until its lines are enriched
+
+    def contribution(self) -> tuple:
+        """``(revenue_bearing, placed_at, channel, country, region, units, cents)``."""
+        return (self.status in REVENUE_STATUSES, self.placed_at, self.channel, self.country, self.region,
+                self.units, self.value_cents)
+
+
+def _load(conn, order_ids: list[str]) -> dict[str, OrderState]:
     states: dict[str, OrderState] = {}
-    lines: dict[str, list] = defaultdict(list)
     for chunk in _chunks(order_ids):
-        marks = ",".join("?" * len(chunk))
         for row in conn.execute(
             f"SELECT order_id, customer_id, channel, status, country, region, placed_at, win_ts, "
-            f"win_rank, win_raw, events FROM {ORDERS} WHERE order_id IN ({marks})", chunk
+            f"win_rank, win_raw, events, units, value_cents, lines_key FROM {ORDERS} "
+            f"WHERE order_id IN ({','.join('?' * len(chunk))})",
+            chunk,
         ):
-            states[row[0]] = OrderState(*row[:10], lines=[], events=row[10])
-        for row in conn.execute(
-            f"SELECT order_id, product_id, name, category, quantity, unit_price_cents FROM {LINES} "
-            f"WHERE order_id IN ({marks}) ORDER BY order_id, line_no", chunk
-        ):
-            lines[row[0]].append(tuple(row[1:]))
-    for oid, st in states.items():
-        st.lines = lines.get(oid, [])
+            states[row[0]] = OrderState(*row[1:])
     return states
 
 
-def _add(acc: Counter, contribution: dict, sign: int) -> None:
-    for key, values in contribution.items():
-        old = acc.get(key, (0,) * len(values))
-        acc[key] = tuple(o + sign * v for o, v in zip(old, values))
+def _bump(acc: dict, key: tuple, orders: int, units: int, cents: int) -> None:
+    row = acc.get(key)
+    if row is None:
+        acc[key] = [orders, units, cents]
+    else:
+        row[0] += orders
+        row[1] += units
+        row[2] += cents
+
+
+def _product_lines(date: str, lines: tuple, sign: int, products: dict) -> None:
+    """An order counts once per product, however many lines name it."""
+    seen: dict[str, list[int]] = {}
+    for product, _name, _category, q, cents in lines:
+        acc = seen.get(product)
+        if acc is None:
+            seen[product] = [q, q * cents]
+        else:
+            acc[0] += q
+            acc[1] += q * cents
+    for product, (q, cents) in seen.items():
+        _bump(products, (date, product), sign, sign * q, sign * cents)
+
+
+def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: tuple,
+            daily: dict, products: dict, hourly: dict) -> None:
+    """Subtract an order's old contribution from the aggregates and add its new one."""
+    for sign, c in ((-1, old), (1, new)):
+        if c is None:
+            continue
+        bearing, placed, channel, country, region, units, cents = c
+        key = (placed[:13], channel)
+        row = hourly.get(key)
+        if row is None:
+            row = hourly[key] = [0, 0, 0, 0]
+        row[0] += sign
+        row[1] += sign * units
+        if bearing:
+            row[2] += sign
+            row[3] += sign * cents
+            _bump(daily, (placed[:10], channel, country, region), sign, sign * units, sign * cents)
+    if old is not None and old[0] and new[0] and old[1][:10] == new[1][:10] and _same_products(old_lines, new_lines):
+        return
+    if old is not None and old[0]:
+        _product_lines(old[1][:10], old_lines, -1, products)
+    if new[0]:
+        _product_lines(new[1][:10], new_lines, 1, products)
+
+
+def _same_products(a: tuple | None, b: tuple | None) -> bool:
+    if a == b:
+        return True
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(x[0] == y[0] and x[3] == y[3] and x[4] == y[4] for x, y in zip(a, b))
+
+
+_ORDER_COLUMNS = ("order_id", "customer_id", "channel", "status", "country", "region", "placed_at", "order_date",
+                  "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_raw", "lines_key")
+_UPSERT_ORDER = (
+    f"INSERT INTO {ORDERS} ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
+    "ON CONFLICT (order_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[1:])
+)
 
 
 def make_apply(lateness: timedelta):
     def apply(db: Database, events: Sequence[Event]) -> None:
         conn = db.conn
         catalog_updates: dict[str, tuple[str, str]] = {}
-        order_ids = sorted({e.payload.order_id for e in events if e.stream == "orders" and e.payload is not None})
-        states = _load(db, order_ids)
-        before = {oid: (*st.contribution(), st.hourly()) for oid, st in states.items()}
+        states = _load(conn, sorted({e.facts.order_id for e in events if e.facts is not None}))
+        before = {oid: (st.contribution(), st.lines_key) for oid, st in states.items()}
         touched: set[str] = set()
         max_ts, watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
-        names: dict[str, tuple[str, str]] = {}
+        names: dict[str, tuple[str | None, str | None]] = {}
 
         def product_info(pid: str) -> tuple[str | None, str | None]:
-            if pid in catalog_updates:
-                return catalog_updates[pid]
-            if pid not in names:
+            info = catalog_updates.get(pid) or names.get(pid)
+            if info is None:
                 row = conn.execute(f"SELECT name, category FROM {CATALOG} WHERE product_id = ?", [pid]).fetchone()
-                names[pid] = tuple(row) if row else (None, None)
-            return names[pid]
+                info = names[pid] = tuple(row) if row else (None, None)
+            return info
+
+        def enrich(f: OrderFacts) -> tuple:
+            return tuple((pid, *product_info(pid), q, c) for pid, q, c in f.lines)
 
         late_rows, restated_rows = [], []
+        rank_of = RANK
         for e in events:
-            if e.payload is None:
-                continue  # quarantined: invisible to the business tables
-            if e.stream == "catalog":
-                p: Product = e.payload
-                catalog_updates[p.product_id] = (p.name, p.category)
-                continue
-            if e.stream != "orders":
-                continue
-            o: OrderEvent = e.payload
-            ts = format_time(o.timestamp)
+            f = e.facts
+            if f is None:
+                if e.record.stream == "catalog" and e.payload is not None:
+                    p: Product = e.payload
+                    # winners so far were named by the catalog before this change
+                    for st in states.values():
+                        if st.facts is not None:
+                            st.lines, st.facts = enrich(st.facts), None
+                    catalog_updates[p.product_id] = (p.name, p.category)
+                continue  # quarantined orders are invisible to the business tables
+            ts = f.ts
             if watermark is not None and ts < watermark:
-                late_rows.append((e.offset, o.order_id, ts, watermark, e.record.recorded_at.date().isoformat()))
-                day_end = (parse_time(ts[:10] + "T00:00:00.000000Z") + timedelta(days=1))
+                late_rows.append((e.offset, f.order_id, ts, watermark, e.record.recorded_at.date().isoformat()))
+                day_end = parse_time(ts[:10] + "T00:00:00.000000Z") + timedelta(days=1)
                 if watermark > format_time(day_end):
-                    restated_rows.append((e.offset, ts[:10], o.order_id, ts, watermark))
+                    restated_rows.append((e.offset, ts[:10], f.order_id, ts, watermark))
             if max_ts is None or ts > max_ts:
                 max_ts = ts
-                watermark = format_time(o.timestamp - lateness)
-            rank = RANK[o.status]
+                watermark = format_time(f.time - lateness)
+            rank = rank_of[f.status]
             raw = e.record.raw
-            st = states.get(o.order_id)
-            if st is not None and (ts, rank, raw) <= (st.win_ts, st.win_rank, st.win_raw):
-                st.events += 1
-                if ts < st.placed_at:
-                    st.placed_at = ts
-                touched.add(o.order_id)
-                continue
-            country, region = region_of(o.shipping_address)
-            lines = []
-            for item in o.items:
-                name, category = product_info(item.product_id)
-                lines.append((item.product_id, name, category, item.quantity, to_cents(item.unit_price)))
+            oid = f.order_id
+            touched.add(oid)
+            st = states.get(oid)
             if st is None:
-                states[o.order_id] = OrderState(
-                    o.order_id, o.customer_id, o.channel, o.status, country, region, ts, ts, rank, raw, lines)
-            else:
-                st.customer_id, st.channel, st.status = o.customer_id, o.channel, o.status
-                st.country, st.region, st.win_ts, st.win_rank, st.win_raw = country, region, ts, rank, raw
-                st.lines = lines
-                st.events += 1
-                if ts < st.placed_at:
-                    st.placed_at = ts
-            touched.add(o.order_id)
+                states[oid] = OrderState(f.customer_id, f.channel, f.status, f.country, f.region, ts, ts, rank,
+                                         raw, 1, f.units, f.value_cents, b"", None, f)
+                continue
+            st.events += 1
+            if ts < st.placed_at:
+                st.placed_at = ts
+            if (ts, rank, raw) <= (st.win_ts, st.win_rank, st.win_raw):
+                continue
+            st.customer_id, st.channel, st.status = f.customer_id, f.channel, f.status
+            st.country, st.region, st.win_ts, st.win_rank, st.win_raw = f.country, f.region, ts, rank, raw
+            st.units, st.value_cents, st.facts = f.units, f.value_cents, f
 
-        daily: Counter = Counter()
-        products: Counter = Counter()
-        hourly: Counter = Counter()
+        daily: dict = {}
+        products: dict = {}
+        hourly: dict = {}
+        order_rows, rewrite = [], []
         for oid in sorted(touched):
             st = states[oid]
-            old_daily, old_products, old_hourly = before.get(oid, ({}, {}, {}))
-            new_daily, new_products = st.contribution()
-            for acc, old, new in ((daily, old_daily, new_daily), (products, old_products, new_products),
-                                  (hourly, old_hourly, st.hourly())):
-                _add(acc, old, -1)
-                _add(acc, new, +1)
+            if st.facts is not None:
+                st.lines, st.facts = enrich(st.facts), None
+            key = orjson.dumps(st.lines) if st.lines is not None else st.lines_key
+            old, old_key = before.get(oid, (None, None))
+            new = st.contribution()
+            if old != new or key != old_key:
+                if old_key is None:
+                    old_lines = None
+                elif key == old_key and st.lines is not None:
+                    old_lines = st.lines  # unchanged: no need to decode the stored lines
+                else:
+                    old_lines = tuple(tuple(line) for line in orjson.loads(old_key))
+                _deltas(old, new, old_lines, st.lines if st.lines is not None else old_lines,
+                        daily, products, hourly)
+            if key != old_key:
+                rewrite.append(oid)
+            order_rows.append((oid, st.customer_id, st.channel, st.status, st.country, st.region,
+                               st.placed_at, st.placed_at[:10], int(st.status in REVENUE_STATUSES), st.units,
+                               st.value_cents, st.events, st.win_ts, st.win_rank, st.win_raw, key))
 
         if catalog_updates:
             conn.executemany(
@@ -259,21 +291,15 @@ def make_apply(lateness: timedelta):
                 "ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, category = excluded.category",
                 [(pid, n, c) for pid, (n, c) in sorted(catalog_updates.items())],
             )
-        if touched:
-            rows = []
-            for oid in sorted(touched):
-                st = states[oid]
-                units = sum(q for _, _, _, q, _ in st.lines)
-                cents = sum(q * c for _, _, _, q, c in st.lines)
-                rows.append((oid, st.customer_id, st.channel, st.status, st.country, st.region,
-                             st.placed_at, st.order_date, int(st.revenue_bearing), units, cents,
-                             st.events, st.win_ts, st.win_rank, st.win_raw))
-            conn.executemany(f"INSERT OR REPLACE INTO {ORDERS} VALUES ({', '.join('?' * 15)})", rows)
-            for chunk in _chunks(sorted(touched)):
-                conn.execute(f"DELETE FROM {LINES} WHERE order_id IN ({','.join('?' * len(chunk))})", chunk)
+        if order_rows:
+            conn.executemany(_UPSERT_ORDER, order_rows)
+        stale = [oid for oid in rewrite if oid in before]
+        for chunk in _chunks(stale):
+            conn.execute(f"DELETE FROM {LINES} WHERE order_id IN ({','.join('?' * len(chunk))})", chunk)
+        if rewrite:
             conn.executemany(
                 f"INSERT INTO {LINES} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(oid, n, *line) for oid in sorted(touched) for n, line in enumerate(states[oid].lines)],
+                [(oid, n, *line) for oid in rewrite for n, line in enumerate(states[oid].lines)],
             )
         _upsert(conn, DAILY, ("date", "channel", "country", "region"), daily)
         _upsert(conn, PRODUCTS_DAILY, ("date", "product_id"), products)
@@ -287,7 +313,7 @@ def make_apply(lateness: timedelta):
     return apply
 
 
-def _upsert(conn, table: str, keys: tuple[str, ...], deltas: Counter,
+def _upsert(conn, table: str, keys: tuple[str, ...], deltas: dict,
             values: tuple[str, ...] = ("orders", "units", "revenue_cents")) -> None:
     rows = [(*k, *v) for k, v in sorted(deltas.items()) if any(v)]
     if not rows:
@@ -306,7 +332,7 @@ def _upsert(conn, table: str, keys: tuple[str, ...], deltas: Counter,
 
 def sales_projection(lateness: timedelta = DEFAULT_LATENESS) -> Projection:
     return Projection(
-        name="sales", version=2, tables=(ORDERS, LINES, DAILY, PRODUCTS_DAILY, HOURLY, CATALOG, WATERMARK, LATE, RESTATED),
+        name="sales", version=3, tables=(ORDERS, LINES, DAILY, PRODUCTS_DAILY, HOURLY, CATALOG, WATERMARK, LATE, RESTATED),
         create=create, apply=make_apply(lateness), streams=("catalog", "orders"),
         config=f"allowed_lateness={int(lateness.total_seconds())}s",
         description="order state, enriched order lines, daily revenue and product sales, lateness",

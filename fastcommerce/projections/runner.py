@@ -13,6 +13,7 @@ import structlog
 
 from ..errors import PluginConfigError, PluginError
 from ..ingest import latency_bucket
+from ..memory import gc_paused
 
 if TYPE_CHECKING:
     from ..eventlog import EventLog
@@ -137,33 +138,35 @@ class ProjectionRunner:
         # need not validate every order)
         streams = None if any(p.streams is None for p in wanted) else frozenset(
             s for p in wanted for s in p.streams)
-        for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
-            events = list(self.reader.decode_all(batch, view, streams))
-            last = batch[-1].offset
-            with self.log.transaction():
-                for p in wanted:
-                    todo = [e for e in events if e.offset > offsets[p.name]
-                            and (p.streams is None or e.stream in p.streams)]
-                    if todo:
-                        try:
-                            p.apply(db, todo)
-                        except Exception as exc:
-                            plugin = self.projections[p.name][0]
-                            raise PluginError(
-                                f"projection {p.name!r} from plugin {plugin!r} raised "
-                                f"{type(exc).__name__}: {exc}"
-                            ) from exc
-                        counts[p.name] += len(todo)
-                    if last > offsets[p.name]:
-                        offsets[p.name] = last
-                        db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?", [last, p.name])
-            if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
-                committed = self.clock()
-                for e in events:
-                    latencies[latency_bucket((committed - e.record.recorded_at).total_seconds())] += 1
-            logger.debug("projection_batch_applied", last_offset=last, events=len(events))
-            if on_batch is not None:
-                on_batch(last - low, end - low)
+        with gc_paused():  # a batch's objects die by reference counting; see memory.py
+            for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
+                events = list(self.reader.decode_all(batch, view, streams))
+                last = batch[-1].offset
+                with self.log.transaction():
+                    for p in wanted:
+                        todo = [e for e in events if e.offset > offsets[p.name]
+                                and (p.streams is None or e.stream in p.streams)]
+                        if todo:
+                            try:
+                                p.apply(db, todo)
+                            except Exception as exc:
+                                plugin = self.projections[p.name][0]
+                                raise PluginError(
+                                    f"projection {p.name!r} from plugin {plugin!r} raised "
+                                    f"{type(exc).__name__}: {exc}"
+                                ) from exc
+                            counts[p.name] += len(todo)
+                        if last > offsets[p.name]:
+                            offsets[p.name] = last
+                            db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?",
+                                       [last, p.name])
+                if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
+                    committed = self.clock()
+                    for e in events:
+                        latencies[latency_bucket((committed - e.record.recorded_at).total_seconds())] += 1
+                logger.debug("projection_batch_applied", last_offset=last, events=len(events))
+                if on_batch is not None:
+                    on_batch(last - low, end - low)
         results = [
             CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
                           to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt)
