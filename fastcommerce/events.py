@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 
@@ -128,11 +128,11 @@ class LogRecord:
         return f"{self.source}:{self.line}"
 
 
-@attrs.frozen(kw_only=True, slots=True)
-class OrderFacts:
+class OrderFacts(NamedTuple):
     """What the sales projection needs of a valid order event, in storage form: the UTC
     time as fixed-width text, money as integer cents, the region resolved. Built once,
-    when the event is read, so the projection never walks the payload."""
+    when the event is read, so the projection never walks the payload. (A named tuple,
+    not an attrs class: one is made per order event, and a tuple is built in C.)"""
 
     order_id: str
     customer_id: str
@@ -157,17 +157,27 @@ class Event:
     ``canonical`` is the upcast dict (``None`` when the record could not be parsed or
     matched no schema); ``payload`` is the structured canonical object, present only when
     no error-severity problem was found. A reader that has proven the record valid may
-    pass ``payload=LAZY`` with a ``structure`` function: the payload is then built on first
-    use, so projections that only read ``facts`` never pay for it. ``facts`` (an
+    pass ``payload=LAZY`` with a ``structure(canonical)`` function, and ``canonical=LAZY``
+    with a ``canonical_of(record)`` function: each is then built on first use, so
+    projections that only read ``facts`` never pay for them. ``facts`` (an
     :class:`OrderFacts` for orders, else ``None``) is a storage-ready digest of the payload.
     """
 
     record: LogRecord
-    canonical: dict[str, Any] | None
+    _canonical: dict[str, Any] | None
     _payload: Any
     problems: tuple[Problem, ...] = ()
     facts: Any = None
     _structure: Any = attrs.field(default=None, repr=False)
+    _canonical_of: Any = attrs.field(default=None, repr=False)
+
+    @property
+    def canonical(self) -> dict[str, Any] | None:
+        canonical = self._canonical
+        if canonical is _LAZY:
+            canonical = self._canonical_of(self.record)
+            object.__setattr__(self, "_canonical", canonical)
+        return canonical
 
     @property
     def payload(self) -> Any:

@@ -22,6 +22,7 @@ from .validation import ValidationContext, ValidatorSet
 from .builtins.clean_orders import facts_from_payload, order_facts_if_clean
 
 CORE = "fastcommerce.core"
+BUILTIN_ORDERS = "fastcommerce.builtins.orders"
 
 
 def _refuse(name: str) -> Any:
@@ -125,8 +126,35 @@ class EventReader:
         self._other_order_validators = ValidatorSet(
             (plugin, v) for plugin, v in orders if v.check not in BUILTIN_ORDER_CHECKS)
         self._structure_order = functools.partial(structure_payload, converter, "orders")
+        # Variants whose whole upcast chain is built in: those upcasters treat a float price
+        # as they treat its Decimal, so such a record can be checked straight off orjson's
+        # floats and its exact canonical dict built only if someone asks for it.
+        self._float_safe = frozenset(
+            node for node in registry.nodes("orders")
+            if all(plugin == BUILTIN_ORDERS for plugin, _up in registry.chain("orders", *node))
+            and registry.owner("orders", node) == BUILTIN_ORDERS
+        ) if self.fast and not self._other_order_validators.of_stream("orders") else frozenset()
+        canonical = registry.canonical("orders") if "orders" in registry.streams else None
+        self._canonical_node = canonical.node if canonical is not None else None
+
+    def _order_canonical(self, record: LogRecord) -> dict[str, Any]:
+        return self.registry.upcast("orders", record.variant, record.schema_version,  # type: ignore[arg-type]
+                                    parse_exact(record.raw))
 
     def decode(self, record: LogRecord, *, catalog: Any = None) -> Event:
+        if (record.stream == "orders" and (record.variant, record.schema_version) in self._float_safe
+                and record.rejected is None and not _has_long_number(record.raw)):
+            try:
+                value = orjson.loads(record.raw)
+            except orjson.JSONDecodeError:
+                value = None
+            if type(value) is dict:
+                if (record.variant, record.schema_version) != self._canonical_node:
+                    value = self.registry.upcast("orders", record.variant, record.schema_version, value)  # type: ignore[arg-type]
+                facts = order_facts_if_clean(value, record, catalog)
+                if facts is not None:
+                    return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
+                                 structure=self._structure_order, canonical_of=self._order_canonical)
         if record.rejected == "malformed_record":
             return _rejected(record, "malformed_record", record.reason or "malformed record")
         try:

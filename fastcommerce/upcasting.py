@@ -166,6 +166,14 @@ class SchemaRegistry:
     def canonical(self, stream: str) -> Schema:
         return self._canonical[stream][1]
 
+    def nodes(self, stream: str) -> list[tuple[str, int]]:
+        """``(variant, version)`` of every schema of ``stream``."""
+        return sorted(self._schemas.get(stream, {}))
+
+    def owner(self, stream: str, node: tuple[str, int]) -> str:
+        """The plugin that registered the schema ``node`` of ``stream``."""
+        return self._schemas[stream][node][0]
+
     def schemas(self, stream: str) -> list[tuple[str, Schema]]:
         """``(plugin name, schema)`` pairs of a stream, in a stable order."""
         return [self._schemas[stream][n] for n in sorted(self._schemas.get(stream, {}))]

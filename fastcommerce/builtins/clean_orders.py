@@ -48,7 +48,7 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
     """The order's facts if the built-in validators would find nothing at all, else ``None``.
 
     Written for speed (it runs once per order event): plain type checks, no helper calls.
-    A float (a record parsed without the exact-decimal step) is read as the ``Decimal``
+    A float (a record parsed without the exact-decimal step) stands for the ``Decimal``
     of its shortest repr, which is what the exact parser gives for such a record.
     """
     get = record.get
@@ -91,7 +91,6 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
     if type(items) is not _list or not items:
         return None
     lines = []
-    computed = _ZERO
     units = value_cents = 0
     for item in items:
         if type(item) is not _dict:
@@ -101,14 +100,24 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             return None
         kind = type(price)
         if kind is _float:
-            if price != price or price in _INFINITIES:
+            # A float here is the double nearest to the decimal written; the exact parser
+            # would read it as Decimal(repr(price)). Within the bounds, that decimal has at
+            # most two places exactly when the double nearest to round(price * 100) / 100
+            # is ``price`` itself, and then the cents are round(price * 100).
+            if not 0 <= price <= _MAX_PRICE_FLOAT:
                 return None
-            price = _Decimal(repr(price))
+            cents = round(price * 100)
+            if cents / 100 != price:
+                return None
         elif kind is _int:
-            price = _Decimal(price)
-        elif kind is not _Decimal or not price.is_finite():
-            return None
-        if price < 0 or price > MAX_UNIT_PRICE or price != price.quantize(CENT, rounding=ROUND_DOWN):
+            if not 0 <= price <= MAX_UNIT_PRICE:
+                return None
+            cents = price * 100
+        elif kind is _Decimal and price.is_finite():
+            if price < 0 or price > MAX_UNIT_PRICE or price != price.quantize(CENT, rounding=ROUND_DOWN):
+                return None
+            cents = int(price * 100)
+        else:
             return None
         if "currency" in item:
             currency = item["currency"]
@@ -118,11 +127,10 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             product = catalog.get(pid)
             if product is None:
                 return None
-            listed = product.price
-            if abs(price - listed) * 2 > listed:
+            cached = _LISTED.get(pid)
+            listed = cached[1] if cached is not None and cached[0] is product else listed_cents(product)
+            if abs(cents - listed) * 2 > listed:
                 return None  # a price_deviation warning: the validators word it
-        computed += price * qty
-        cents = int(price * 100)
         units += qty
         value_cents += qty * cents
         lines.append((pid, qty, cents))
@@ -138,18 +146,36 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             total = _Decimal(total)
         elif kind is not _Decimal or not total.is_finite():
             return None
-        if abs(total) > _MAX_TOTAL or abs(total - computed) > CENT:
+        if abs(total) > _MAX_TOTAL or abs(total - _Decimal(value_cents) / 100) > CENT:
             return None
 
-    return OrderFacts(
-        order_id=order_id, customer_id=customer_id, channel=channel, status=status, time=moment,
-        ts=format_time(moment), country=country, region=f"{country}-{state}" if state else country,
-        lines=tuple(lines), units=units, value_cents=value_cents,
-    )
+    if len(stamp) == 20 and stamp[19] == "Z" and stamp[10] == "T" and stamp[13] == ":" and stamp[16] == ":":
+        ts = stamp[:19] + ".000000Z"  # what format_time gives for it, without the formatting
+    else:
+        ts = format_time(moment)
+    return OrderFacts(order_id, customer_id, channel, status, moment, ts, country,
+                      f"{country}-{state}" if state else country, tuple(lines), units, value_cents)
 
 
-_ZERO = Decimal(0)
 _INFINITIES = (float("inf"), float("-inf"))
+_MAX_PRICE_FLOAT = float(MAX_UNIT_PRICE)
+
+
+_LISTED: dict[str, tuple[Any, int | Decimal]] = {}
+
+
+def listed_cents(product: Any) -> int | Decimal:
+    """A catalog price in cents: an int when whole (a valid catalog price has at most two
+    places), else the exact ``Decimal``. Cached per product object (checked by identity),
+    so a replaced product is never answered from the cache."""
+    cached = _LISTED.get(product.product_id)
+    if cached is not None and cached[0] is product:
+        return cached[1]
+    cents = product.price * 100
+    if cents == cents.to_integral_value():
+        cents = int(cents)
+    _LISTED[product.product_id] = (product, cents)
+    return cents
 
 
 def facts_from_payload(order: OrderEvent) -> OrderFacts:
