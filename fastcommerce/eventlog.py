@@ -169,13 +169,17 @@ _INSERT = (
 )
 
 
+_from_text = datetime.fromisoformat
+
+
 def _to_record(row: Sequence[Any]) -> LogRecord:
+    event_time = row[4]
     return LogRecord(
         offset=row[0],
         stream=row[1],
         content_hash=row[2],
         natural_key=row[3],
-        event_time=parse_time(row[4]),
+        event_time=None if event_time is None else _from_text(event_time),  # nearly all distinct: no cache
         recorded_at=parse_time(row[5]),  # type: ignore[arg-type]
         source=row[6],
         line=row[7],

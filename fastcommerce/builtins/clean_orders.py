@@ -16,6 +16,7 @@ payload equals the returned facts. "Not sure" is always allowed; a wrong "clean"
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -40,6 +41,7 @@ _MAX_TOTAL = MAX_UNIT_PRICE * MAX_QUANTITY * 1000
 
 
 _USD = frozenset({"USD"})
+_from_text = datetime.fromisoformat
 _str, _dict, _list, _int, _float, _Decimal = str, dict, list, int, float, Decimal
 
 
@@ -62,8 +64,13 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
     stamp = get("timestamp")
     if type(stamp) is not _str:
         return None
+    ts = None
     try:
-        moment = parse_timestamp(stamp)
+        if len(stamp) == 20 and stamp[19] == "Z" and stamp[10] == "T" and stamp[13] == ":" and stamp[16] == ":":
+            moment = _from_text(stamp)  # ...T10:30:00Z: already UTC, already the stored form but for digits
+            ts = stamp[:19] + ".000000Z"
+        else:
+            moment = parse_timestamp(stamp)
     except ValueError:
         return None
     if moment - log_record.recorded_at > MAX_CLOCK_SKEW:
@@ -149,9 +156,7 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
         if abs(total) > _MAX_TOTAL or abs(total - _Decimal(value_cents) / 100) > CENT:
             return None
 
-    if len(stamp) == 20 and stamp[19] == "Z" and stamp[10] == "T" and stamp[13] == ":" and stamp[16] == ":":
-        ts = stamp[:19] + ".000000Z"  # what format_time gives for it, without the formatting
-    else:
+    if ts is None:
         ts = format_time(moment)
     return OrderFacts(order_id, customer_id, channel, status, moment, ts, country,
                       f"{country}-{state}" if state else country, tuple(lines), units, value_cents)

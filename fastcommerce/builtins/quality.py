@@ -8,7 +8,6 @@ time minus event time, in whole seconds) so percentiles are a lookup.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from sqlite_utils import Database
@@ -40,36 +39,42 @@ def create(db: Database) -> None:
 
 
 def apply(db: Database, events: Sequence[Event]) -> None:
-    problems, daily, latency = [], Counter(), Counter()
+    problems: list[tuple] = []
+    counts: dict[tuple[str, str], list[int]] = {}  # (recorded date, stream) -> events, valid, quarantined
+    latency: dict[tuple[str, str, int], int] = {}
     days: dict = {}  # recorded time -> date text: a batch shares a handful of recorded times
     for e in events:
         rec = e.record
-        day = days.get(rec.recorded_at)
+        recorded, stream = rec.recorded_at, rec.stream
+        day = days.get(recorded)
         if day is None:
-            day = days[rec.recorded_at] = rec.recorded_at.date().isoformat()
-        stream = rec.stream
-        daily[(day, stream, "events")] += 1
+            day = days[recorded] = recorded.date().isoformat()
+        row = counts.get((day, stream))
+        if row is None:
+            row = counts[(day, stream)] = [0, 0, 0]
+        row[0] += 1
         if e.problems:
             quarantined = e.quarantined
             for n, p in enumerate(e.problems):
                 problems.append((e.offset, n, stream, rec.source, rec.line, day, p.code,
                                  p.severity, p.reason, int(quarantined)))
             if quarantined:
-                daily[(day, stream, "quarantined")] += 1
+                row[2] += 1
                 continue
-        daily[(day, stream, "valid")] += 1
-        moment = e.event_time
+        row[1] += 1
+        facts = e.facts
+        moment = facts.time if facts is not None else e.event_time
         if moment is not None:
-            latency[(day, stream, int((rec.recorded_at - moment).total_seconds()))] += 1
+            key = (day, stream, int((recorded - moment).total_seconds()))
+            latency[key] = latency.get(key, 0) + 1
     conn = db.conn
     if problems:
         conn.executemany(f"INSERT INTO {PROBLEMS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", problems)
-    keys = sorted({(d, s) for d, s, _ in daily})
     conn.executemany(
         f"INSERT INTO {DAILY} VALUES (?, ?, ?, ?, ?) ON CONFLICT (recorded_date, stream) DO UPDATE SET "
         "events = events + excluded.events, valid = valid + excluded.valid, "
         "quarantined = quarantined + excluded.quarantined",
-        [(d, s, daily[(d, s, "events")], daily[(d, s, "valid")], daily[(d, s, "quarantined")]) for d, s in keys],
+        [(d, s, *row) for (d, s), row in sorted(counts.items())],
     )
     conn.executemany(
         f"INSERT INTO {LATENCY} VALUES (?, ?, ?, ?) ON CONFLICT (recorded_date, stream, seconds) "

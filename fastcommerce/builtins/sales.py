@@ -47,10 +47,8 @@ def create(db: Database) -> None:
         "channel TEXT NOT NULL, status TEXT NOT NULL, country TEXT NOT NULL, region TEXT NOT NULL, "
         "placed_at TEXT NOT NULL, order_date TEXT NOT NULL, revenue_bearing INTEGER NOT NULL, "
         "units INTEGER NOT NULL, value_cents INTEGER NOT NULL, events INTEGER NOT NULL, "
-        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_raw BLOB NOT NULL, lines_key BLOB NOT NULL) "
-        "WITHOUT ROWID"
+        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_raw BLOB NOT NULL, lines_key BLOB NOT NULL)"
     )
-    db.execute(f"CREATE INDEX {ORDERS}_customer ON {ORDERS} (customer_id, revenue_bearing)")
     db.execute(f"CREATE INDEX {ORDERS}_date ON {ORDERS} (order_date)")
     db.execute(
         f"CREATE TABLE {LINES} (order_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
@@ -207,17 +205,17 @@ def make_apply(lateness: timedelta):
         before = {oid: (st.contribution(), st.lines_key) for oid, st in states.items()}
         touched: set[str] = set()
         max_ts, watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
-        names: dict[str, tuple[str | None, str | None]] = {}
-
-        def product_info(pid: str) -> tuple[str | None, str | None]:
-            info = catalog_updates.get(pid) or names.get(pid)
-            if info is None:
-                row = conn.execute(f"SELECT name, category FROM {CATALOG} WHERE product_id = ?", [pid]).fetchone()
-                info = names[pid] = tuple(row) if row else (None, None)
-            return info
+        names: dict[str, tuple[str | None, str | None]] = {}  # the catalog as of here in the log
 
         def enrich(f: OrderFacts) -> tuple:
-            return tuple((pid, *product_info(pid), q, c) for pid, q, c in f.lines)
+            lines = []
+            for pid, q, c in f.lines:
+                info = names.get(pid)
+                if info is None:
+                    row = conn.execute(f"SELECT name, category FROM {CATALOG} WHERE product_id = ?", [pid]).fetchone()
+                    info = names[pid] = tuple(row) if row else (None, None)
+                lines.append((pid, info[0], info[1], q, c))
+            return tuple(lines)
 
         late_rows, restated_rows = [], []
         rank_of = RANK
@@ -230,7 +228,7 @@ def make_apply(lateness: timedelta):
                     for st in states.values():
                         if st.facts is not None:
                             st.lines, st.facts = enrich(st.facts), None
-                    catalog_updates[p.product_id] = (p.name, p.category)
+                    catalog_updates[p.product_id] = names[p.product_id] = (p.name, p.category)
                 continue  # quarantined orders are invisible to the business tables
             ts = f.ts
             if watermark is not None and ts < watermark:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -133,19 +133,22 @@ class ProjectionRunner:
         end = self.log.last_offset()
         low = min(offsets.values(), default=end)
         db = self.log.db
-        view = self.reader.catalog_at(self.log, low)
         # decode only what the projections being caught up read (a rebuild of `inventory`
         # need not validate every order)
         streams = None if any(p.streams is None for p in wanted) else frozenset(
             s for p in wanted for s in p.streams)
         with gc_paused():  # a batch's objects die by reference counting; see memory.py
-            for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
-                events = list(self.reader.decode_all(batch, view, streams))
-                last = batch[-1].offset
+            for last, events in self._decoded(low, end, batch_size, streams):
+                first = events[0].record.offset if events else last + 1
+                by_streams: dict[tuple[str, ...] | None, list] = {None: events}
                 with self.log.transaction():
                     for p in wanted:
-                        todo = [e for e in events if e.offset > offsets[p.name]
-                                and (p.streams is None or e.stream in p.streams)]
+                        if p.streams not in by_streams:
+                            wanted_streams = frozenset(p.streams)
+                            by_streams[p.streams] = [e for e in events if e.record.stream in wanted_streams]
+                        todo = by_streams[p.streams]
+                        if offsets[p.name] >= first:  # this projection has seen part of the batch
+                            todo = [e for e in todo if e.record.offset > offsets[p.name]]
                         if todo:
                             try:
                                 p.apply(db, todo)
@@ -174,6 +177,13 @@ class ProjectionRunner:
         ]
         self._record(results, started, time.perf_counter() - tick, latencies)
         return results
+
+    def _decoded(self, low: int, end: int, batch_size: int,
+                 streams: frozenset[str] | None) -> Iterator[tuple[int, list]]:
+        """``(last offset read, decoded events)`` per batch, the catalog view folded along."""
+        view = self.reader.catalog_at(self.log, low)
+        for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
+            yield batch[-1].offset, list(self.reader.decode_all(batch, view, streams))
 
     def _record(self, results: list[CatchUpResult], started: datetime, seconds: float,
                 latencies: Counter) -> None:
