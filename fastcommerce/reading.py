@@ -151,7 +151,7 @@ class EventReader:
             if type(value) is dict:
                 if (record.variant, record.schema_version) != self._canonical_node:
                     value = self.registry.upcast("orders", record.variant, record.schema_version, value)  # type: ignore[arg-type]
-                facts = order_facts_if_clean(value, record, catalog)
+                facts = order_facts_if_clean(value, record, catalog, floats=True)
                 if facts is not None:
                     return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
                                  structure=self._structure_order, canonical_of=self._order_canonical)
@@ -202,10 +202,13 @@ class EventReader:
         """Decode in log order, advancing ``view`` past each catalog event. With ``streams``,
         records of other streams are skipped undecoded (catalog records are still decoded:
         the view needs them)."""
+        decode, products = self.decode, view.products
         for record in records:
-            if streams is not None and record.stream not in streams and record.stream != "catalog":
-                continue
-            event = self.decode(record, catalog=view.products)
-            view.advance(event)
-            if streams is None or event.stream in streams:
-                yield event
+            stream = record.stream
+            if stream == "catalog":
+                event = decode(record, catalog=products)
+                view.advance(event)
+                if streams is None or stream in streams:
+                    yield event
+            elif streams is None or stream in streams:
+                yield decode(record, catalog=products)
