@@ -317,7 +317,7 @@ def deliver(p: Pipeline, records: list[tuple[str, bytes]]) -> None:
 
 # -- table snapshots -------------------------------------------------------------------------
 
-OFFSET_COLUMNS = {"offset", "first_offset", "last_offset"}
+OFFSET_COLUMNS = {"offset", "first_offset", "last_offset", "win_offset"}
 ARRIVAL_TABLES = {"sales_late_events", "sales_restatements", "sales_watermark", "quality_daily",
                   "quality_latency", "quality_problems"}
 

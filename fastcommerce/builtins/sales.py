@@ -19,7 +19,7 @@ restatements of closed days.
 
 from __future__ import annotations
 
-import operator
+import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -28,7 +28,7 @@ import attrs
 import orjson
 from sqlite_utils import Database
 
-from ..eventlog import format_time, parse_time
+from ..eventlog import LOG_TABLE, format_time, parse_time
 from ..events import ORDER_STATUSES, Event, OrderFacts, Product
 from ..hookspecs import hookimpl
 from ..projections import Projection
@@ -47,7 +47,7 @@ def create(db: Database) -> None:
         "channel TEXT NOT NULL, status TEXT NOT NULL, country TEXT NOT NULL, region TEXT NOT NULL, "
         "placed_at TEXT NOT NULL, order_date TEXT NOT NULL, revenue_bearing INTEGER NOT NULL, "
         "units INTEGER NOT NULL, value_cents INTEGER NOT NULL, events INTEGER NOT NULL, "
-        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_raw BLOB NOT NULL, lines_key BLOB NOT NULL)"
+        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_offset INTEGER NOT NULL, lines_hash BLOB NOT NULL)"
     )
     db.execute(f"CREATE INDEX {ORDERS}_date ON {ORDERS} (order_date)")
     db.execute(
@@ -105,13 +105,14 @@ class OrderState:
     placed_at: str
     win_ts: str
     win_rank: int
-    win_raw: bytes
+    win_offset: int  # where the winning event is in the log: its raw bytes break ties
     events: int
     units: int
     value_cents: int
-    lines_key: bytes  # the enriched lines, encoded: equal keys mean the lines need no rewrite
-    lines: tuple | None = None  # (product, name, category, qty, cents) each; decoded when needed
+    lines_hash: bytes  # of the enriched lines (b"" until known): equal hashes, same lines
+    lines: tuple | None = None  # (product, name, category, qty, cents) each, when known
     facts: Any = None  # the winning event's facts, until its lines are enriched
+    win_raw: bytes | None = None  # the winning event's raw bytes, when known
 
     def contribution(self) -> tuple:
         """``(revenue_bearing, placed_at, channel, country, region, units, cents)``."""
@@ -124,12 +125,28 @@ def _load(conn, order_ids: list[str]) -> dict[str, OrderState]:
     for chunk in _chunks(order_ids):
         for row in conn.execute(
             f"SELECT order_id, customer_id, channel, status, country, region, placed_at, win_ts, "
-            f"win_rank, win_raw, events, units, value_cents, lines_key FROM {ORDERS} "
+            f"win_rank, win_offset, events, units, value_cents, lines_hash FROM {ORDERS} "
             f"WHERE order_id IN ({','.join('?' * len(chunk))})",
             chunk,
         ):
             states[row[0]] = OrderState(*row[1:])
     return states
+
+
+def _stored_lines(conn, order_ids: list[str]) -> dict[str, tuple]:
+    lines: dict[str, list] = {}
+    for chunk in _chunks(order_ids):
+        for oid, *line in conn.execute(
+            f"SELECT order_id, product_id, name, category, quantity, unit_price_cents FROM {LINES} "
+            f"WHERE order_id IN ({','.join('?' * len(chunk))}) ORDER BY order_id, line_no",
+            chunk,
+        ):
+            lines.setdefault(oid, []).append(tuple(line))
+    return {oid: tuple(ls) for oid, ls in lines.items()}
+
+
+def _lines_hash(lines: tuple) -> bytes:
+    return hashlib.blake2b(orjson.dumps(lines), digest_size=16).digest()
 
 
 def _bump(acc: dict, key: tuple, orders: int, units: int, cents: int) -> None:
@@ -156,9 +173,11 @@ def _product_lines(date: str, lines: tuple, sign: int, products: dict) -> None:
         _bump(products, (date, product), sign, sign * q, sign * cents)
 
 
-def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: tuple,
-            daily: dict, products: dict, hourly: dict) -> None:
-    """Subtract an order's old contribution from the aggregates and add its new one."""
+def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: tuple | None,
+            same_lines: bool, daily: dict, products: dict, hourly: dict) -> None:
+    """Subtract an order's old contribution from the aggregates and add its new one.
+    ``old_lines`` may be ``None`` when the old contribution has no products to take back
+    (see :func:`_needs_old_lines`); ``same_lines``: the lines did not change."""
     for sign, c in ((-1, old), (1, new)):
         if c is None:
             continue
@@ -173,24 +192,23 @@ def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: t
             row[2] += sign
             row[3] += sign * cents
             _bump(daily, (placed[:10], channel, country, region), sign, sign * units, sign * cents)
-    if old is not None and old[0] and new[0] and old[1][:10] == new[1][:10] and _same_products(old_lines, new_lines):
-        return
-    if old is not None and old[0]:
-        _product_lines(old[1][:10], old_lines, -1, products)
+    if not _needs_old_lines(old, new, same_lines):
+        if old is None or not old[0]:
+            if new[0]:
+                _product_lines(new[1][:10], new_lines, 1, products)
+        return  # (an unchanged, still revenue-bearing order on the same day: nothing to move)
+    _product_lines(old[1][:10], old_lines, -1, products)
     if new[0]:
         _product_lines(new[1][:10], new_lines, 1, products)
 
 
-def _same_products(a: tuple | None, b: tuple | None) -> bool:
-    if a == b:
-        return True
-    if a is None or b is None or len(a) != len(b):
-        return False
-    return all(x[0] == y[0] and x[3] == y[3] and x[4] == y[4] for x, y in zip(a, b))
+def _needs_old_lines(old: tuple | None, new: tuple, same_lines: bool) -> bool:
+    """The old contribution has products to take back that the new one does not restore."""
+    return old is not None and old[0] and not (new[0] and old[1][:10] == new[1][:10] and same_lines)
 
 
 _ORDER_COLUMNS = ("order_id", "customer_id", "channel", "status", "country", "region", "placed_at", "order_date",
-                  "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_raw", "lines_key")
+                  "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_offset", "lines_hash")
 _UPSERT_ORDER = (
     f"INSERT INTO {ORDERS} ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
     "ON CONFLICT (order_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[1:])
@@ -202,7 +220,7 @@ def make_apply(lateness: timedelta):
         conn = db.conn
         catalog_updates: dict[str, tuple[str, str]] = {}
         states = _load(conn, sorted({e.facts.order_id for e in events if e.facts is not None}))
-        before = {oid: (st.contribution(), st.lines_key) for oid, st in states.items()}
+        before = {oid: (st.contribution(), st.lines_hash) for oid, st in states.items()}
         touched: set[str] = set()
         max_ts, watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
         names: dict[str, tuple[str | None, str | None]] = {}  # the catalog as of here in the log
@@ -240,48 +258,55 @@ def make_apply(lateness: timedelta):
                 max_ts = ts
                 watermark = format_time(f.time - lateness)
             rank = rank_of[f.status]
-            raw = e.record.raw
+            record = e.record
             oid = f.order_id
             touched.add(oid)
             st = states.get(oid)
             if st is None:
                 states[oid] = OrderState(f.customer_id, f.channel, f.status, f.country, f.region, ts, ts, rank,
-                                         raw, 1, f.units, f.value_cents, b"", None, f)
+                                         record.offset, 1, f.units, f.value_cents, b"", None, f, record.raw)
                 continue
             st.events += 1
             if ts < st.placed_at:
                 st.placed_at = ts
-            if (ts, rank, raw) <= (st.win_ts, st.win_rank, st.win_raw):
+            if ts < st.win_ts or (ts == st.win_ts and rank < st.win_rank):
                 continue
+            if ts == st.win_ts and rank == st.win_rank:  # a tie: the greater raw record wins
+                if st.win_raw is None:
+                    st.win_raw = conn.execute(f'SELECT raw FROM {LOG_TABLE} WHERE "offset" = ?',
+                                              [st.win_offset]).fetchone()[0]
+                if record.raw <= st.win_raw:
+                    continue
             st.customer_id, st.channel, st.status = f.customer_id, f.channel, f.status
-            st.country, st.region, st.win_ts, st.win_rank, st.win_raw = f.country, f.region, ts, rank, raw
-            st.units, st.value_cents, st.facts = f.units, f.value_cents, f
+            st.country, st.region, st.win_ts, st.win_rank = f.country, f.region, ts, rank
+            st.win_offset, st.win_raw = record.offset, record.raw
+            st.units, st.value_cents, st.facts, st.lines_hash = f.units, f.value_cents, f, b""
 
-        daily: dict = {}
-        products: dict = {}
-        hourly: dict = {}
-        order_rows, rewrite = [], []
+        changes = []  # (order id, state, old contribution, new contribution, lines unchanged)
         for oid in sorted(touched):
             st = states[oid]
             if st.facts is not None:
                 st.lines, st.facts = enrich(st.facts), None
-            key = orjson.dumps(st.lines) if st.lines is not None else st.lines_key
-            old, old_key = before.get(oid, (None, None))
-            new = st.contribution()
-            if old != new or key != old_key:
-                if old_key is None:
-                    old_lines = None
-                elif key == old_key and st.lines is not None:
-                    old_lines = st.lines  # unchanged: no need to decode the stored lines
-                else:
-                    old_lines = tuple(tuple(line) for line in orjson.loads(old_key))
-                _deltas(old, new, old_lines, st.lines if st.lines is not None else old_lines,
+            if not st.lines_hash:  # a new winner (enriched here, or at a catalog change above)
+                st.lines_hash = _lines_hash(st.lines)
+            old, old_hash = before.get(oid, (None, None))
+            changes.append((oid, st, old, st.contribution(), st.lines_hash == old_hash))
+        stored = _stored_lines(conn, [oid for oid, st, old, new, same in changes
+                                      if _needs_old_lines(old, new, same)])
+        daily: dict = {}
+        products: dict = {}
+        hourly: dict = {}
+        order_rows, rewrite = [], []
+        for oid, st, old, new, same in changes:
+            if old != new or not same:
+                old_lines = stored.get(oid)
+                _deltas(old, new, old_lines, st.lines if st.lines is not None else old_lines, same,
                         daily, products, hourly)
-            if key != old_key:
+            if not same:
                 rewrite.append(oid)
             order_rows.append((oid, st.customer_id, st.channel, st.status, st.country, st.region,
-                               st.placed_at, st.placed_at[:10], int(st.status in REVENUE_STATUSES), st.units,
-                               st.value_cents, st.events, st.win_ts, st.win_rank, st.win_raw, key))
+                               st.placed_at, st.placed_at[:10], int(new[0]), st.units, st.value_cents,
+                               st.events, st.win_ts, st.win_rank, st.win_offset, st.lines_hash))
 
         if catalog_updates:
             conn.executemany(
