@@ -130,8 +130,9 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
     A :class:`~fastcommerce.projections.Projection` has a unique ``name``, a ``version``
     (bumping it makes the next catch-up rebuild it), the ``tables`` it owns, and two pure
     functions: ``create(db)`` makes its tables and ``apply(db, events)`` folds a batch of
-    read, upcast and validated events into them. The pipeline commits each batch with the
-    projection's tracking offset in one transaction. A projection must not read the wall
+    read, upcast and validated events into them (valid orders carry ``event.facts``, an
+    :class:`~fastcommerce.events.OrderFacts`, cheaper to read than ``event.payload``). The
+    pipeline commits each batch with the projection's tracking offset in one transaction. A projection must not read the wall
     clock, draw random numbers or depend on dict or set iteration order.
 
     :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
