@@ -36,6 +36,29 @@ class CatchUpResult:
     rebuilt: bool
 
 
+class BatchByStreams:
+    """The events of a batch that a projection reads, filtered once per set of streams
+    (most batches hold one stream, and then most projections get the batch as it is)."""
+
+    def __init__(self, events: list) -> None:
+        self.events = events
+        self.present = frozenset(e.record.stream for e in events)
+        self._lists: dict[tuple[str, ...] | None, list] = {None: events}
+
+    def get(self, streams: tuple[str, ...] | None) -> list:
+        found = self._lists.get(streams)
+        if found is None:
+            wanted = frozenset(streams)  # type: ignore[arg-type]
+            if self.present <= wanted:
+                found = self.events
+            elif not self.present & wanted:
+                found = []
+            else:
+                found = [e for e in self.events if e.record.stream in wanted]
+            self._lists[streams] = found
+        return found
+
+
 class ProjectionRunner:
     def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]],
                  *, clock: Callable[[], datetime] | None = None, run_id: str = "") -> None:
@@ -140,13 +163,10 @@ class ProjectionRunner:
         with gc_paused():  # a batch's objects die by reference counting; see memory.py
             for last, events in self._decoded(low, end, batch_size, streams):
                 first = events[0].record.offset if events else last + 1
-                by_streams: dict[tuple[str, ...] | None, list] = {None: events}
+                by_streams = BatchByStreams(events)
                 with self.log.transaction():
                     for p in wanted:
-                        if p.streams not in by_streams:
-                            wanted_streams = frozenset(p.streams)
-                            by_streams[p.streams] = [e for e in events if e.record.stream in wanted_streams]
-                        todo = by_streams[p.streams]
+                        todo = by_streams.get(p.streams)
                         if offsets[p.name] >= first:  # this projection has seen part of the batch
                             todo = [e for e in todo if e.record.offset > offsets[p.name]]
                         if todo:
