@@ -173,22 +173,11 @@ _from_text = datetime.fromisoformat
 
 
 def _to_record(row: Sequence[Any]) -> LogRecord:
+    """A row of ``SELECT {_COLUMNS}`` as a :class:`LogRecord`, its times parsed."""
     event_time = row[4]
-    return LogRecord(
-        offset=row[0],
-        stream=row[1],
-        content_hash=row[2],
-        natural_key=row[3],
-        event_time=None if event_time is None else _from_text(event_time),  # nearly all distinct: no cache
-        recorded_at=parse_time(row[5]),  # type: ignore[arg-type]
-        source=row[6],
-        line=row[7],
-        variant=row[8],
-        schema_version=row[9],
-        rejected=row[10],
-        reason=row[11],
-        raw=row[12],
-    )
+    return LogRecord(row[0], row[1], row[2], row[3],
+                     None if event_time is None else _from_text(event_time),  # nearly all distinct: no cache
+                     parse_time(row[5]), *row[6:])
 
 
 def _translate(exc: sqlite3.Error) -> EventLogError:

@@ -105,9 +105,9 @@ class Problem:
         return self.severity == "error"
 
 
-@attrs.frozen(kw_only=True, slots=True)
-class LogRecord:
-    """One row of the append-only log, as stored."""
+class LogRecord(NamedTuple):
+    """One row of the append-only log, as stored. (A named tuple rather than an attrs
+    class: one is built for every row a replay reads, and a tuple is built in C.)"""
 
     offset: int
     stream: str
