@@ -15,11 +15,15 @@ from typing import Any
 import cattrs
 import orjson
 
+from .builtins.clean_orders import (
+    BUILTIN_ORDER_CHECKS,
+    facts_from_payload,
+    order_facts_if_clean,
+)
 from .converter import structure_payload
 from .events import LAZY, Event, LogRecord, OrderEvent, Problem
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
-from .builtins.clean_orders import facts_from_payload, order_facts_if_clean
 
 CORE = "fastcommerce.core"
 BUILTIN_ORDERS = "fastcommerce.builtins.orders"
@@ -118,8 +122,6 @@ class EventReader:
 
     def __init__(self, registry: SchemaRegistry, validators: ValidatorSet, converter: cattrs.Converter,
                  *, fast: bool = True) -> None:
-        from .builtins.clean_orders import BUILTIN_ORDER_CHECKS
-
         self.registry, self.validators, self.converter = registry, validators, converter
         orders = validators.of_stream("orders")
         self.fast = fast and BUILTIN_ORDER_CHECKS <= {v.check for _plugin, v in orders}
