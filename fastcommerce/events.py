@@ -147,7 +147,8 @@ class OrderFacts(NamedTuple):
     value_cents: int  # the lines' quantity x unit price, summed
 
 
-_LAZY: Any = type("_Lazy", (), {"__repr__": lambda self: "<lazy>"})()
+LAZY: Any = type("_Lazy", (), {"__repr__": lambda self: "<lazy>"})()
+"""The ``payload`` or ``canonical`` of an event built on first use (see :class:`Event`)."""
 
 
 @attrs.frozen(kw_only=True, slots=True, eq=False)
@@ -174,7 +175,7 @@ class Event:
     @property
     def canonical(self) -> dict[str, Any] | None:
         canonical = self._canonical
-        if canonical is _LAZY:
+        if canonical is LAZY:
             canonical = self._canonical_of(self.record)
             object.__setattr__(self, "_canonical", canonical)
         return canonical
@@ -182,7 +183,7 @@ class Event:
     @property
     def payload(self) -> Any:
         payload = self._payload
-        if payload is _LAZY:
+        if payload is LAZY:
             payload = self._structure(self.canonical)
             object.__setattr__(self, "_payload", payload)
         return payload
@@ -226,6 +227,3 @@ class Event:
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.is_error)
 
-
-LAZY = _LAZY
-"""The ``payload`` of an event whose payload is built on first use (see :class:`Event`)."""

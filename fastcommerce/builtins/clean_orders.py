@@ -25,7 +25,7 @@ from ..eventlog import format_time
 from ..events import ORDER_STATUSES, LogRecord, OrderEvent, OrderFacts
 from ..money import to_cents
 from .validators import (
-    CENT, MAX_CLOCK_SKEW, MAX_QUANTITY, MAX_UNIT_PRICE, check_order_address, check_order_currency,
+    CENT, MAX_CLOCK_SKEW, MAX_ORDER_TOTAL, MAX_QUANTITY, MAX_UNIT_PRICE, check_order_address, check_order_currency,
     check_order_items, check_order_products, check_order_required, check_order_status,
     check_order_timestamp, check_order_total,
 )
@@ -37,10 +37,8 @@ BUILTIN_ORDER_CHECKS = frozenset({
 """The checks this pass stands in for; the reader uses it only when all of them are active."""
 
 _STATUSES = frozenset(ORDER_STATUSES)
-_MAX_TOTAL = MAX_UNIT_PRICE * MAX_QUANTITY * 1000
 
 
-_USD = frozenset({"USD"})
 _from_text = datetime.fromisoformat
 _str, _dict, _list, _int, _float, _Decimal = str, dict, list, int, float, Decimal
 
@@ -133,14 +131,14 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             return None
         if "currency" in item:
             currency = item["currency"]
-            if type(currency) is not _str or currency.strip().upper() not in _USD:
+            if type(currency) is not _str or currency.strip().upper() != "USD":
                 return None
         if catalog is not None:
             product = catalog.get(pid)
             if product is None:
                 return None
             cached = _LISTED.get(pid)
-            listed = cached[1] if cached is not None and cached[0] is product else listed_cents(product)
+            listed = cached[1] if cached is not None and cached[0] is product else _remember_cents(product)
             if abs(cents - listed) * 2 > listed:
                 return None  # a price_deviation warning: the validators word it
         units += qty
@@ -158,13 +156,13 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             total = _Decimal(total)
         elif kind is not _Decimal or not total.is_finite():
             return None
-        if abs(total) > _MAX_TOTAL or abs(total - _Decimal(value_cents) / 100) > CENT:
+        if abs(total) > MAX_ORDER_TOTAL or abs(total - _Decimal(value_cents) / 100) > CENT:
             return None
 
     if ts is None:
         ts = format_time(moment)
-    return OrderFacts(order_id, customer_id, channel, status, moment, ts, country,
-                      f"{country}-{state}" if state else country, tuple(lines), units, value_cents)
+    return OrderFacts(order_id, customer_id, channel, status, moment, ts, country, region(country, state),
+                      tuple(lines), units, value_cents)
 
 
 _INFINITIES = (float("inf"), float("-inf"))
@@ -174,13 +172,10 @@ _MAX_PRICE_FLOAT = float(MAX_UNIT_PRICE)
 _LISTED: dict[str, tuple[Any, int | Decimal]] = {}
 
 
-def listed_cents(product: Any) -> int | Decimal:
+def _remember_cents(product: Any) -> int | Decimal:
     """A catalog price in cents: an int when whole (a valid catalog price has at most two
-    places), else the exact ``Decimal``. Cached per product object (checked by identity),
-    so a replaced product is never answered from the cache."""
-    cached = _LISTED.get(product.product_id)
-    if cached is not None and cached[0] is product:
-        return cached[1]
+    places), else the exact ``Decimal``. Kept in ``_LISTED`` with the product object, which
+    the caller checks by identity, so a replaced product is never answered from it."""
     cents = product.price * 100
     if cents == cents.to_integral_value():
         cents = int(cents)
@@ -188,19 +183,23 @@ def listed_cents(product: Any) -> int | Decimal:
     return cents
 
 
+def region(country: str, state: str) -> str:
+    """``US-CA``, or the country alone when there is no state."""
+    return f"{country}-{state}" if state else country
+
+
 def facts_from_payload(order: OrderEvent) -> OrderFacts:
     """The same facts, from a structured order (an event read by the validators' path)."""
     lines = tuple((i.product_id, i.quantity, to_cents(i.unit_price)) for i in order.items)
     address = order.shipping_address
     if address is None or not address.country:
-        country = region = ""
+        country = area = ""
     else:
         country = address.country.upper()
-        state = (address.state or "").strip()
-        region = f"{country}-{state}" if state else country
+        area = region(country, (address.state or "").strip())
     return OrderFacts(
         order_id=order.order_id, customer_id=order.customer_id, channel=order.channel,
         status=order.status, time=order.timestamp, ts=format_time(order.timestamp),
-        country=country, region=region,
+        country=country, region=area,
         lines=lines, units=sum(q for _, q, _ in lines), value_cents=sum(q * c for _, q, c in lines),
     )

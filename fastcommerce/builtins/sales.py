@@ -120,28 +120,25 @@ class OrderState:
                 self.units, self.value_cents)
 
 
-def _load(conn, order_ids: list[str]) -> dict[str, OrderState]:
-    states: dict[str, OrderState] = {}
+def _rows_for(conn, sql: str, order_ids: list[str]):
+    """The rows of ``sql`` (its ``{marks}`` the placeholders of an ``IN`` list) for
+    ``order_ids``, 500 ids per statement."""
     for chunk in _chunks(order_ids):
-        for row in conn.execute(
-            f"SELECT order_id, customer_id, channel, status, country, region, placed_at, win_ts, "
-            f"win_rank, win_offset, events, units, value_cents, lines_hash FROM {ORDERS} "
-            f"WHERE order_id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            states[row[0]] = OrderState(*row[1:])
-    return states
+        yield from conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
+
+def _load(conn, order_ids: list[str]) -> dict[str, OrderState]:
+    sql = (f"SELECT order_id, customer_id, channel, status, country, region, placed_at, win_ts, win_rank, "
+           f"win_offset, events, units, value_cents, lines_hash FROM {ORDERS} WHERE order_id IN ({{marks}})")
+    return {row[0]: OrderState(*row[1:]) for row in _rows_for(conn, sql, order_ids)}
 
 
 def _stored_lines(conn, order_ids: list[str]) -> dict[str, tuple]:
+    sql = (f"SELECT order_id, product_id, name, category, quantity, unit_price_cents FROM {LINES} "
+           f"WHERE order_id IN ({{marks}}) ORDER BY order_id, line_no")
     lines: dict[str, list] = {}
-    for chunk in _chunks(order_ids):
-        for oid, *line in conn.execute(
-            f"SELECT order_id, product_id, name, category, quantity, unit_price_cents FROM {LINES} "
-            f"WHERE order_id IN ({','.join('?' * len(chunk))}) ORDER BY order_id, line_no",
-            chunk,
-        ):
-            lines.setdefault(oid, []).append(tuple(line))
+    for oid, *line in _rows_for(conn, sql, order_ids):
+        lines.setdefault(oid, []).append(tuple(line))
     return {oid: tuple(ls) for oid, ls in lines.items()}
 
 
@@ -174,10 +171,11 @@ def _product_lines(date: str, lines: tuple, sign: int, products: dict) -> None:
 
 
 def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: tuple | None,
-            same_lines: bool, daily: dict, products: dict, hourly: dict) -> None:
+            take_back: bool, daily: dict, products: dict, hourly: dict) -> None:
     """Subtract an order's old contribution from the aggregates and add its new one.
-    ``old_lines`` may be ``None`` when the old contribution has no products to take back
-    (see :func:`_needs_old_lines`); ``same_lines``: the lines did not change."""
+    ``take_back`` (see :func:`_needs_old_lines`): the old products must be subtracted, and
+    ``old_lines`` holds them; otherwise the products move only if the order newly bears
+    revenue."""
     for sign, c in ((-1, old), (1, new)):
         if c is None:
             continue
@@ -192,13 +190,9 @@ def _deltas(old: tuple | None, new: tuple, old_lines: tuple | None, new_lines: t
             row[2] += sign
             row[3] += sign * cents
             _bump(daily, (placed[:10], channel, country, region), sign, sign * units, sign * cents)
-    if not _needs_old_lines(old, new, same_lines):
-        if old is None or not old[0]:
-            if new[0]:
-                _product_lines(new[1][:10], new_lines, 1, products)
-        return  # (an unchanged, still revenue-bearing order on the same day: nothing to move)
-    _product_lines(old[1][:10], old_lines, -1, products)
-    if new[0]:
+    if take_back:
+        _product_lines(old[1][:10], old_lines, -1, products)  # type: ignore[index]
+    if new[0] and (take_back or old is None or not old[0]):
         _product_lines(new[1][:10], new_lines, 1, products)
 
 
@@ -282,7 +276,7 @@ def make_apply(lateness: timedelta):
             st.win_offset, st.win_raw = record.offset, record.raw
             st.units, st.value_cents, st.facts, st.lines_hash = f.units, f.value_cents, f, b""
 
-        changes = []  # (order id, state, old contribution, new contribution, lines unchanged)
+        changes = []  # (order id, state, old contribution, new contribution, lines unchanged, take back)
         for oid in sorted(touched):
             st = states[oid]
             if st.facts is not None:
@@ -290,17 +284,17 @@ def make_apply(lateness: timedelta):
             if not st.lines_hash:  # a new winner (enriched here, or at a catalog change above)
                 st.lines_hash = _lines_hash(st.lines)
             old, old_hash = before.get(oid, (None, None))
-            changes.append((oid, st, old, st.contribution(), st.lines_hash == old_hash))
-        stored = _stored_lines(conn, [oid for oid, st, old, new, same in changes
-                                      if _needs_old_lines(old, new, same)])
+            new, same = st.contribution(), st.lines_hash == old_hash
+            changes.append((oid, st, old, new, same, _needs_old_lines(old, new, same)))
+        stored = _stored_lines(conn, [oid for oid, *_, take_back in changes if take_back])
         daily: dict = {}
         products: dict = {}
         hourly: dict = {}
         order_rows, rewrite = [], []
-        for oid, st, old, new, same in changes:
+        for oid, st, old, new, same, take_back in changes:
             if old != new or not same:
                 old_lines = stored.get(oid)
-                _deltas(old, new, old_lines, st.lines if st.lines is not None else old_lines, same,
+                _deltas(old, new, old_lines, st.lines if st.lines is not None else old_lines, take_back,
                         daily, products, hourly)
             if not same:
                 rewrite.append(oid)

@@ -31,6 +31,7 @@ CENT = Decimal("0.01")
 # daily aggregates (10**6 units of a 10**7-dollar product is 10**15 cents per line).
 MAX_UNIT_PRICE = Decimal(10) ** 7
 MAX_QUANTITY = 10**6
+MAX_ORDER_TOTAL = MAX_UNIT_PRICE * MAX_QUANTITY * 1000  # beyond it, a carried total is not plausible
 
 
 def is_empty(value: Any) -> bool:
@@ -150,7 +151,7 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     except ValueError as exc:
         yield "total_mismatch", f"order_total {exc}"
         return
-    if not total.is_finite() or abs(total) > MAX_UNIT_PRICE * MAX_QUANTITY * 1000:
+    if not total.is_finite() or abs(total) > MAX_ORDER_TOTAL:
         yield "total_mismatch", f"order_total {total} is not a plausible amount"
         return
     computed = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in record["items"]), Decimal(0))
