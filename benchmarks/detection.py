@@ -39,7 +39,6 @@ import argparse
 import json
 import logging
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -55,12 +54,12 @@ if str(ROOT) not in sys.path:
 
 import structlog  # noqa: E402
 
-from fastcommerce.testing import split_sample_by_day
+from fastcommerce.testing import feed_by_day
 from fastcommerce import Pipeline  # noqa: E402
 from fastcommerce.builtins.alert_rules import complete_hours, robust_z  # noqa: E402
 from fastcommerce.monitoring import load_config  # noqa: E402
 from fastcommerce.monitoring.alerts import AlertContext  # noqa: E402
-from fastcommerce.sample import CATALOG_FILE, CHANNELS, INVENTORY_FILE, ORDERS_FILE, write_sample  # noqa: E402
+from fastcommerce.sample import CHANNELS, write_sample  # noqa: E402
 
 START = date(2024, 1, 15)
 BASE = datetime(START.year, START.month, START.day, tzinfo=UTC)
@@ -87,26 +86,12 @@ def draw_anomalies(seed: int, args: argparse.Namespace, min_history_days: int) -
 
 # --------------------------------------------------------------------------- replay
 
-def split_by_day(summary: Any, days: int) -> tuple[bytes, list[bytes], list[bytes]]:
-    return split_sample_by_day(summary, days, BASE)
-
-
 def replay(tmp: Path, summary: Any, days: int, config: str | None) -> dict[str, Any]:
-    header, inventory, orders = split_by_day(summary, days)
     live = tmp / "live"
-    live.mkdir()
-    shutil.copy(summary.catalog_path, live / CATALOG_FILE)
-    (live / INVENTORY_FILE).write_bytes(header)
-    (live / ORDERS_FILE).write_bytes(b"")
     clock = {"now": BASE}
     raised, judged = [], set()
     with Pipeline(tmp / "db", load_entrypoints=False, clock=lambda: clock["now"], monitoring=config) as p:
-        for d in range(days):
-            clock["now"] = BASE + timedelta(days=d + 1)
-            with open(live / INVENTORY_FILE, "ab") as f:
-                f.write(inventory[d])
-            with open(live / ORDERS_FILE, "ab") as f:
-                f.write(orders[d])
+        for d, clock["now"] in feed_by_day(summary, days, BASE, live):
             p.run(live)
             result = p.alerts(now=clock["now"])
             if result.rule_errors:

@@ -7,9 +7,10 @@ nothing beyond fastcommerce itself.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,23 @@ def split_sample_by_day(summary: Any, days: int, start: datetime) -> tuple[bytes
     with open(summary.orders_path, "rb") as f:
         orders = chunks(f, order_time)
     return header, inventory, orders
+
+
+def feed_by_day(summary: Any, days: int, start: datetime, live: Path) -> Iterator[tuple[int, datetime]]:
+    """Replay a generated sample as daily batches into the directory ``live``: the catalog
+    and the inventory header first, then, before day ``d`` is yielded, that day's inventory
+    and order lines appended (see :func:`split_sample_by_day`). Yields ``(d, the end of day
+    d)``, the time to run that day's batch at."""
+    from .sample import CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE
+
+    header, inventory, orders = split_sample_by_day(summary, days, start)
+    live.mkdir(parents=True, exist_ok=True)
+    shutil.copy(summary.catalog_path, live / CATALOG_FILE)
+    (live / INVENTORY_FILE).write_bytes(header)
+    (live / ORDERS_FILE).write_bytes(b"")
+    for d in range(days):
+        with open(live / INVENTORY_FILE, "ab") as f:
+            f.write(inventory[d])
+        with open(live / ORDERS_FILE, "ab") as f:
+            f.write(orders[d])
+        yield d, start + timedelta(days=d + 1)

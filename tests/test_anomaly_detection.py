@@ -25,7 +25,6 @@ is benchmarks/detection.py's job).
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,14 +33,11 @@ from typing import Any
 import attrs
 import pytest
 
-from fastcommerce.testing import epoch_seconds, split_sample_by_day
+from fastcommerce.testing import epoch_seconds, feed_by_day
 from fastcommerce import Pipeline
 from fastcommerce.builtins.alert_rules import complete_hours
 from fastcommerce.monitoring.alerts import AlertContext, Finding
 from fastcommerce.sample import (
-    CATALOG_FILE,
-    INVENTORY_FILE,
-    ORDERS_FILE,
     parse_rate_spec,
     parse_silent_spec,
     write_sample,
@@ -65,10 +61,6 @@ def key(channel: str, when: datetime) -> str:
 
 # --------------------------------------------------------------------------- replay
 
-def split_by_day(summary: Any, days: int) -> tuple[bytes, list[bytes], list[bytes]]:
-    return split_sample_by_day(summary, days, BASE)
-
-
 @attrs.define
 class Replay:
     summary: Any
@@ -86,22 +78,12 @@ class Replay:
 def replay(tmp: Path, summary: Any, days: int, *, extra: dict[int, Path] | None = None) -> Replay:
     """Feed the sample day by day into a pipeline with default monitoring; evaluate the
     alerts after each day. ``extra``: an additional order file to ingest with a day."""
-    header, inventory, orders = split_by_day(summary, days)
     live = tmp / "live"
-    live.mkdir()
-    shutil.copy(summary.catalog_path, live / CATALOG_FILE)
-    (live / INVENTORY_FILE).write_bytes(header)
-    (live / ORDERS_FILE).write_bytes(b"")
     clock = {"now": BASE}
     raised: list[tuple[int, Finding]] = []
     judged: set[str] = set()
     with Pipeline(tmp / "db", load_entrypoints=False, clock=lambda: clock["now"]) as p:
-        for d in range(days):
-            clock["now"] = BASE + timedelta(days=d + 1)
-            with open(live / INVENTORY_FILE, "ab") as f:
-                f.write(inventory[d])
-            with open(live / ORDERS_FILE, "ab") as f:
-                f.write(orders[d])
+        for d, clock["now"] in feed_by_day(summary, days, BASE, live):
             p.run(live)  # resumes both files from their checkpoints
             if extra and d in extra:
                 p.ingest("orders", extra[d])
