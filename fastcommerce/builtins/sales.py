@@ -201,12 +201,15 @@ def _needs_old_lines(old: tuple | None, new: tuple, same_lines: bool) -> bool:
     return old is not None and old[0] and not (new[0] and old[1][:10] == new[1][:10] and same_lines)
 
 
-_ORDER_COLUMNS = ("order_id", "customer_id", "channel", "status", "country", "region", "placed_at", "order_date",
-                  "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_offset", "lines_hash")
-_UPSERT_ORDER = (
-    f"INSERT INTO {ORDERS} ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
-    "ON CONFLICT (order_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[1:])
-)
+_ORDER_COLUMNS = ("customer_id", "channel", "status", "country", "region", "placed_at", "revenue_bearing", "units",
+                  "value_cents", "events", "win_ts", "win_rank", "win_offset", "lines_hash", "order_date", "order_id")
+_INSERT_ORDER = (f"INSERT INTO {ORDERS} ({', '.join(_ORDER_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})")
+# Two updates: SQLite maintains an index only when the statement sets one of its columns,
+# and most updates (a status change) leave the order's date, so its index entry, alone.
+_UPDATE_ORDER = f"UPDATE {ORDERS} SET {', '.join(f'{c} = ?' for c in _ORDER_COLUMNS[:-2])} WHERE order_id = ?"
+_UPDATE_ORDER_AND_DATE = (f"UPDATE {ORDERS} SET {', '.join(f'{c} = ?' for c in _ORDER_COLUMNS[:-1])} "
+                          "WHERE order_id = ?")
 
 
 def make_apply(lateness: timedelta):
@@ -290,7 +293,7 @@ def make_apply(lateness: timedelta):
         daily: dict = {}
         products: dict = {}
         hourly: dict = {}
-        order_rows, rewrite = [], []
+        inserts, updates, date_updates, rewrite = [], [], [], []
         for oid, st, old, new, same, take_back in changes:
             if old != new or not same:
                 old_lines = stored.get(oid)
@@ -298,9 +301,15 @@ def make_apply(lateness: timedelta):
                         daily, products, hourly)
             if not same:
                 rewrite.append(oid)
-            order_rows.append((oid, st.customer_id, st.channel, st.status, st.country, st.region,
-                               st.placed_at, st.placed_at[:10], int(new[0]), st.units, st.value_cents,
-                               st.events, st.win_ts, st.win_rank, st.win_offset, st.lines_hash))
+            row = (st.customer_id, st.channel, st.status, st.country, st.region, st.placed_at, int(new[0]),
+                   st.units, st.value_cents, st.events, st.win_ts, st.win_rank, st.win_offset, st.lines_hash)
+            date = st.placed_at[:10]
+            if old is None:
+                inserts.append((*row, date, oid))
+            elif old[1][:10] == date:
+                updates.append((*row, oid))
+            else:
+                date_updates.append((*row, date, oid))
 
         if catalog_updates:
             conn.executemany(
@@ -308,8 +317,9 @@ def make_apply(lateness: timedelta):
                 "ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, category = excluded.category",
                 [(pid, n, c) for pid, (n, c) in sorted(catalog_updates.items())],
             )
-        if order_rows:
-            conn.executemany(_UPSERT_ORDER, order_rows)
+        for sql, rows in ((_INSERT_ORDER, inserts), (_UPDATE_ORDER, updates), (_UPDATE_ORDER_AND_DATE, date_updates)):
+            if rows:
+                conn.executemany(sql, rows)
         stale = [oid for oid in rewrite if oid in before]
         for chunk in _chunks(stale):
             conn.execute(f"DELETE FROM {LINES} WHERE order_id IN ({','.join('?' * len(chunk))})", chunk)
