@@ -36,7 +36,9 @@ def _upper(value: str) -> str:
 
 @attrs.frozen(kw_only=True, slots=True)
 class Address:
-    country: str = attrs.field(converter=_upper)
+    # the contract asks an address for a city (and a state in the US), not for a country:
+    # without one, the order's country and region are empty
+    country: str | None = attrs.field(default=None, converter=attrs.converters.optional(_upper))
     state: str | None = None
     city: str | None = None
 
