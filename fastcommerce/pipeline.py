@@ -17,7 +17,7 @@ from .errors import SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
-from .plugins import PluginInfo, collect, describe, make_plugin_manager, unique_names
+from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
@@ -127,7 +127,8 @@ class Pipeline:
         self.alert_sinks = unique_names("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
         self.projections = ProjectionRunner(self.log, self.reader,
                                             collect(self.pm, "register_projections", settings=self.settings),
-                                            clock=clock, run_id=self.run_id)
+                                            clock=clock, run_id=self.run_id,
+                                            reading=reading_fingerprint(self.pm))
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
                                   max_record_bytes=max_record_bytes, run_id=self.run_id)
 

@@ -231,6 +231,48 @@ def test_projection_version_bump_rebuilds_and_rebuild_is_deterministic(db_path, 
     q.close()
 
 
+def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
+    """Adding (or removing) a plugin that validates the log makes the next catch-up rebuild
+    the projections, so the tables never keep what the old validators let in."""
+    class NoTestCustomers:
+        __name__ = "no-test-customers"
+
+        @hookimpl
+        def register_validators(self):
+            def check(record, ctx):
+                if record.get("customer_id") == "CUST-TEST":
+                    yield "test_order", "placed by the test customer"
+            return [Validator(name="no_test", stream="orders", codes={"test_order": "error"}, check=check)]
+
+    def sales_orders(p):
+        return [r[0] for r in p.db.execute("SELECT order_id FROM sales_orders ORDER BY order_id")]
+
+    def rebuilt(results):
+        return {r.name for r in results if r.rebuilt}
+
+    p = Pipeline(db_path, load_entrypoints=False)
+    orders_after_catalog(p, [WEB, WEB | {"order_id": "ORD-T", "customer_id": "CUST-TEST"}])
+    p.project()
+    assert sales_orders(p) == ["ORD-1", "ORD-T"]
+    p.close()
+
+    with_plugin = Pipeline(db_path, load_entrypoints=False, plugins=[NoTestCustomers()])
+    assert {"sales", "quality"} <= rebuilt(with_plugin.project())
+    assert sales_orders(with_plugin) == ["ORD-1"]
+    assert with_plugin.db.execute("SELECT code FROM quality_problems").fetchall() == [("test_order",)]
+    assert rebuilt(with_plugin.project()) == set()  # same plugins: caught up, not rebuilt
+    with_plugin.close()
+
+    again = Pipeline(db_path, load_entrypoints=False, plugins=[NoTestCustomers()])
+    assert rebuilt(again.project()) == set()
+    again.close()
+
+    without = Pipeline(db_path, load_entrypoints=False)
+    assert {"sales", "quality"} <= rebuilt(without.project())
+    assert sales_orders(without) == ["ORD-1", "ORD-T"]
+    without.close()
+
+
 def test_projection_that_raises_rolls_back_its_batch(db_path):
     class Bad:
         __name__ = "bad-projection"

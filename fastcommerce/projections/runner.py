@@ -65,8 +65,9 @@ class BatchByStreams:
 
 class ProjectionRunner:
     def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]],
-                 *, clock: Callable[[], datetime] | None = None, run_id: str = "") -> None:
+                 *, clock: Callable[[], datetime] | None = None, run_id: str = "", reading: str = "") -> None:
         self.log, self.reader = log, reader
+        self.reading = reading  # see plugins.reading_fingerprint
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.run_id = run_id
         self.projections: dict[str, tuple[str, Projection]] = {}
@@ -93,25 +94,39 @@ class ProjectionRunner:
             "events INTEGER NOT NULL, seconds REAL NOT NULL, rebuilt INTEGER NOT NULL, "
             "latency_p50_s INTEGER, latency_p95_s INTEGER)"
         )
-        self._upgrade_runs_table()
+        self._add_columns(RUNS_TABLE, ("latency_p50_s INTEGER", "latency_p95_s INTEGER"))
+        self._add_columns(STATE_TABLE, ("reading TEXT",))  # NULL in older files: rebuilt once
 
-    def _upgrade_runs_table(self) -> None:
-        columns = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
-        for column in ("latency_p50_s", "latency_p95_s"):
-            if column not in columns:
-                self.log.db.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column} INTEGER")
+    def _add_columns(self, table: str, columns: tuple[str, ...]) -> None:
+        present = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                self.log.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def state(self) -> dict[str, tuple[int, int]]:
         """``name -> (version, last_offset)`` of every projection built in this database."""
-        return {name: (version, last) for name, (version, _c, last) in self._state().items()}
+        return {name: (version, last) for name, (version, _c, last, _r) in self._state().items()}
 
-    def _state(self) -> dict[str, tuple[int, str, int]]:
+    def _state(self) -> dict[str, tuple[int, str, int, str | None]]:
         return {
-            name: (version, config, last)
-            for name, version, config, last in self.log.conn.execute(
-                f"SELECT name, version, config, last_offset FROM {STATE_TABLE} ORDER BY name"
+            name: (version, config, last, reading)
+            for name, version, config, last, reading in self.log.conn.execute(
+                f"SELECT name, version, config, last_offset, reading FROM {STATE_TABLE} ORDER BY name"
             )
         }
+
+    def _stale(self, p: Projection, built: dict[str, tuple[int, str, int, str | None]]) -> str | None:
+        """Why ``p``'s tables cannot be caught up and must be rebuilt, or ``None``."""
+        if p.name not in built:
+            return "new"
+        version, config, _last, reading = built[p.name]
+        if version != p.version:
+            return f"version {version} -> {p.version}"
+        if config != p.config:
+            return f"config {config!r} -> {p.config!r}"
+        if reading != self.reading:
+            return f"plugins that read the log changed: {reading or 'not recorded'} -> {self.reading}"
+        return None
 
     def _reset(self, p: Projection) -> None:
         db = self.log.db
@@ -120,10 +135,10 @@ class ProjectionRunner:
                 db.execute(f"DROP TABLE IF EXISTS [{t}]")
             p.create(db)
             db.execute(
-                f"INSERT INTO {STATE_TABLE} (name, version, config, last_offset) VALUES (?, ?, ?, 0) "
+                f"INSERT INTO {STATE_TABLE} (name, version, config, last_offset, reading) VALUES (?, ?, ?, 0, ?) "
                 "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
-                "config = excluded.config, last_offset = 0",
-                [p.name, p.version, p.config],
+                "config = excluded.config, last_offset = 0, reading = excluded.reading",
+                [p.name, p.version, p.config, self.reading],
             )
 
     def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
@@ -141,8 +156,10 @@ class ProjectionRunner:
     def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
                  _rebuilt: set[str] | None = None,
                  on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
-        """Bring projections up to the log's last offset. A projection whose version
-        changed since it was built is rebuilt from offset 0 first. ``on_batch(done, total)``
+        """Bring projections up to the log's last offset. A projection whose version or
+        config changed since it was built, or that was built under other plugins reading
+        the log (:func:`~fastcommerce.plugins.reading_fingerprint`), is rebuilt from
+        offset 0 first. ``on_batch(done, total)``
         reports progress in events."""
         started, tick = self.clock(), time.perf_counter()
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
@@ -150,7 +167,10 @@ class ProjectionRunner:
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
         built = self._state()
         for p in wanted:
-            if p.name not in built or built[p.name][:2] != (p.version, p.config):
+            reason = self._stale(p, built)
+            if reason is not None:
+                if reason != "new":
+                    logger.info("projection_rebuild", projection=p.name, reason=reason)
                 self._reset(p)
                 rebuilt.add(p.name)
         state = self.state()
