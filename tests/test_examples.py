@@ -177,3 +177,32 @@ def test_plugin_in_code_registers_a_variant_and_a_validator(tmp_path):
     assert "error invalid_item: items[0].unit_price 'twelve' is a string, not a number" in out
     assert "error unknown_schema:" in out
     assert (tmp_path / "pos.db").is_file()
+
+
+def cdnow_rows(n: int, seed: int) -> list[str]:
+    """Rows in the layout of lifetimes' CDNOW_master.txt, with what the real file has
+    (repeat rows, amounts that do not divide into cents per CD) and one bad row it lacks."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        customer = f"{rng.randrange(1, n // 3):05d}"
+        day = f"1997{rng.randrange(1, 4):02d}{rng.randrange(1, 29):02d}"
+        cds = rng.randrange(1, 6)
+        rows.append(f" {customer} {day} {cds:>2d} {rng.randrange(500, 9000) / 100:>9.2f}")
+    rows.append(rows[7])  # an exact repeat: a second purchase, not a re-delivery
+    rows.append(" 00001 19970301  1   -5.00")  # a negative amount: invalid_item
+    return rows
+
+
+def test_public_retail_check_agrees_on_data_in_the_cdnow_layout(tmp_path):
+    """The release check against the public CDNOW data set (docs/public-data.md) runs on
+    a file of the same layout: its own independent computation must agree."""
+    data = tmp_path / "CDNOW_master.txt"
+    data.write_text(" customer_id  date number_of_cds  dollar_value\n" + "\n".join(cdnow_rows(300, 5)) + "\n")
+    result = run_example("public_retail_check.py", str(data), "--workdir", str(tmp_path / "work"),
+                         "--permutation-check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all reports agree with the independent computation" in result.stdout
+    assert "invalid_item" in result.stdout
