@@ -159,8 +159,7 @@ class ProjectionRunner:
         """Bring projections up to the log's last offset. A projection whose version or
         config changed since it was built, or that was built under other plugins reading
         the log (:func:`~fastcommerce.plugins.reading_fingerprint`), is rebuilt from
-        offset 0 first. ``on_batch(done, total)``
-        reports progress in events."""
+        offset 0 first. ``on_batch(done, total)`` reports progress in events."""
         started, tick = self.clock(), time.perf_counter()
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = set(_rebuilt or ())
