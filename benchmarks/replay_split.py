@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=30_000)
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=5000)
+    from fastcommerce.projections.runner import BATCH_SIZE
+
+    ap.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"default {BATCH_SIZE:,}, the runner's")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     import logging

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Is one version of fastcommerce faster at catching up than another? Interleaved runs.
+
+The machines here are noisy: two whole benchmark runs minutes apart can differ by more than
+a change does. This runs the catch-up of ``projections.py`` alone (the last 10% of the
+order lines ingested in 10 parts, ``project()`` after each, only ``project()`` timed), for
+two or more source trees in turn, round after round, each time on a fresh copy of the same
+database built up to the 90% mark, and prints every run and each tree's median.
+
+    git worktree add /tmp/before HEAD~3
+    python benchmarks/projections.py --workdir /tmp/fc-proj --report-mode skip   # sample and parts
+    python benchmarks/catchup_ab.py --workdir /tmp/fc-proj /tmp/before .          # 3 rounds
+
+Each run is a subprocess importing fastcommerce from its tree. The base database is built
+(ingest of the first 90%, ``rebuild()``) by the *last* tree named, once, and reused; a
+tree whose projections differ in version from the base's rebuilds them in its first step,
+which the output shows as a slow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, shutil, sys, time
+from pathlib import Path
+tree, base, db, parts = sys.argv[1:5]
+sys.path.insert(0, tree)
+import logging, structlog
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+import fastcommerce
+from fastcommerce import Pipeline
+for suffix in ("", "-wal", "-shm"):
+    Path(db + suffix).unlink(missing_ok=True)
+if base != "-":
+    shutil.copy(base, db)
+p = Pipeline(db, load_entrypoints=False)
+wall = cpu = 0.0
+events = 0
+for part in sorted(Path(parts).glob("orders-part-*.jsonl")):
+    start = p.log.last_offset()
+    p.ingest("orders", part)
+    t, c = time.perf_counter(), time.process_time()
+    p.project()
+    wall += time.perf_counter() - t
+    cpu += time.process_time() - c
+    events += p.log.last_offset() - start
+p.close()
+print(json.dumps({"package": fastcommerce.__file__, "events": events, "wall": wall, "cpu": cpu}))
+"""
+
+BUILD = r"""
+import sys
+from pathlib import Path
+tree, db, sample, head = sys.argv[1:5]
+sys.path.insert(0, tree)
+import logging, structlog
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+from fastcommerce import Pipeline
+from fastcommerce.pipeline import DEFAULT_FILES
+with Pipeline(db, load_entrypoints=False) as p:
+    p.ingest("catalog", Path(sample) / DEFAULT_FILES["catalog"])
+    p.ingest("inventory", Path(sample) / DEFAULT_FILES["inventory"])
+    p.ingest("orders", Path(head))
+    p.rebuild()
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("trees", nargs="+", type=Path, help="source trees (each holding fastcommerce/)")
+    ap.add_argument("--workdir", type=Path, required=True,
+                    help="a projections.py --workdir: its sample-* and parts/ are used")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args(argv)
+    trees = [t.resolve() for t in args.trees]
+    for t in trees:
+        if not (t / "fastcommerce" / "__init__.py").is_file():
+            ap.error(f"{t}: no fastcommerce/ package there")
+    parts = args.workdir / "parts"
+    head = parts / "orders-head.jsonl"
+    samples = sorted(args.workdir.glob("sample-*"))
+    if not head.is_file() or not samples:
+        ap.error(f"{args.workdir}: run benchmarks/projections.py --workdir {args.workdir} first")
+    base = args.workdir / "ab-base.db"
+    if not base.is_file():
+        print(f"building {base} with {trees[-1]} ...", file=sys.stderr)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", BUILD, str(trees[-1]), str(base), str(samples[-1]), str(head)],
+                       check=True)
+        print(f"  {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    work = args.workdir / "ab-run.db"
+    runs: dict[Path, list[dict]] = {t: [] for t in trees}
+    for r in range(args.rounds):
+        for t in trees:
+            out = subprocess.run([sys.executable, "-c", CHILD, str(t), str(base), str(work), str(parts)],
+                                 check=True, capture_output=True, text=True).stdout
+            run = json.loads(out.strip().splitlines()[-1])
+            runs[t].append(run)
+            print(f"round {r + 1}  {t}: {run['events'] / run['wall']:>9,.0f} ev/s wall "
+                  f"{run['events'] / run['cpu']:>9,.0f} ev/s cpu  ({run['package']})")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    first = None
+    for t in trees:
+        wall = statistics.median(r["events"] / r["wall"] for r in runs[t])
+        cpu = statistics.median(r["events"] / r["cpu"] for r in runs[t])
+        first = first or (wall, cpu)
+        print(f"median  {t}: {wall:>9,.0f} ev/s wall ({wall / first[0]:.2f}x)  "
+              f"{cpu:>9,.0f} ev/s cpu ({cpu / first[1]:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
