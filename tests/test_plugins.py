@@ -257,7 +257,10 @@ def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
     p.close()
 
     with_plugin = Pipeline(db_path, load_entrypoints=False, plugins=[NoTestCustomers()])
-    assert {"sales", "quality"} <= rebuilt(with_plugin.project())
+    results = with_plugin.project()
+    assert {"sales", "quality"} <= rebuilt(results)
+    (sales,) = [r for r in results if r.name == "sales"]
+    assert sales.why == "the plugins that read the log changed (+no-test-customers==?)"
     assert sales_orders(with_plugin) == ["ORD-1"]
     assert with_plugin.db.execute("SELECT code FROM quality_problems").fetchall() == [("test_order",)]
     assert rebuilt(with_plugin.project()) == set()  # same plugins: caught up, not rebuilt
@@ -268,7 +271,9 @@ def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
     again.close()
 
     without = Pipeline(db_path, load_entrypoints=False)
-    assert {"sales", "quality"} <= rebuilt(without.project())
+    results = without.project()
+    assert {"sales", "quality"} <= rebuilt(results)
+    assert {r.why for r in results} == {"the plugins that read the log changed (-no-test-customers==?)"}
     assert sales_orders(without) == ["ORD-1", "ORD-T"]
     without.close()
 

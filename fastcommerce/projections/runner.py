@@ -28,6 +28,7 @@ BATCH_SIZE = 10_000
 are spread over the table) and usually a checkpoint, so fewer, larger batches write less;
 10,000 is also the batch of the trivial projection the benchmark compares with."""
 RUNS_TABLE = "projection_runs"
+FIRST_BUILD = "first build"
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -38,6 +39,7 @@ class CatchUpResult:
     to_offset: int
     events: int
     rebuilt: bool
+    why: str | None = None  # when rebuilt: asked for, new, or what changed
 
 
 class BatchByStreams:
@@ -118,14 +120,18 @@ class ProjectionRunner:
     def _stale(self, p: Projection, built: dict[str, tuple[int, str, int, str | None]]) -> str | None:
         """Why ``p``'s tables cannot be caught up and must be rebuilt, or ``None``."""
         if p.name not in built:
-            return "new"
+            return FIRST_BUILD
         version, config, _last, reading = built[p.name]
         if version != p.version:
             return f"version {version} -> {p.version}"
         if config != p.config:
             return f"config {config!r} -> {p.config!r}"
         if reading != self.reading:
-            return f"plugins that read the log changed: {reading or 'not recorded'} -> {self.reading}"
+            if reading is None:
+                return "built before fastcommerce recorded the plugins that read the log"
+            before, now = set(reading.split(";")) - {""}, set(self.reading.split(";")) - {""}
+            changes = [f"-{x}" for x in sorted(before - now)] + [f"+{x}" for x in sorted(now - before)]
+            return f"the plugins that read the log changed ({', '.join(changes)})"
         return None
 
     def _reset(self, p: Projection) -> None:
@@ -145,7 +151,8 @@ class ProjectionRunner:
                 on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         for name in names or list(self.projections):
             self._reset(self._get(name))
-        return self.catch_up(names, batch_size=batch_size, _rebuilt=set(names or self.projections),
+        return self.catch_up(names, batch_size=batch_size,
+                             _rebuilt=dict.fromkeys(names or self.projections, "asked for"),
                              on_batch=on_batch)
 
     def _get(self, name: str) -> Projection:
@@ -154,7 +161,7 @@ class ProjectionRunner:
         return self.projections[name][1]
 
     def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
-                 _rebuilt: set[str] | None = None,
+                 _rebuilt: dict[str, str] | None = None,
                  on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
         """Bring projections up to the log's last offset. A projection whose version or
         config changed since it was built, or that was built under other plugins reading
@@ -162,16 +169,16 @@ class ProjectionRunner:
         offset 0 first. ``on_batch(done, total)`` reports progress in events."""
         started, tick = self.clock(), time.perf_counter()
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
-        rebuilt = set(_rebuilt or ())
+        rebuilt = dict(_rebuilt or {})  # name -> why
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
         built = self._state()
         for p in wanted:
             reason = self._stale(p, built)
             if reason is not None:
-                if reason != "new":
+                if reason != FIRST_BUILD:
                     logger.info("projection_rebuild", projection=p.name, reason=reason)
                 self._reset(p)
-                rebuilt.add(p.name)
+                rebuilt[p.name] = reason
         state = self.state()
         offsets = {p.name: state[p.name][1] for p in wanted}
         start = dict(offsets)
@@ -215,7 +222,8 @@ class ProjectionRunner:
                     on_batch(last - low, end - low)
         results = [
             CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
-                          to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt)
+                          to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt,
+                          why=rebuilt.get(p.name))
             for p in wanted
         ]
         self._record(results, started, time.perf_counter() - tick, latencies)
