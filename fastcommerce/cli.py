@@ -278,7 +278,8 @@ def _projection_results(results, fmt) -> None:
     data = [attrs.asdict(r) for r in results]
     emit(data, fmt, "\n".join(
         f"{r.name:<12} v{r.version}  offsets {r.from_offset:,} -> {r.to_offset:,}  "
-        f"{r.events:,} events{f'  (rebuilt: {r.why})' if r.rebuilt else ''}" for r in results))
+        f"{r.events:,} events{f'  (rebuilt: {r.why})' if r.rebuilt else ''}"
+        f"{f'  (stopped: {r.stopped})' if r.stopped else ''}" for r in results))
 
 
 @main.command()

@@ -19,6 +19,7 @@ from fastcommerce import (
 )
 from fastcommerce import hookspecs
 from fastcommerce.plugins import BUILTIN_PLUGINS
+from fastcommerce.projections.verify import verify
 
 WEB = {
     "order_id": "ORD-1", "customer_id": "CUST-1", "timestamp": "2024-01-15T10:30:00Z",
@@ -276,6 +277,56 @@ def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
     assert {r.why for r in results} == {"the plugins that read the log changed (-no-test-customers==?)"}
     assert sales_orders(without) == ["ORD-1", "ORD-T"]
     without.close()
+
+
+def _orders(prefix: str, n: int) -> list[dict]:
+    return [WEB | {"order_id": f"{prefix}{i}", "timestamp": f"2024-01-15T10:{i:02d}:00Z"} for i in range(n)]
+
+
+def _revenue_orders(p) -> int:
+    return p.db.execute("SELECT COALESCE(SUM(orders), 0) FROM sales_daily_revenue").fetchone()[0]
+
+
+@pytest.mark.parametrize("other_plugins", [False, True])
+def test_a_catch_up_running_meanwhile_is_neither_applied_twice_nor_overwritten(db_path, other_plugins):
+    """Another process catches up (or rebuilds, under other plugins) between two batches of
+    this catch-up: this one must not apply those events again, nor go on writing batches
+    onto tables that were rebuilt under it."""
+    class NoTestCustomers:
+        __name__ = "no-test-customers"
+
+        @hookimpl
+        def register_validators(self):
+            return [Validator(name="no_test", stream="orders", codes={"test_order": "error"},
+                              check=lambda record, ctx: iter(()))]
+
+    first = Pipeline(db_path, load_entrypoints=False)
+    orders_after_catalog(first, _orders("A", 20))
+    first.project()
+    first.ingest_records("orders", _orders("B", 30))
+    first.close()
+    this = Pipeline(db_path, load_entrypoints=False)
+    other = Pipeline(db_path, load_entrypoints=False, plugins=[NoTestCustomers()] if other_plugins else [])
+    meanwhile = []
+
+    def on_batch(done, total):
+        if not meanwhile:
+            meanwhile.extend(other.project())
+
+    results = {r.name: r for r in this.projections.catch_up(batch_size=10, on_batch=on_batch)}
+    end = this.log.last_offset()
+    sales = results["sales"]
+    if other_plugins:
+        assert sales.stopped == "another catch-up rebuilt it under other plugins or settings"
+        assert sales.to_offset < end
+        checker = other  # the tables are the other plugins' now
+    else:
+        assert sales.stopped is None and sales.to_offset == end
+        checker = this
+    assert _revenue_orders(checker) == 50
+    assert all(c.ok for c in verify(checker)), [c for c in verify(checker) if not c.ok]
+    this.close()
+    other.close()
 
 
 def test_projection_that_raises_rolls_back_its_batch(db_path):

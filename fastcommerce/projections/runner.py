@@ -39,7 +39,8 @@ class CatchUpResult:
     to_offset: int
     events: int
     rebuilt: bool
-    why: str | None = None  # when rebuilt: asked for, new, or what changed
+    why: str | None = None  # when rebuilt: asked for, first build, or what changed
+    stopped: str | None = None  # why this run left the projection to another catch-up
 
 
 class BatchByStreams:
@@ -134,9 +135,27 @@ class ProjectionRunner:
             return f"the plugins that read the log changed ({', '.join(changes)})"
         return None
 
-    def _reset(self, p: Projection) -> None:
+    def _moved_elsewhere(self, p: Projection, current: dict[str, tuple[int, str, int, str | None]],
+                         expected: int) -> str | None:
+        """Whether another catch-up reset ``p`` since this one planned its work (a
+        different version, config or plugins, or an offset behind where this run got):
+        then this run's next batches would not follow on from the tables."""
+        row = current.get(p.name)
+        if row is None or self._stale(p, current) is not None:
+            return "another catch-up rebuilt it under other plugins or settings"
+        if row[2] < expected:
+            return "another catch-up rebuilt it"
+        return None
+
+    def _reset(self, p: Projection, *, if_stale: bool = False) -> str | None:
+        """Drop ``p``'s tables and start it again from offset 0; with ``if_stale``, only if
+        it is still stale once the write lock is held (another catch-up may have just
+        rebuilt it). Why it was reset, or ``None``."""
         db = self.log.db
         with self.log.transaction():
+            why = self._stale(p, self._state()) if if_stale else "asked for"
+            if why is None:
+                return None
             for t in p.tables:
                 db.execute(f"DROP TABLE IF EXISTS [{t}]")
             p.create(db)
@@ -146,6 +165,7 @@ class ProjectionRunner:
                 "config = excluded.config, last_offset = 0, reading = excluded.reading",
                 [p.name, p.version, p.config, self.reading],
             )
+        return why
 
     def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
                 on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
@@ -171,14 +191,13 @@ class ProjectionRunner:
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = dict(_rebuilt or {})  # name -> why
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
-        built = self._state()
         for p in wanted:
-            reason = self._stale(p, built)
+            reason = self._reset(p, if_stale=True)
             if reason is not None:
                 if reason != FIRST_BUILD:
                     logger.info("projection_rebuild", projection=p.name, reason=reason)
-                self._reset(p)
                 rebuilt[p.name] = reason
+        stopped: dict[str, str] = {}
         state = self.state()
         offsets = {p.name: state[p.name][1] for p in wanted}
         start = dict(offsets)
@@ -195,7 +214,17 @@ class ProjectionRunner:
                 first = events[0].record.offset if events else last + 1
                 by_streams = BatchByStreams(events)
                 with self.log.transaction():
+                    current = self._state()  # under the write lock: what other catch-ups did
                     for p in wanted:
+                        if p.name in stopped:
+                            continue
+                        elsewhere = self._moved_elsewhere(p, current, offsets[p.name])
+                        if elsewhere is not None:
+                            logger.warning("projection_left_to_another_catch_up", projection=p.name,
+                                           reason=elsewhere)
+                            stopped[p.name] = elsewhere
+                            continue
+                        offsets[p.name] = current[p.name][2]  # may be ahead: another run applied those
                         todo = by_streams.get(p.streams)
                         if offsets[p.name] >= first:  # this projection has seen part of the batch
                             todo = [e for e in todo if e.record.offset > offsets[p.name]]
@@ -223,7 +252,7 @@ class ProjectionRunner:
         results = [
             CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
                           to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt,
-                          why=rebuilt.get(p.name))
+                          why=rebuilt.get(p.name), stopped=stopped.get(p.name))
             for p in wanted
         ]
         self._record(results, started, time.perf_counter() - tick, latencies)
