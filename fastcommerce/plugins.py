@@ -6,8 +6,12 @@ own, so tests and embedding applications never leak plugins into each other.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+import types
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -116,10 +120,8 @@ class PluginInfo:
     builtin: bool
 
 
-def describe(pm: pluggy.PluginManager, *, find_code_versions: bool = True) -> list[PluginInfo]:
-    """Name, distribution version and hooks of each registered plugin. Finding the
-    distribution of a plugin registered in code scans every installed package (~0.2 s):
-    ``find_code_versions=False`` leaves their version ``None``."""
+def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Name, distribution version and hooks of each registered plugin."""
     versions = {
         pm.get_name(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()
     }
@@ -129,7 +131,7 @@ def describe(pm: pluggy.PluginManager, *, find_code_versions: bool = True) -> li
             continue
         hooks = tuple(sorted(c.name for c in (pm.get_hookcallers(plugin) or ())))
         builtin = name in BUILTIN_PLUGINS
-        version = versions.get(name) or (_module_version(plugin) if find_code_versions else None)
+        version = versions.get(name) or _module_version(plugin)
         if builtin:
             from . import __version__
 
@@ -139,27 +141,72 @@ def describe(pm: pluggy.PluginManager, *, find_code_versions: bool = True) -> li
 
 
 READING_HOOKS = frozenset({"register_schemas", "register_upcasters", "register_validators", "configure_converter"})
+# The core's side of reading: what a built-in plugin's behaviour also depends on.
+_READING_CORE = ("converter", "events", "money", "reading", "upcasting", "validation",
+                 "builtins._shared", "builtins.clean_orders")
 
 
 def reading_fingerprint(pm: pluggy.PluginManager) -> str:
-    """Which plugins, at which versions, decide how the log reads (its variants, upcasters,
-    validators and converter): ``name==version`` each, sorted. Projections built under
-    another set are stale, whatever their own version says, so the runner rebuilds them.
-    (A plugin registered in code counts by name: its version is not looked up.)"""
-    return ";".join(f"{info.name}=={info.version or '?'}" for info in describe(pm, find_code_versions=False)
-                    if READING_HOOKS.intersection(info.hooks))
+    """Which plugins, in which versions, decide how the log reads (its variants, upcasters,
+    validators and converter), sorted. Projections built under another set are stale,
+    whatever their own version says, so the runner rebuilds them.
+
+    A plugin is named by what it is, not by the name it was registered under (an entry
+    point ``fraud`` and the module ``fastcommerce_fraud`` registered in code are one
+    plugin): its module, or its class for an instance. Its version is its distribution's
+    (``?`` when it has none, as for a class in a test). The built-ins carry a digest of
+    their source and the core's reading code, so a change to a built-in validator rebuilds
+    the projections even when fastcommerce's version did not move."""
+    versions = {id(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()}
+    parts = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or not READING_HOOKS.intersection(c.name for c in pm.get_hookcallers(plugin) or ()):
+            continue
+        if isinstance(plugin, types.ModuleType):
+            identity = plugin.__name__
+        else:
+            identity = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+        if name in BUILTIN_PLUGINS:
+            version = _builtin_reading_digest()
+        else:
+            version = versions.get(id(plugin)) or _distribution_version(identity) or "?"
+        parts.append(f"{identity}=={version}")
+    return ";".join(sorted(parts))
 
 
-def _module_version(plugin: Any) -> str | None:
-    """The installed distribution version of a plugin registered in code, if any."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+@functools.lru_cache(maxsize=1)
+def _builtin_reading_digest() -> str:
+    from . import __version__
 
-    module = getattr(plugin, "__module__", None) if not hasattr(plugin, "__path__") and not hasattr(plugin, "__file__") else getattr(plugin, "__name__", None)
-    if not isinstance(module, str):
-        return None
-    for dist in packages_distributions().get(module.split(".")[0], []):
+    digest = hashlib.blake2b(digest_size=6)
+    for module in sorted({*BUILTIN_PLUGINS, *(f"fastcommerce.{m}" for m in _READING_CORE)}):
+        file = getattr(importlib.import_module(module), "__file__", None)
+        digest.update(Path(file).read_bytes() if file else module.encode())
+    return f"{__version__}+{digest.hexdigest()}"
+
+
+@functools.cache
+def _distribution_version(module: str) -> str | None:
+    """The version of the installed distribution holding ``module``'s top-level package
+    (the first call scans the installed packages: ~0.2 s, once per process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in _packages_distributions().get(module.split(".")[0], []):
         try:
             return version(dist)
         except PackageNotFoundError:  # pragma: no cover
             continue
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def _module_version(plugin: Any) -> str | None:
+    """The installed distribution version of a plugin registered in code, if any."""
+    module = getattr(plugin, "__module__", None) if not hasattr(plugin, "__path__") and not hasattr(plugin, "__file__") else getattr(plugin, "__name__", None)
+    return _distribution_version(module) if isinstance(module, str) else None

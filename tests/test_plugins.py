@@ -261,7 +261,8 @@ def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
     results = with_plugin.project()
     assert {"sales", "quality"} <= rebuilt(results)
     (sales,) = [r for r in results if r.name == "sales"]
-    assert sales.why == "the plugins that read the log changed (+no-test-customers==?)"
+    assert sales.why == ("the plugins that read the log changed (+test_plugins."
+                         "test_projections_built_under_other_reading_plugins_are_rebuilt.<locals>.NoTestCustomers==?)")
     assert sales_orders(with_plugin) == ["ORD-1"]
     assert with_plugin.db.execute("SELECT code FROM quality_problems").fetchall() == [("test_order",)]
     assert rebuilt(with_plugin.project()) == set()  # same plugins: caught up, not rebuilt
@@ -274,9 +275,24 @@ def test_projections_built_under_other_reading_plugins_are_rebuilt(db_path):
     without = Pipeline(db_path, load_entrypoints=False)
     results = without.project()
     assert {"sales", "quality"} <= rebuilt(results)
-    assert {r.why for r in results} == {"the plugins that read the log changed (-no-test-customers==?)"}
+    assert {r.why for r in results} == {"the plugins that read the log changed (-test_plugins."
+                                        "test_projections_built_under_other_reading_plugins_are_rebuilt.<locals>.NoTestCustomers==?)"}
     assert sales_orders(without) == ["ORD-1", "ORD-T"]
     without.close()
+
+
+def test_a_plugin_is_the_same_reader_loaded_by_entry_point_or_in_code():
+    """The fraud plugin, by its entry point or as a module registered in code, reads the log
+    the same way: switching between the two must not rebuild every projection."""
+    import fastcommerce_fraud
+
+    from fastcommerce.plugins import make_plugin_manager, reading_fingerprint
+
+    by_entry_point = make_plugin_manager(only_entrypoints=["fraud"])
+    in_code = make_plugin_manager(plugins=[fastcommerce_fraud], load_entrypoints=False)
+    assert reading_fingerprint(by_entry_point) == reading_fingerprint(in_code)
+    assert "fastcommerce_fraud==" in reading_fingerprint(in_code)
+    assert reading_fingerprint(make_plugin_manager(load_entrypoints=False)) != reading_fingerprint(in_code)
 
 
 def _orders(prefix: str, n: int) -> list[dict]:
