@@ -11,15 +11,16 @@ database built up to the 90% mark, and prints every run and each tree's median.
     python benchmarks/projections.py --workdir /tmp/fc-proj --report-mode skip   # sample and parts
     python benchmarks/catchup_ab.py --workdir /tmp/fc-proj /tmp/before .          # 3 rounds
 
-Each run is a subprocess importing fastcommerce from its tree. The base database is built
-(ingest of the first 90%, ``rebuild()``) by the *last* tree named, once, and reused; a
-tree whose projections differ in version from the base's rebuilds them in its first step,
-which the output shows as a slow run.
+Each run is a subprocess importing fastcommerce from its tree. Each tree gets its own base
+database (ingest of the first 90%, ``rebuild()``), built by that tree once and kept in the
+workdir under a digest of its ``fastcommerce/`` sources: a base built by other code would
+be rebuilt in the first step, since the projections record the code that reads the log.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
@@ -72,6 +73,24 @@ with Pipeline(db, load_entrypoints=False) as p:
 """
 
 
+def base_for(tree: Path, workdir: Path, sample: Path, head: Path) -> Path:
+    """The tree's base database, built by it unless one from the same sources is kept."""
+    digest = hashlib.blake2b(digest_size=8)
+    for f in sorted((tree / "fastcommerce").rglob("*.py")):
+        digest.update(f.relative_to(tree).as_posix().encode() + b"\0" + f.read_bytes())
+    base = workdir / f"ab-base-{digest.hexdigest()}.db"
+    if not base.is_file():
+        print(f"building {base.name} with {tree} ...", file=sys.stderr)
+        t = time.perf_counter()
+        partial = base.with_suffix(".partial")
+        subprocess.run([sys.executable, "-c", BUILD, str(tree), str(partial), str(sample), str(head)], check=True)
+        partial.rename(base)
+        for suffix in ("-wal", "-shm"):
+            Path(str(partial) + suffix).unlink(missing_ok=True)
+        print(f"  {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    return base
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trees", nargs="+", type=Path, help="source trees (each holding fastcommerce/)")
@@ -88,18 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     samples = sorted(args.workdir.glob("sample-*"))
     if not head.is_file() or not samples:
         ap.error(f"{args.workdir}: run benchmarks/projections.py --workdir {args.workdir} first")
-    base = args.workdir / "ab-base.db"
-    if not base.is_file():
-        print(f"building {base} with {trees[-1]} ...", file=sys.stderr)
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", BUILD, str(trees[-1]), str(base), str(samples[-1]), str(head)],
-                       check=True)
-        print(f"  {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    bases = {t: base_for(t, args.workdir, samples[-1], head) for t in trees}
     work = args.workdir / "ab-run.db"
     runs: dict[Path, list[dict]] = {t: [] for t in trees}
     for r in range(args.rounds):
         for t in trees:
-            out = subprocess.run([sys.executable, "-c", CHILD, str(t), str(base), str(work), str(parts)],
+            out = subprocess.run([sys.executable, "-c", CHILD, str(t), str(bases[t]), str(work), str(parts)],
                                  check=True, capture_output=True, text=True).stdout
             run = json.loads(out.strip().splitlines()[-1])
             runs[t].append(run)
