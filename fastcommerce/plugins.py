@@ -162,14 +162,11 @@ def reading_fingerprint(pm: pluggy.PluginManager) -> str:
     for name, plugin in pm.list_name_plugin():
         if plugin is None or not READING_HOOKS.intersection(c.name for c in pm.get_hookcallers(plugin) or ()):
             continue
-        if isinstance(plugin, types.ModuleType):
-            identity = plugin.__name__
-        else:
-            identity = f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+        module, identity = _identity(plugin)
         if name in BUILTIN_PLUGINS:
             version = _builtin_reading_digest()
         else:
-            version = versions.get(id(plugin)) or _distribution_version(identity) or "?"
+            version = versions.get(id(plugin)) or _distribution_version(module) or "?"
         parts.append(f"{identity}=={version}")
     return ";".join(sorted(parts))
 
@@ -206,7 +203,15 @@ def _packages_distributions() -> dict[str, list[str]]:
     return packages_distributions()
 
 
+def _identity(plugin: Any) -> tuple[str, str]:
+    """``(module, identity)`` of a plugin object: a module is itself; a class, or the class
+    of an instance, is its module and qualified name."""
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__name__, plugin.__name__
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    return cls.__module__, f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _module_version(plugin: Any) -> str | None:
     """The installed distribution version of a plugin registered in code, if any."""
-    module = getattr(plugin, "__module__", None) if not hasattr(plugin, "__path__") and not hasattr(plugin, "__file__") else getattr(plugin, "__name__", None)
-    return _distribution_version(module) if isinstance(module, str) else None
+    return _distribution_version(_identity(plugin)[0])

@@ -140,10 +140,9 @@ class ProjectionRunner:
         """Whether another catch-up reset ``p`` since this one planned its work (a
         different version, config or plugins, or an offset behind where this run got):
         then this run's next batches would not follow on from the tables."""
-        row = current.get(p.name)
-        if row is None or self._stale(p, current) is not None:
+        if self._stale(p, current) is not None:
             return "another catch-up rebuilt it under other plugins or settings"
-        if row[2] < expected:
+        if current[p.name][2] < expected:
             return "another catch-up rebuilt it"
         return None
 
@@ -191,8 +190,11 @@ class ProjectionRunner:
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = dict(_rebuilt or {})  # name -> why
         wanted = [self._get(n) for n in (names or sorted(self.projections))]
+        built = self._state()
         for p in wanted:
-            reason = self._reset(p, if_stale=True)
+            # checked again under the write lock by _reset; most catch-ups find nothing
+            # stale and so take no lock for it
+            reason = self._reset(p, if_stale=True) if self._stale(p, built) is not None else None
             if reason is not None:
                 if reason != FIRST_BUILD:
                     logger.info("projection_rebuild", projection=p.name, reason=reason)
