@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ import structlog
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .checkpointing import BACKSTOP_PAGES, BackgroundCheckpointer
 from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from .events import LogRecord
 
@@ -196,9 +198,12 @@ class EventLog:
     ``sqlite_utils.Database`` you already hold.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, checkpointer: BackgroundCheckpointer | None = None) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
+        self._checkpointer = checkpointer
+        # stops the thread of a log that is dropped without close()
+        self._stop_checkpointer = weakref.finalize(self, checkpointer.stop) if checkpointer else None
         try:
             migrations.apply(db)
         except sqlite3.Error as exc:
@@ -210,21 +215,29 @@ class EventLog:
 
         ``synchronous=NORMAL`` in WAL mode keeps every commit atomic and the database
         consistent after a crash of the process; only a power loss can lose the last
-        commits, which the checkpoint transaction then simply re-reads.
+        commits, which the checkpoint transaction then simply re-reads. WAL pages are
+        copied back into the file by a :class:`~fastcommerce.checkpointing.BackgroundCheckpointer`,
+        so commits do not wait for that.
         """
+        checkpointer = None
         try:
             conn = sqlite3.connect(str(path), timeout=busy_timeout)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            wal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
             conn.execute("PRAGMA synchronous = NORMAL")
             # 32 MiB of page cache: the idempotency index has random keys, and the default
             # 2 MiB makes every probe a read once the log outgrows it
             conn.execute("PRAGMA cache_size = -32768")
+            if wal:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+                checkpointer = BackgroundCheckpointer(path, busy_timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
-        return cls(Database(conn, execute_plugins=False))
+        return cls(Database(conn, execute_plugins=False), checkpointer=checkpointer)
 
     def close(self) -> None:
+        if self._stop_checkpointer is not None:
+            self._stop_checkpointer()  # first, so this connection is the last and checkpoints the rest
         self.conn.close()
 
     # -- transactions ------------------------------------------------------------------
@@ -249,6 +262,8 @@ class EventLog:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise _translate(exc) from exc
+        if self._checkpointer is not None:
+            self._checkpointer.nudge()
 
     # -- writing -----------------------------------------------------------------------
 
