@@ -100,12 +100,15 @@ class CatalogView:
     log order. Readers advance it as they go, so each event is checked against the catalog
     at its own place in the log, and a rebuild reproduces every check."""
 
-    def __init__(self) -> None:
-        self.products: dict[str, Any] = {}
+    def __init__(self, products: dict[str, Any] | None = None) -> None:
+        self.products: dict[str, Any] = dict(products or {})
 
     def advance(self, event: Event) -> None:
         if event.stream == "catalog" and event.payload is not None:
             self.products[event.payload.product_id] = event.payload
+
+    def copy(self) -> CatalogView:
+        return CatalogView(self.products)
 
 
 class EventReader:
@@ -191,11 +194,15 @@ class EventReader:
         facts = facts_from_payload(payload) if type(payload) is OrderEvent else None
         return Event(record=record, canonical=canonical, payload=payload, problems=tuple(problems), facts=facts)
 
-    def catalog_at(self, log: Any, offset: int) -> CatalogView:
-        """The catalog view as of ``offset`` (every catalog record up to and including it)."""
-        view = CatalogView()
-        if offset > 0:
-            for record in log.read(0, stream="catalog", to_offset=offset):
+    def catalog_at(self, log: Any, offset: int, *, known: tuple[int, CatalogView] | None = None) -> CatalogView:
+        """The catalog view as of ``offset`` (every catalog record up to and including it).
+        ``known``, the view as of an earlier offset, saves reading the catalog history
+        before it again (the log before an offset never changes); it is copied, not changed."""
+        start, view = 0, CatalogView()
+        if known is not None and known[0] <= offset:
+            start, view = known[0], known[1].copy()
+        if offset > start:
+            for record in log.read(start, stream="catalog", to_offset=offset):
                 view.advance(self.decode(record))
         return view
 

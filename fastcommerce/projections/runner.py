@@ -17,7 +17,7 @@ from ..memory import gc_paused
 
 if TYPE_CHECKING:
     from ..eventlog import EventLog
-    from ..reading import EventReader
+    from ..reading import CatalogView, EventReader
     from . import Projection
 
 logger = structlog.get_logger(__name__)
@@ -73,6 +73,7 @@ class ProjectionRunner:
         self.reading = reading  # see plugins.reading_fingerprint
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.run_id = run_id
+        self._catalog: tuple[int, CatalogView] | None = None  # the catalog as of an offset: see _decoded
         self.projections: dict[str, tuple[str, Projection]] = {}
         owners: dict[str, str] = {}
         from ..plugins import unique_names
@@ -262,10 +263,13 @@ class ProjectionRunner:
 
     def _decoded(self, low: int, end: int, batch_size: int,
                  streams: frozenset[str] | None) -> Iterator[tuple[int, list]]:
-        """``(last offset read, decoded events)`` per batch, the catalog view folded along."""
-        view = self.reader.catalog_at(self.log, low)
+        """``(last offset read, decoded events)`` per batch, the catalog view folded along.
+        The view as of ``end`` is kept for the next catch-up, which starts there: a large
+        catalog's history is then decoded once, not at every catch-up."""
+        view = self.reader.catalog_at(self.log, low, known=self._catalog)
         for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
             yield batch[-1].offset, list(self.reader.decode_all(batch, view, streams))
+        self._catalog = (end, view)
 
     def _record(self, results: list[CatchUpResult], started: datetime, seconds: float,
                 latencies: Counter) -> None:
