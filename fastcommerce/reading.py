@@ -117,7 +117,9 @@ class EventReader:
     Orders, the bulk of every log, take a fast lane when every built-in order validator
     is active: one pass (:mod:`fastcommerce.builtins.clean_orders`) proves a record clean
     and yields its :class:`~fastcommerce.events.OrderFacts`; the payload is then structured
-    only if a projection asks for it. Anything the pass is not sure of goes through every
+    only if a projection asks for it. A record whose only findings are warnings (no
+    address, a price far from the catalog's) keeps its facts too, and only the validators
+    that word those warnings run. Anything the pass is not sure of goes through every
     validator, so problems and their reasons are the same either way. Plugin validators
     of orders run on every record in both lanes. ``fast=False`` turns the lane off (it is
     off when a plugin configures the converter, which could change payloads).
@@ -141,6 +143,17 @@ class EventReader:
         ) if self.fast and not self._other_order_validators.of_stream("orders") else frozenset()
         canonical = registry.canonical("orders") if "orders" in registry.streams else None
         self._canonical_node = canonical.node if canonical is not None else None
+        self._order_validators = orders
+        self._subsets: dict[frozenset, ValidatorSet] = {}
+
+    def _checks(self, checks: list) -> ValidatorSet:
+        """The order validators running one of ``checks``, in their usual order."""
+        key = frozenset(checks)
+        found = self._subsets.get(key)
+        if found is None:
+            found = self._subsets[key] = ValidatorSet(
+                (plugin, v) for plugin, v in self._order_validators if v.check in key)
+        return found
 
     def _order_canonical(self, record: LogRecord) -> dict[str, Any]:
         return self.registry.upcast("orders", record.variant, record.schema_version,  # type: ignore[arg-type]
@@ -156,10 +169,18 @@ class EventReader:
             if type(value) is dict:
                 if (record.variant, record.schema_version) != self._canonical_node:
                     value = self.registry.upcast("orders", record.variant, record.schema_version, value)  # type: ignore[arg-type]
-                facts = order_facts_if_clean(value, record, catalog, floats=True)
+                warned: list = []
+                facts = order_facts_if_clean(value, record, catalog, floats=True, warnings=warned)
                 if facts is not None:
-                    return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
-                                 structure=self._structure_order, canonical_of=self._order_canonical)
+                    if not warned:
+                        return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
+                                     structure=self._structure_order, canonical_of=self._order_canonical)
+                    # only warnings: the checks that word them run on the exact canonical dict
+                    canonical = self._order_canonical(record)
+                    problems = self._checks(warned).run(
+                        "orders", canonical, ValidationContext(record=record, catalog=catalog))
+                    return Event(record=record, canonical=canonical, payload=LAZY, problems=tuple(problems),
+                                 facts=facts, structure=self._structure_order)
         if record.rejected == "malformed_record":
             return _rejected(record, "malformed_record", record.reason or "malformed record")
         try:
