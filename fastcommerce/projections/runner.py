@@ -102,10 +102,17 @@ class ProjectionRunner:
         self._add_columns(STATE_TABLE, ("reading TEXT",))  # NULL in older files: rebuilt once
 
     def _add_columns(self, table: str, columns: tuple[str, ...]) -> None:
-        present = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({table})")}
-        for column in columns:
-            if column.split()[0] not in present:
-                self.log.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        """Columns newer versions added, for files written by older ones. Looked for under
+        the write lock, so two processes opening an old file at once add each only once."""
+        def missing() -> list[str]:
+            present = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({table})")}
+            return [c for c in columns if c.split()[0] not in present]
+
+        if not missing():  # the common case: no lock taken
+            return
+        with self.log.transaction() as conn:
+            for column in missing():
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def state(self) -> dict[str, tuple[int, int]]:
         """``name -> (version, last_offset)`` of every projection built in this database."""
