@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, required=True,
                     help="a projections.py --workdir: its sample-* and parts/ are used")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--shared-base", action="store_true",
+                    help="every tree starts from the first tree's base database: only for trees that differ "
+                         "outside the code reading the log (else their first step rebuilds)")
     args = ap.parse_args(argv)
     trees = [t.resolve() for t in args.trees]
     for t in trees:
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = sorted(args.workdir.glob("sample-*"))
     if not head.is_file() or not samples:
         ap.error(f"{args.workdir}: run benchmarks/projections.py --workdir {args.workdir} first")
-    bases = {t: base_for(t, args.workdir, samples[-1], head) for t in trees}
+    bases = {t: base_for(trees[0] if args.shared_base else t, args.workdir, samples[-1], head) for t in trees}
     work = args.workdir / "ab-run.db"
     runs: dict[Path, list[dict]] = {t: [] for t in trees}
     for r in range(args.rounds):
