@@ -179,8 +179,9 @@ class EventReader:
                     canonical = self._order_canonical(record)
                     problems = self._checks(warned).run(
                         "orders", canonical, ValidationContext(record=record, catalog=catalog))
-                    return Event(record=record, canonical=canonical, payload=LAZY, problems=tuple(problems),
-                                 facts=facts, structure=self._structure_order)
+                    if not any(p.is_error for p in problems):  # a plugin may use a check as an error
+                        return Event(record=record, canonical=canonical, payload=LAZY, problems=tuple(problems),
+                                     facts=facts, structure=self._structure_order)
         if record.rejected == "malformed_record":
             return _rejected(record, "malformed_record", record.reason or "malformed record")
         try:

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from fastcommerce import OrderEvent, Pipeline, Schema, Upcaster, Validator, hookimpl
 from fastcommerce.builtins.clean_orders import facts_from_payload, order_facts_if_clean
+from fastcommerce.builtins.validators import check_order_address
 from fastcommerce.converter import structure_payload
 from fastcommerce.events import LAZY, ORDER_STATUSES, Event, LogRecord
 from fastcommerce.reading import CatalogView, EventReader, _has_long_number, parse_exact
@@ -921,6 +922,33 @@ def test_hand_written_number_texts(n, expected):
             assert codes == ["invalid_item"] and fast.facts is None
         if n in (4, 5):
             assert codes == ["invalid_item"]
+
+
+class StrictAddresses:
+    """A throwaway plugin that reuses the built-in address check as an error."""
+
+    __name__ = "strict-addresses"
+
+    @hookimpl
+    def register_validators(self):
+        return [Validator(name="strict_address", stream="orders", codes={"incomplete_address": "error"},
+                          check=check_order_address)]
+
+
+def test_a_plugin_using_a_warning_check_as_an_error_quarantines_in_both_lanes():
+    """The warned lane runs every validator built on the checks it names; one of them
+    reporting an error sends the record to the slow lane, which quarantines it."""
+    order = {key: value for key, value in WEB.items() if key != "shipping_address"}
+    with fresh_pipeline(plugins=[StrictAddresses()]) as p:
+        p.ingest_records("orders", [json.dumps(order), json.dumps({**WEB, "order_id": "ORD-2"})])
+        (how, fast, slow), (clean_how, clean, _slow) = decode_both(p)
+        assert how == "slow" and fast.quarantined and fast.facts is None and fast.payload is None
+        assert sorted((x.code, x.severity) for x in fast.problems) == [
+            ("incomplete_address", "error"), ("incomplete_address", "warning")]
+        assert_same_reading(fast, slow)
+        assert clean_how == "fast" and clean.facts is not None  # the plugin finds nothing on it
+        p.project()
+        assert p.db.execute("SELECT order_id FROM sales_orders").fetchall() == [("ORD-2",)]
 
 
 class QuarantineBlockedCustomers:
