@@ -17,8 +17,10 @@ last connection to close checkpoints what is left, as before.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 
 import structlog
@@ -31,28 +33,41 @@ about 40 MB of WAL, ten catch-up steps. Only reached if the thread falls behind.
 
 
 class BackgroundCheckpointer:
-    """A daemon thread that checkpoints ``path``'s WAL each time it is nudged (nudges that
-    arrive while it works are folded into one)."""
+    """A daemon thread that checkpoints the WAL of the database file at ``path`` each time
+    it is nudged (nudges that arrive while it works are folded into one).
+
+    ``path`` should be absolute (the log passes SQLite's own name for the file), so a later
+    ``chdir`` cannot point the thread elsewhere. Each checkpoint opens its own connection
+    (``mode=rw``: it never creates a file) and closes it, so between checkpoints no second
+    connection holds the file, and changing its journal mode still works. Nothing here may
+    make a commit fail: problems are logged, and the backstop and the final close still
+    checkpoint. A forked child starts a thread of its own on its first nudge.
+    """
 
     def __init__(self, path: str | Path, *, busy_timeout: float) -> None:
         self.path, self.busy_timeout = str(path), busy_timeout
-        self._wake = threading.Event()
         self._stopping = False
+        self._reset()
+        self.checkpoints = 0  # completed ones (not those a reader kept from finishing)
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.checkpoints = 0  # how many ran: for tests and benchmarks
 
     def nudge(self) -> None:
         """Ask for a checkpoint soon; starts the thread on first use."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None and not self._stopping:
-                    self._thread = threading.Thread(target=self._run, name="fastcommerce-checkpoint", daemon=True)
-                    self._thread.start()
+                    thread = threading.Thread(target=self._run, name="fastcommerce-checkpoint", daemon=True)
+                    thread.start()  # may raise (no threads left): then there is no thread to join
+                    self._thread = thread
         self._wake.set()
 
     def stop(self) -> None:
-        """Let the current checkpoint finish, then end the thread and close its connection."""
+        """Let the current checkpoint finish, then end the thread."""
         with self._lock:
             self._stopping = True
             thread = self._thread
@@ -61,18 +76,31 @@ class BackgroundCheckpointer:
             thread.join()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout)
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
-                    return
+        uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    busy, log_frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    conn.close()
+                if not busy and log_frames >= 0:
                     self.checkpoints += 1
-                except sqlite3.Error as exc:  # the backstop and the final close still checkpoint
-                    logger.warning("background_checkpoint_failed", path=self.path, error=str(exc))
-        finally:
-            conn.close()
+            except sqlite3.Error as exc:
+                logger.warning("background_checkpoint_failed", path=self.path, error=str(exc))
+
+
+_LIVE: weakref.WeakSet[BackgroundCheckpointer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for checkpointer in list(_LIVE):  # the parent's thread does not exist here
+        checkpointer._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -230,7 +230,8 @@ class EventLog:
             conn.execute("PRAGMA cache_size = -32768")
             if wal:
                 conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
-                checkpointer = BackgroundCheckpointer(path, busy_timeout=busy_timeout)
+                file = next(r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main")  # absolute
+                checkpointer = BackgroundCheckpointer(file, busy_timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return cls(Database(conn, execute_plugins=False), checkpointer=checkpointer)
@@ -263,7 +264,10 @@ class EventLog:
                 self.conn.execute("ROLLBACK")
             raise _translate(exc) from exc
         if self._checkpointer is not None:
-            self._checkpointer.nudge()
+            try:
+                self._checkpointer.nudge()
+            except RuntimeError as exc:  # no thread to be had: committed all the same
+                logger.warning("background_checkpoint_unavailable", error=str(exc))
 
     # -- writing -----------------------------------------------------------------------
 
