@@ -223,9 +223,9 @@ class EventReader:
         start, view = 0, CatalogView()
         if known is not None and known[0] <= offset:
             start, view = known[0], known[1].copy()
-        if offset > start:
-            for record in log.read(start, stream="catalog", to_offset=offset):
-                view.advance(self.decode(record))
+        if offset > start:  # each record checked against the catalog before it, as in a replay
+            for _event in self.decode_all(log.read(start, stream="catalog", to_offset=offset), view):
+                pass
         return view
 
     def decode_all(self, records: Iterable[LogRecord], view: CatalogView,

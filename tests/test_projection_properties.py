@@ -32,7 +32,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastcommerce import Pipeline, Schema, Upcaster, hookimpl
+from fastcommerce import Pipeline, Schema, Upcaster, Validator, hookimpl
 from fastcommerce.reports import customers, inventory, operations, products, quality, revenue
 from fastcommerce.settings import Settings
 from fastcommerce.testing import dumps
@@ -871,6 +871,39 @@ def test_catalog_checks_use_the_catalog_at_the_events_place_in_the_log(tmp_path)
         before = full_snapshot(p)
         p.rebuild()
         assert full_snapshot(p) == before
+
+
+class NoPriceJumps:
+    """A throwaway plugin: a catalog validator that reads the catalog so far
+    (``context.catalog``) and quarantines a price more than doubled."""
+
+    __name__ = "no-price-jumps"
+
+    @hookimpl
+    def register_validators(self):
+        def check(record, context):
+            before = (context.catalog or {}).get(record.get("product_id"))
+            price = record.get("price")
+            if before is not None and isinstance(price, Decimal) and price > 2 * before.price:
+                yield "price_jump", f"{price} is more than double {before.price}"
+
+        return [Validator(name="no_price_jumps", stream="catalog", codes={"price_jump": "error"}, check=check)]
+
+
+def test_a_catch_up_starting_mid_log_reads_the_catalog_as_a_rebuild_does(tmp_path):
+    """The catalog view a new runner folds up to where its projections stand checks each
+    catalog record against the catalog before it, as reading the log in order does."""
+    jump = catalog_record("PROD-001", "Widget", "tools", Decimal("30.00"), 20)  # from 10.00
+    with open_pipeline(tmp_path / "log.db", plugins=[NoPriceJumps()]) as p:
+        p.ingest_records("catalog", CATALOG_LINES)
+        ingest_in_order(p, [("catalog", jump)])
+        p.project()  # in log order: the jump is quarantined, PROD-001 stays at 10.00
+    with open_pipeline(tmp_path / "log.db", plugins=[NoPriceJumps()]) as p:  # a new runner
+        ingest_in_order(p, [("orders", web_order("O1", "2024-01-15T10:00:00Z", price="10.00"))])
+        p.project()
+        codes = p.db.execute("SELECT code FROM quality_problems ORDER BY \"offset\"").fetchall()
+        assert codes == [("price_jump",)]  # and no price_deviation for O1
+        assert all(check.ok for check in p.verify())
 
 
 def test_each_catch_up_judges_against_the_catalog_so_far_and_reads_its_history_once(tmp_path):
