@@ -142,6 +142,13 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(tmp_path: Path) -> 
             child.close()
         finally:
             os._exit(code)
-    _pid, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + 60  # never hang the suite on a child that hangs
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if waited[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not finish in 60 s")
+    status = waited[1]
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     log.close()
