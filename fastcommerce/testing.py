@@ -1,4 +1,5 @@
-"""Helpers for plugin authors' tests: a throwaway pipeline and hypothesis strategies.
+"""Helpers for plugin authors' tests: a throwaway pipeline, hypothesis strategies, waiting
+for something another thread or process does.
 
 hypothesis is imported only when a strategy is asked for, so importing this module needs
 nothing beyond fastcommerce itself.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -154,3 +156,15 @@ def feed_by_day(summary: Any, days: int, start: datetime, live: Path) -> Iterato
         with open(live / ORDERS_FILE, "ab") as f:
             f.write(orders[d])
         yield d, start + timedelta(days=d + 1)
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> float:
+    """Seconds until ``predicate()`` holds; ``AssertionError`` after ``timeout``. The
+    generous timeout only keeps a loaded machine from failing a test; how fast something
+    happened is for the test to assert on the returned time."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -14,17 +14,8 @@ from pathlib import Path
 import pytest
 
 from fastcommerce import checkpointing
-
 from fastcommerce.eventlog import EventLog
-
-
-def _wait_for(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from fastcommerce.testing import wait_for
 
 
 def _main_file_rows(db: Path, tmp_path: Path) -> int | None:
@@ -49,7 +40,7 @@ def test_committed_pages_reach_the_database_file_before_close(tmp_path: Path) ->
         conn.execute("CREATE TABLE t (x)")
         conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
     # far below the committing connection's own threshold: only the thread copies them
-    assert _wait_for(lambda: _main_file_rows(db, tmp_path) == 1000)
+    wait_for(lambda: _main_file_rows(db, tmp_path) == 1000)
     assert log._checkpointer is not None and log._checkpointer.checkpoints >= 1
     assert (tmp_path / "log.db-wal").exists()  # the log is still open
     log.close()
@@ -73,7 +64,7 @@ def test_a_log_dropped_without_close_ends_its_thread(tmp_path: Path) -> None:
     thread = log._checkpointer._thread
     del log, conn
     gc.collect()
-    assert _wait_for(lambda: not thread.is_alive())
+    wait_for(lambda: not thread.is_alive())
 
 
 def test_no_thread_without_a_wal_file(tmp_path: Path) -> None:
@@ -93,7 +84,7 @@ def test_a_relative_path_and_a_later_chdir_still_checkpoint_the_same_file(tmp_pa
     with log.transaction() as conn:
         conn.execute("CREATE TABLE t (x)")
         conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
-    assert _wait_for(lambda: _main_file_rows(tmp_path / "here" / "log.db", tmp_path) == 100)
+    wait_for(lambda: _main_file_rows(tmp_path / "here" / "log.db", tmp_path) == 100)
     assert list((tmp_path / "elsewhere").iterdir()) == []  # no stray database created there
     log.close()
 
@@ -103,7 +94,7 @@ def test_between_checkpoints_no_second_connection_holds_the_file(tmp_path: Path)
     log = EventLog.open(tmp_path / "log.db", busy_timeout=1.0)
     with log.transaction() as conn:
         conn.execute("CREATE TABLE t (x)")
-    assert _wait_for(lambda: log._checkpointer.checkpoints >= 1)
+    wait_for(lambda: log._checkpointer.checkpoints >= 1)
     assert log.conn.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
     log.close()
 
@@ -130,7 +121,7 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(tmp_path: Path) -> 
     log = EventLog.open(db)
     with log.transaction() as conn:
         conn.execute("CREATE TABLE t (x)")
-    assert _wait_for(lambda: log._checkpointer.checkpoints >= 1)
+    wait_for(lambda: log._checkpointer.checkpoints >= 1)
     pid = os.fork()
     if pid == 0:  # the child: its own connection, the parent's checkpointer object
         code = 1
@@ -138,7 +129,11 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(tmp_path: Path) -> 
             child = EventLog.open(db)
             before = log._checkpointer.checkpoints
             log._checkpointer.nudge()  # the parent's thread does not exist here
-            code = 0 if _wait_for(lambda: log._checkpointer.checkpoints > before, 10) else 2
+            try:
+                wait_for(lambda: log._checkpointer.checkpoints > before, 10)
+                code = 0
+            except AssertionError:
+                code = 2
             child.close()
         finally:
             os._exit(code)

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from fastcommerce import Pipeline
+from fastcommerce.testing import wait_for
 
 CATALOG = b'[{"product_id": "PROD-001", "name": "Mug", "category": "home", "price": 10.00}]'
 
@@ -28,17 +29,6 @@ def revenue_orders(db) -> int:
     with Pipeline(db, load_entrypoints=False) as p:
         rows = p.report("revenue", catch_up=False, start="2024-01-15", end="2024-01-15").rows
     return sum(r["orders"] for r in rows)
-
-
-def wait_for(predicate, timeout: float = 30.0) -> float:
-    """Seconds until ``predicate()`` holds. The generous timeout only keeps a loaded machine
-    from failing the test; how fast a line arrives is asserted on the returned time."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
