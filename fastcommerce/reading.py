@@ -133,6 +133,7 @@ class EventReader:
         self._other_order_validators = ValidatorSet(
             (plugin, v) for plugin, v in orders if v.check not in BUILTIN_ORDER_CHECKS)
         self._structure_order = functools.partial(structure_payload, converter, "orders")
+        self._canonical_of_order = self._order_canonical  # one bound method, not one per event
         # Variants whose whole upcast chain is built in: those upcasters treat a float price
         # as they treat its Decimal, so such a record can be checked straight off orjson's
         # floats and its exact canonical dict built only if someone asks for it.
@@ -174,7 +175,7 @@ class EventReader:
                 if facts is not None:
                     if not warned:
                         return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
-                                     structure=self._structure_order, canonical_of=self._order_canonical)
+                                     structure=self._structure_order, canonical_of=self._canonical_of_order)
                     # only warnings: the checks that word them run on the exact canonical dict
                     canonical = self._order_canonical(record)
                     problems = self._checks(warned).run(
