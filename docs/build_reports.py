@@ -33,7 +33,10 @@ $ fastcommerce report NAME [--date D | --from D --to D] [--by units|revenue] [--
 
 or from Python: `fastcommerce.reports.revenue(pipeline, on=..., start=..., end=...)` and
 friends return a `Report(name, rows, summary, columns)`; `pipeline.report(name, ...)` catches
-the projections up first. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
+the projections up first. `--limit N` (`limit=N`) keeps the first N rows of any report, 0
+keeps none; without it, `products` lists 10, `customers` 20, `quality` 50 and the others
+every row. The summary is of every row, except `products`, whose summary counts the rows
+listed. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
 with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values.
 
 ## Definitions
@@ -61,10 +64,10 @@ with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` val
 |---|---|---|
 | `revenue` | `date, channel, country, region, orders, units, revenue` for revenue-bearing orders by order date (default: the latest day) | totals and revenue per channel |
 | `products` | `product_id, name, category, orders, units, revenue` over a date range (default: all), ranked by units or revenue, ties by product_id; `orders` counts distinct orders | range, ranking |
-| `inventory` | `product_id, available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`; low-stock rows first | period, low-stock count |
+| `inventory` | `product_id, available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`, for every product with stock or sales and every active catalog product (one with no stock anywhere has `available` 0); low-stock rows first | period, low-stock count |
 | `customers` | `customer_id, orders, revenue, first_order_date, last_order_date, avg_order_value` over revenue-bearing orders, by revenue | customers, repeat-customer rate (2+ orders), revenue share of the top 10% (ceiling) by revenue, ties by customer_id |
 | `operations` | per date the events were recorded: `events, valid, quarantined, duplicates, late, latency_p50_s, latency_p95_s` (order latency = recorded time - event time, nearest-rank percentiles, whole seconds) | totals, error rate |
-| `quality` | each quarantined record: `offset, stream, source, line, codes, reasons` | per code, the records carrying it (warnings counted on valid records only) |
+| `quality` | each quarantined record: `offset, stream, source, line, codes, reasons`; `--date`/`--from`/`--to` select by the date the records were **recorded**, as for `operations` | per code, the records carrying it (warnings counted on valid records only) |
 
 Inventory: `turnover` = units sold in the period / average daily closing stock, a day's
 closing stock being the sum over warehouses of each one's latest level at or before the
@@ -81,7 +84,7 @@ reorder_point (default 20). The period defaults to the first to the last order d
 | sales per day x product | `sales_daily_products` (+ index on product) | top products over any range is a small GROUP BY over days x products, not over order lines |
 | current inventory levels, level history | `inventory_current`, `inventory_history` | a late batch is resolved once, at write time |
 | problems of every event; daily counts; latency histogram | `quality_problems`, `quality_daily`, `quality_latency` | quality and operations reports are lookups; percentiles come from a per-second histogram |
-| customers report | on demand from `sales_orders` (index on customer) | first/last dates are not delta-maintainable under restatements, and the query is one GROUP BY |
+| customers report | on demand from `sales_orders` (a scan of the orders in the range by the `order_date` index, grouped by customer) | first/last dates are not delta-maintainable under restatements, and the query is one GROUP BY |
 | closing stock per day (turnover) | on demand from `inventory_history` | depends on the requested period |
 
 ## Sample output (bundled sample data)

@@ -292,7 +292,8 @@ def verify(ctx, fmt) -> None:
     checks = open_pipeline(ctx).verify()
     bad = [c for c in checks if not c.ok]
     data = {"ok": not bad, "tables": [attrs.asdict(c) | {"ok": c.ok} for c in checks]}
-    lines = [f"{'ok ' if c.ok else 'DIFF'} {c.projection:<12} {c.table:<28} live {c.live_rows:>9,} rows"
+    lines = [f"{'ok ' if c.ok else 'DIFF'} {c.projection:<12} {c.table:<28} "
+             + (f"live {c.live_rows:>9,} rows" if c.live_exists else "live table missing")
              + ("" if c.ok else f", rebuilt {c.rebuilt_rows:,} rows ({c.live_checksum[:12]} != {c.rebuilt_checksum[:12]})")
              for c in checks]
     lines.append("all projections match a rebuild from the log" if not bad else f"{len(bad)} table(s) differ")

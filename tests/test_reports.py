@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -184,3 +185,62 @@ def test_rebuilding_one_projection_decodes_only_its_streams_and_gives_the_same_t
     shop.rebuild(["inventory"])
     assert "orders" not in decoded and "inventory" in decoded  # catalog too: the view needs it
     assert list(shop.db.query("SELECT * FROM inventory_current ORDER BY 1, 2")) == before
+
+
+@pytest.mark.parametrize("name", ["revenue", "products", "inventory", "customers", "operations", "quality"])
+def test_limit_means_the_same_in_every_report(shop, name):
+    # operations and quality go by the date the events were recorded: today, here
+    dates = {} if name in ("operations", "quality") else {"start": "2024-01-15", "end": "2024-01-16"}
+    everything = shop.report(name, catch_up=False, limit=None, **dates)
+    assert len(everything.rows) >= 1
+    assert shop.report(name, catch_up=False, limit=0, **dates).rows == []
+    one = shop.report(name, catch_up=False, limit=1, **dates)
+    assert one.rows == everything.rows[:1]
+    if name != "products":  # its summary counts the products listed
+        assert one.summary == everything.summary
+    with pytest.raises(ValueError, match="limit"):
+        shop.report(name, catch_up=False, limit=-1)
+
+
+def test_cli_limit_shortens_revenue_and_operations(shop):
+    db = str(shop.log.db.conn.execute("PRAGMA database_list").fetchone()[2])
+    with Pipeline(db, load_entrypoints=False, clock=lambda: datetime(2024, 1, 17, 12, tzinfo=timezone.utc)) as late:
+        late.ingest_records("orders", [line(ev("O9", "2024-01-17T10:00:00Z", "confirmed", [("P1", 1, "10.00")]))])
+    for name in ("revenue", "operations"):
+        full = CliRunner().invoke(main, ["--db", db, "report", name, "--from", "2024-01-15", "--format", "json"])
+        cut = CliRunner().invoke(main, ["--db", db, "report", name, "--from", "2024-01-15", "--limit", "1",
+                                        "--format", "json"])
+        assert full.exit_code == 0 and cut.exit_code == 0, (full.output, cut.output)
+        assert len(json.loads(full.stdout)["rows"]) > 1
+        assert json.loads(cut.stdout)["rows"] == json.loads(full.stdout)["rows"][:1]
+
+
+def test_verify_reports_a_missing_live_table_as_a_difference(shop):
+    db = str(shop.log.db.conn.execute("PRAGMA database_list").fetchone()[2])
+    # the command line loads the installed plugins: let it build the projections its way first
+    assert CliRunner().invoke(main, ["--db", db, "project"]).exit_code == 0
+    shop.db.execute("DROP TABLE sales_hourly")
+    shop.db.conn.commit()
+    bad = CliRunner().invoke(main, ["--db", db, "verify"])
+    assert bad.exit_code == 1, bad.output
+    assert "Traceback" not in bad.output
+    diff = [ln for ln in bad.output.splitlines() if ln.startswith("DIFF")]
+    assert len(diff) == 1 and "sales_hourly" in diff[0] and "live table missing" in diff[0]
+
+
+def test_inventory_lists_active_catalog_products_with_no_stock_as_low_stock(tmp_path):
+    p = Pipeline(tmp_path / "stock.db", load_entrypoints=False)
+    p.ingest_records("catalog", [
+        *CATALOG,
+        {"product_id": "P3", "name": "Cup", "category": "home", "price": 5.00, "reorder_point": 3},
+        {"product_id": "P4", "name": "Old", "category": "home", "price": 5.00, "active": False},
+    ])
+    p.ingest_records("inventory", [
+        {"product_id": "P1", "available_quantity": "10", "warehouse_location": "W1", "last_updated": "2024-01-15T06:00:00Z"},
+    ])
+    p.ingest_records("orders", [line(ev("O1", "2024-01-15T10:00:00Z", "confirmed", [("P2", 1, "0.10")]))])
+    rows = {r["product_id"]: r for r in p.report("inventory").rows}
+    assert set(rows) == {"P1", "P2", "P3"}  # stocked, sold, listed; not the inactive P4
+    assert (rows["P3"]["available"], rows["P3"]["warehouses"], rows["P3"]["low_stock"]) == (0, 0, True)
+    assert rows["P1"]["low_stock"] is False
+    p.close()

@@ -27,15 +27,23 @@ class TableCheck:
     rebuilt_rows: int
     live_checksum: str
     rebuilt_checksum: str
+    live_exists: bool = True  # a live table dropped by hand is a difference, not a crash
 
     @property
     def ok(self) -> bool:
-        return self.live_checksum == self.rebuilt_checksum
+        return self.live_exists and self.live_checksum == self.rebuilt_checksum
+
+
+MISSING = "missing"
+"""The checksum of a table that does not exist (no sha256 digest looks like it)."""
 
 
 def table_checksum(conn: sqlite3.Connection, table: str) -> tuple[int, str]:
-    """``(rows, sha256)`` of a table's rows in a canonical order (every column)."""
+    """``(rows, sha256)`` of a table's rows in a canonical order (every column);
+    ``(0, MISSING)`` when there is no such table."""
     cols = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+    if not cols:
+        return 0, MISSING
     order = ", ".join(f"[{c}]" for c in cols)
     digest = hashlib.sha256()
     n = 0
@@ -62,7 +70,7 @@ def verify(pipeline: Pipeline) -> list[TableCheck]:
                     new_n, new_sum = table_checksum(scratch.log.conn, table)
                     checks.append(TableCheck(projection=name, table=table, live_rows=live_n,
                                              rebuilt_rows=new_n, live_checksum=live_sum,
-                                             rebuilt_checksum=new_sum))
+                                             rebuilt_checksum=new_sum, live_exists=live_sum != MISSING))
         finally:
             scratch.close()
     return checks

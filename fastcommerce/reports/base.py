@@ -33,6 +33,18 @@ class ReportSpec:
     description: str = ""
 
 
+def check_limit(limit: int | None) -> int | None:
+    """A report's ``limit``: ``None`` means every row, 0 means none (as SQL's ``LIMIT 0``)."""
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be 0 or more")
+    return limit
+
+
+def limited(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """At most ``limit`` rows (see :func:`check_limit`)."""
+    return rows if check_limit(limit) is None else rows[:limit]
+
+
 def database(source: Any) -> Database:
     """Accept a Database, or anything with a ``db`` attribute (a Pipeline)."""
     return source if isinstance(source, Database) else source.db

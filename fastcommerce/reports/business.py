@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import from_cents
-from .base import Report, database, date_range, table_exists
+from .base import Report, check_limit, database, date_range, limited, table_exists
 
 REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "revenue")
 
 
-def revenue(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
-    """Daily revenue by channel and region. Default: the latest day with revenue."""
+def revenue(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
+    """Daily revenue by channel and region. Default: the latest day with revenue. The
+    summary covers every row; ``limit`` only shortens the list."""
     db = database(source)
     if on is None and start is None and end is None and table_exists(db, "sales_daily_revenue"):
         on = db.execute("SELECT MAX(date) FROM sales_daily_revenue").fetchone()[0]
@@ -37,7 +38,7 @@ def revenue(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
         "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
         "revenue_by_channel": dict(sorted(by_channel.items())),
     }
-    return Report(name="revenue", rows=rows, summary=summary, columns=REVENUE_COLUMNS)
+    return Report(name="revenue", rows=limited(rows, limit), summary=summary, columns=REVENUE_COLUMNS)
 
 
 PRODUCT_COLUMNS = ("product_id", "name", "category", "orders", "units", "revenue")
@@ -59,7 +60,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
             f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id ORDER BY {order}, p.product_id"
         )
         params: list[Any] = [lo, hi]
-        if limit is not None:
+        if check_limit(limit) is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for pid, name, category, orders, units, cents in db.execute(sql, params):
@@ -83,7 +84,9 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
 
 
 def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
-    """Stock, sales and turnover per product over a period (default: the order dates)."""
+    """Stock, sales and turnover per product over a period (default: the order dates): every
+    product with stock or sales, and every active catalog product (with none in stock, it is
+    low on stock)."""
     db = database(source)
     lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
     if not table_exists(db, "inventory_current"):
@@ -100,11 +103,15 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
             "SELECT product_id, SUM(units) FROM sales_daily_products WHERE date BETWEEN ? AND ? "
             "GROUP BY product_id", [lo, hi]).fetchall())
     reorder: dict[str, int] = {}
+    listed: set[str] = set()  # active catalog products: one with no stock anywhere is low on stock
     if table_exists(db, "catalog_products"):
-        reorder = dict(db.execute("SELECT product_id, reorder_point FROM catalog_products").fetchall())
+        for pid, point, active in db.execute("SELECT product_id, reorder_point, active FROM catalog_products"):
+            reorder[pid] = point
+            if active:
+                listed.add(pid)
     closing = _closing_stock(db, days)
     rows = []
-    for pid in sorted(set(available) | set(sold)):
+    for pid in sorted(set(available) | set(sold) | listed):
         qty, warehouses = available.get(pid, (0, 0))
         units = sold.get(pid, 0)
         avg_daily = Decimal(units) / len(days) if days else Decimal(0)
@@ -121,7 +128,7 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
     rows.sort(key=lambda r: (not r["low_stock"], r["product_id"]))
     summary = {"from": lo, "to": hi, "days": len(days), "products": len(rows),
                "low_stock": sum(r["low_stock"] for r in rows)}
-    return Report(name="inventory", rows=rows[:limit] if limit else rows, summary=summary,
+    return Report(name="inventory", rows=limited(rows, limit), summary=summary,
                   columns=INVENTORY_COLUMNS)
 
 
@@ -186,4 +193,4 @@ def customers(source: Any, *, on=None, start=None, end=None, limit: int | None =
         "top_10pct_revenue_share": (top / total).quantize(Decimal("0.0001")) if total else None,
         "revenue": total,
     }
-    return Report(name="customers", rows=rows[:limit] if limit else rows, summary=summary, columns=CUSTOMER_COLUMNS)
+    return Report(name="customers", rows=limited(rows, limit), summary=summary, columns=CUSTOMER_COLUMNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .base import Report, database, iso, table_exists
+from .base import Report, check_limit, database, iso, limited, table_exists
 
 OPERATIONS_COLUMNS = ("date", "events", "valid", "quarantined", "duplicates", "late",
                       "latency_p50_s", "latency_p95_s")
@@ -25,9 +25,10 @@ def percentile(histogram: list[tuple[int, int]], q: float) -> int | None:
     return histogram[-1][0]
 
 
-def operations(source: Any, *, on=None, start=None, end=None, **_: Any) -> Report:
+def operations(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
     """Per date the events were recorded: events, valid, quarantined, duplicates, late, and
-    order latency percentiles (recorded time minus event time, seconds)."""
+    order latency percentiles (recorded time minus event time, seconds). The summary covers
+    every date; ``limit`` only shortens the list."""
     db = database(source)
     lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
     lo, hi = lo or "0000-00-00", hi or "9999-99-99"
@@ -63,7 +64,7 @@ def operations(source: Any, *, on=None, start=None, end=None, **_: Any) -> Repor
             for d in sorted(days)]
     totals = {k: sum(r[k] for r in rows) for k in ("events", "valid", "quarantined", "duplicates", "late")}
     summary = {**totals, "error_rate": round(totals["quarantined"] / totals["events"], 4) if totals["events"] else None}
-    return Report(name="operations", rows=rows, summary=summary, columns=OPERATIONS_COLUMNS)
+    return Report(name="operations", rows=limited(rows, limit), summary=summary, columns=OPERATIONS_COLUMNS)
 
 
 QUALITY_COLUMNS = ("offset", "stream", "source", "line", "codes", "reasons")
@@ -94,7 +95,7 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
             "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
         )
         params: list[Any] = [lo, hi]
-        if limit is not None:
+        if check_limit(limit) is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for offset, stream, src, line, codes, reasons in db.execute(sql, params):
