@@ -50,7 +50,9 @@ def make_plugin_manager(
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    plugins = list(plugins)
     blocked = set(blocked)
+    _check_blocked(blocked, plugins)
     for name in BUILTIN_PLUGINS:
         if name not in blocked:
             pm.register(importlib.import_module(name), name)
@@ -59,7 +61,7 @@ def make_plugin_manager(
     if load_entrypoints:
         _load_entrypoints(pm, only_entrypoints)
     for plugin in plugins:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        name = _plugin_name(plugin)
         try:
             pm.register(plugin, name=name)
         except ValueError as exc:  # pluggy: already registered (by entry point, or twice)
@@ -69,6 +71,26 @@ def make_plugin_manager(
             ) from exc
     pm.check_pending()
     return pm
+
+
+def _plugin_name(plugin: Any) -> str:
+    return getattr(plugin, "__name__", None) or type(plugin).__name__
+
+
+def _check_blocked(blocked: set[str], plugins: list[Any]) -> None:
+    """A blocked name must name a plugin: a misspelt one would block nothing, silently."""
+    if not blocked:
+        return
+    from importlib.metadata import entry_points
+
+    known = {*BUILTIN_PLUGINS, *(ep.name for ep in entry_points(group=hookspecs.PROJECT_NAME)),
+             *(_plugin_name(p) for p in plugins)}
+    unknown = sorted(blocked - known)
+    if unknown:
+        raise PluginConfigError(
+            f"cannot block {', '.join(map(repr, unknown))}: no built-in or installed plugin has that name "
+            f"(built-ins are blocked by module name, entry points by their name); known: {', '.join(sorted(known))}"
+        )
 
 
 def _load_entrypoints(pm: pluggy.PluginManager, only: Sequence[str] | None) -> None:

@@ -6,6 +6,7 @@ import inspect
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from fastcommerce import (
     Pipeline,
@@ -16,8 +17,9 @@ from fastcommerce import (
     Upcaster,
     Validator,
     hookimpl,
+    hookspecs,
 )
-from fastcommerce import hookspecs
+from fastcommerce.cli import main
 from fastcommerce.plugins import BUILTIN_PLUGINS
 from fastcommerce.projections.verify import verify
 
@@ -45,6 +47,15 @@ def test_builtins_are_registered_as_plugins(pipeline):
     orders = next(i for i in pipeline.plugins() if i.name == "fastcommerce.builtins.orders")
     assert orders.hooks == ("register_schemas", "register_upcasters")
     assert orders.builtin
+
+
+def test_blocking_a_name_no_plugin_has_is_an_error_naming_the_known_ones(db_path):
+    with pytest.raises(PluginConfigError, match=r"cannot block 'fastcommerce_marketplace'.*known: .*marketplace"):
+        Pipeline(db_path, blocked=["fastcommerce_marketplace"])  # the entry point is called marketplace
+    result = CliRunner().invoke(main, ["--db", str(db_path), "--block", "nosuch", "status"])
+    assert result.exit_code != 0 and "cannot block 'nosuch'" in result.output
+    with Pipeline(db_path, blocked=["marketplace"]) as p:  # the right name still works
+        assert "marketplace" not in {i.name for i in p.plugins()}
 
 
 def test_block_a_builtin_and_register_it_again_as_a_throwaway_plugin(db_path):
