@@ -23,9 +23,9 @@ import threading
 import weakref
 from pathlib import Path
 
-import structlog
+from .logs import get_logger
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 BACKSTOP_PAGES = 10_000
 """``wal_autocheckpoint`` of the committing connection when the thread does the work:

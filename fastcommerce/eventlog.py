@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from .checkpointing import BACKSTOP_PAGES, BackgroundCheckpointer
 from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from .events import LogRecord
+from .logs import get_logger
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 LOG_TABLE = "event_log"
 CHECKPOINT_TABLE = "checkpoints"

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-import structlog
-
 from .ingest import SourceSummary
+from .logs import get_logger
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 
 def _fd_path(fh: IO[bytes]) -> Path | None:

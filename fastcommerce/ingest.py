@@ -21,16 +21,16 @@ from typing import Any
 
 import attrs
 import orjson
-import structlog
 
 from .converter import parse_timestamp
 from .errors import SourceError
 from .eventlog import Checkpoint, EventLog, format_time
+from .logs import get_logger
 from .memory import gc_paused
 from .sources import DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, parse_json, strip_eol
 from .upcasting import SchemaRegistry
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
 FINGERPRINT_BYTES = 4096

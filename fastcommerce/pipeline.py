@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 from sqlite_utils import Database
 
 from .converter import make_converter
@@ -17,6 +16,7 @@ from .errors import SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
+from .logs import get_logger
 from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
@@ -27,7 +27,7 @@ from .sources import DEFAULT_MAX_RECORD_BYTES
 from .upcasting import SchemaRegistry
 from .validation import ValidatorSet
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 STREAMS = ("catalog", "inventory", "orders")
 """The built-in streams, in the order ``run`` ingests them: the catalog describes the

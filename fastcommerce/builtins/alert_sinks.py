@@ -10,13 +10,13 @@ import urllib.request
 from pathlib import Path
 
 import orjson
-import structlog
 
 from ..hookspecs import hookimpl
+from ..logs import get_logger
 from ..monitoring.alerts import AlertSink, Notification
 from ..monitoring.config import MonitoringConfig
 
-logger = structlog.get_logger("fastcommerce.alerts")
+logger = get_logger("fastcommerce.alerts")
 
 
 def log_sink(note: Notification) -> None:

@@ -16,13 +16,13 @@ from typing import Any
 
 import attrs
 import orjson
-import structlog
 from sqlite_utils import Database
 
 from ..eventlog import format_time
+from ..logs import get_logger
 from .config import MonitoringConfig
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 ALERTS, DELIVERIES = "alerts", "alert_deliveries"
 SEVERITIES = ("info", "warning", "critical")

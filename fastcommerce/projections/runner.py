@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import attrs
-import structlog
 
 from ..errors import PluginConfigError, PluginError
 from ..ingest import latency_bucket
+from ..logs import get_logger
 from ..memory import gc_paused
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..reading import CatalogView, EventReader
     from . import Projection
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 STATE_TABLE = "projection_state"
 BATCH_SIZE = 10_000
