@@ -7,6 +7,7 @@ refused and every timestamp is normalised to UTC.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -17,6 +18,9 @@ from cattrs.preconf.json import make_converter as _make_json_converter
 from .events import PAYLOAD_TYPES, Product
 
 ISO_FORMAT_HINT = "ISO-8601 with 'T' and 'Z' or a +HH:MM offset"
+_ZONE = re.compile(r"\d(?:Z|[+-]\d\d:\d\d)\Z")
+"""How the text must end: a digit of the time, then ``Z`` or ``+HH:MM``/``-HH:MM``, the only
+offsets the data contract names (Python also reads ``+05``, ``+0530`` and ``10:00 +05:30``)."""
 
 
 def parse_decimal(value: Any) -> Decimal:
@@ -65,6 +69,8 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset")
+    if not _ZONE.search(text):
+        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}")
     try:
         return parsed.astimezone(timezone.utc)
     except OverflowError:

@@ -318,27 +318,31 @@ def stamp_text(moment: datetime, style: str) -> str:
         return " " + base.strftime("%Y-%m-%dT%H:%M:%S") + "Z "
     if style == "minutes":
         return base.strftime("%Y-%m-%dT%H:%M") + "Z"
+    # invalid styles
     if style == "compact-offset":
         return base.astimezone(IST).strftime("%Y-%m-%dT%H:%M:%S+0530")
-    # invalid styles
     if style == "naive":
         return base.replace(tzinfo=None).isoformat()
     if style == "space":
         return base.strftime("%Y-%m-%d %H:%M:%S") + "Z"
     if style == "lower-z":
         return base.strftime("%Y-%m-%dT%H:%M:%S") + "z"
+    if style == "hour-offset":  # the contract names Z and +HH:MM only
+        return base.astimezone(IST).strftime("%Y-%m-%dT%H:%M:%S") + "+05"
+    if style == "spaced-offset":
+        return base.astimezone(IST).strftime("%Y-%m-%dT%H:%M:%S") + " +05:30"
     raise AssertionError(style)
 
 
-VALID_STAMP_STYLES = ("Z", "Z", "Z", "Zmicro", "+00:00", "IST", "PST", "lower-t", "padded", "minutes",
-                      "compact-offset")
+VALID_STAMP_STYLES = ("Z", "Z", "Z", "Zmicro", "+00:00", "IST", "PST", "lower-t", "padded", "minutes")
 # Week dates ("2024-W03-1T10:30:00Z"): see the regression test at the end.
 timestamps = (
     weighted(st.builds(stamp_text, valid_moments, st.sampled_from(VALID_STAMP_STYLES)),
              some("2024-01-21T12:00:00Z", "2024-01-21T17:30:00+05:30", "0001-01-01T00:00:00Z")),
     st.one_of(
         st.builds(stamp_text, future_moments, st.sampled_from(VALID_STAMP_STYLES)),
-        st.builds(stamp_text, valid_moments, some("naive", "space", "lower-z")),
+        st.builds(stamp_text, valid_moments, some("naive", "space", "lower-z", "compact-offset", "hour-offset",
+                                                  "spaced-offset")),
         some("", "  ", "yesterday", None, 1705314600, "2024-13-01T00:00:00Z", "2024-01-15T25:00:00Z",
              "2024-01-15", "2024-02-30T00:00:00Z", "0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00",
              "2099-01-01T00:00:00Z", "2024-01-21T12:00:00.000001Z", "2024-01-21T17:30:00.000001+05:30",

@@ -83,9 +83,17 @@ def test_missing_field(pipeline, field, how):
     assert codes_of(pipeline, variant(WEB, **{field: value})) == [["missing_field"]]
 
 
-@pytest.mark.parametrize("ts", ["2024-01-15T10:30:00", "yesterday", "2024-01-15 10:30:00Z", "2031-01-01T00:00:00Z", 17])
+@pytest.mark.parametrize("ts", ["2024-01-15T10:30:00", "yesterday", "2024-01-15 10:30:00Z", "2031-01-01T00:00:00Z", 17,
+                                # offsets the contract does not name ("Z or an +HH:MM offset")
+                                "2024-01-15T10:30:00+05", "2024-01-15T10:30:00+0530",
+                                "2024-01-15T10:30:00 +05:30", "2024-01-15T10:30:00+05:30:00"])
 def test_invalid_timestamp(pipeline, ts):
     assert codes_of(pipeline, variant(WEB, timestamp=ts)) == [["invalid_timestamp"]]
+
+
+@pytest.mark.parametrize("ts", ["2024-01-15T16:00:00+05:30", "2024-01-15T05:30:00.25-05:00", "2024-01-15T10:30:00Z"])
+def test_the_contracts_offsets_are_valid(pipeline, ts):
+    assert codes_of(pipeline, variant(WEB, timestamp=ts)) == [[]]
 
 
 def test_timestamp_within_one_day_of_recording_is_valid(pipeline):
