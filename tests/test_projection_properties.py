@@ -739,7 +739,11 @@ def test_inventory_late_batch_never_overwrites_a_newer_level_and_report_by_hand(
         report = inventory(p)
     assert (report.summary["from"], report.summary["to"], report.summary["days"]) == ("2024-01-15", "2024-01-17", 3)
     rows = {r["product_id"]: r for r in report.rows}
-    assert set(rows) == {"PROD-001", "PROD-002", "PROD-004"}
+    assert set(rows) == set(CATALOG)  # every active catalog product, stocked or not
+    # PROD-003 and PROD-005: never stocked, never sold: nothing available, low on stock
+    for pid in ("PROD-003", "PROD-005"):
+        assert (rows[pid]["available"], rows[pid]["warehouses"], rows[pid]["units_sold"]) == (0, 0, 0)
+        assert rows[pid]["low_stock"] is True and rows[pid]["turnover"] is None  # no stock days
 
     # PROD-001: closing 15th = A 90 (the late 20:00 level; B unknown) ; 16th = 80 + 40 ; 17th = 80 + 30
     avg_stock = Fraction(90 + 120 + 110, 3)
@@ -771,7 +775,8 @@ def test_low_stock_is_available_at_or_below_the_reorder_point(tmp_path):
         p.project()
         rows = {r["product_id"]: r for r in inventory(p).rows}
     assert {pid: r["low_stock"] for pid, r in rows.items()} == {
-        "PROD-001": True, "PROD-002": False, "PROD-003": True}
+        "PROD-001": True, "PROD-002": False, "PROD-003": True,
+        "PROD-004": True, "PROD-005": True}  # not stocked: 0 <= their reorder points (0 and 20)
 
 
 def upcast_partner_v4(record: dict[str, Any]) -> dict[str, Any]:
