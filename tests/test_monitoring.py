@@ -524,6 +524,20 @@ def test_stock_rule_raises_low_stock_and_resolves_after_a_restock(tmp_path):
     p.close()
 
 
+def test_stock_rule_ignores_products_with_no_known_stock_level(tmp_path):
+    p = open_pipeline(tmp_path)
+    p.ingest_records("catalog", CATALOG)  # active products, no inventory file yet
+    p.project()
+    assert [r["product_id"] for r in p.report("inventory").rows if r["low_stock"]]  # the report lists them
+    assert [n for n in p.alerts(now=T0).raised if n.finding.rule == "low_stock"] == []  # no alert storm
+    p.ingest_records("inventory", [
+        {"product_id": "PROD-001", "available_quantity": "3", "warehouse_location": "WH-SF",
+         "last_updated": "2024-01-20T09:00:00Z"}])
+    p.project()
+    assert [n.finding.key for n in p.alerts(now=T0 + HOUR).raised if n.finding.rule == "low_stock"] == ["PROD-001"]
+    p.close()
+
+
 def test_stock_rule_can_be_switched_off(tmp_path):
     p = open_pipeline(tmp_path, monitoring=write(tmp_path, "[stock]\nlow_stock = false\n"))
     ingest_small(p)

@@ -243,13 +243,18 @@ def quality_rule(ctx: AlertContext) -> Iterator[Finding]:
 
 
 def stock_rule(ctx: AlertContext) -> Iterator[Finding]:
-    """Low stock (available <= reorder point) and short days of cover, per product."""
+    """Low stock (available <= reorder point) and short days of cover, per product with a
+    known stock level. A product no inventory row names is listed by the inventory report
+    (available 0) but raises nothing here: before the first inventory file, every product
+    would, and a feed that stops is for ``source_silent`` (the freshness rule) to report."""
     if not table_exists(ctx.db, "inventory_current"):
         return
     from ..reports.business import inventory
 
     cfg = ctx.config.stock
     for row in inventory(ctx.db).rows:
+        if not row["warehouses"]:
+            continue
         pid = row["product_id"]
         if cfg.low_stock and row["low_stock"]:
             yield Finding(rule="low_stock", key=pid, severity="warning",
