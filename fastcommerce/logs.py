@@ -32,13 +32,14 @@ class Logger:
         return Logger(self.name, {**self._context, **context})
 
     def _log(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        merged = {**self._context, **fields}  # a call's value wins over a bound one, as in structlog
         if structlog.is_configured():
-            getattr(structlog.get_logger(self.name), level)(event, **self._context, **fields)
+            getattr(structlog.get_logger(self.name), level)(event, **merged)
             return
         std, number = logging.getLogger(self.name), _LEVELS[level]
         if std.isEnabledFor(number):
-            pairs = "".join(f" {k}={v!r}" for k, v in {**self._context, **fields}.items())
-            std.log(number, "%s%s", event, pairs)
+            pairs = "".join(f" {k}={v!r}" for k, v in merged.items())
+            std.log(number, "%s%s", event, pairs, stacklevel=3)  # the record names our caller
 
     def debug(self, event: str, **fields: Any) -> None:
         self._log("debug", event, fields)

@@ -24,12 +24,15 @@ ORDER = {"order_id": "O1", "customer_id": "C1", "timestamp": "2024-01-15T10:00:0
 
 @pytest.fixture
 def unconfigured():
-    saved = structlog.get_config()
+    was, saved = structlog.is_configured(), structlog.get_config()
     structlog.reset_defaults()
     try:
         yield
     finally:
-        structlog.configure(**saved)
+        if was:
+            structlog.configure(**saved)
+        else:
+            structlog.reset_defaults()
 
 
 def test_a_script_using_the_api_gets_only_its_own_output_on_stdout(tmp_path):
@@ -75,3 +78,15 @@ def test_bind_adds_context_and_leaves_the_parent_alone(unconfigured, caplog):
         child.warning("something", line=3)
         parent.warning("plain")
     assert [r.getMessage() for r in caplog.records] == ["something stream='orders' line=3", "plain"]
+    assert {r.filename for r in caplog.records} == {"test_logs.py"}  # the caller, not the wrapper
+
+
+def test_a_call_overrides_a_bound_value_on_both_paths(unconfigured, caplog):
+    log = get_logger("fastcommerce.test").bind(stream="orders")
+    with caplog.at_level(logging.WARNING, logger="fastcommerce.test"):
+        log.warning("moved", stream="inventory")
+    assert caplog.records[-1].getMessage() == "moved stream='inventory'"
+    capture = LogCapture()
+    structlog.configure(processors=[capture])
+    log.warning("moved", stream="inventory")
+    assert capture.entries[-1]["stream"] == "inventory"
