@@ -159,7 +159,9 @@ def register_reports() -> Iterable[ReportSpec]:
     ``function(source, **options)`` that reads your projection's tables (``source`` is a
     ``sqlite_utils.Database`` or a pipeline) and returns a
     :class:`~fastcommerce.reports.base.Report`. Options are ``on``, ``start``, ``end``
-    (dates), ``by`` and ``limit``; accept and ignore the ones you have no use for. Reports
+    (dates), ``by`` and ``limit``; accept and ignore the ones you have no use for.
+    ``limit=None`` means every row and ``0`` none: :func:`~fastcommerce.reports.base.limited`
+    applies it as the built-in reports do (a negative one is a ``ValueError``). Reports
     are registered per pipeline: a plugin's report exists only where the plugin is loaded.
 
     :returns: an iterable of :class:`~fastcommerce.reports.base.ReportSpec`.

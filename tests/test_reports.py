@@ -202,6 +202,12 @@ def test_limit_means_the_same_in_every_report(shop, name):
         shop.report(name, catch_up=False, limit=-1)
 
 
+@pytest.mark.parametrize("name", ["revenue", "products", "inventory", "customers", "operations", "quality"])
+def test_a_negative_limit_is_refused_even_with_no_data(tmp_path, name):
+    with Pipeline(tmp_path / "empty.db", load_entrypoints=False) as p, pytest.raises(ValueError, match="limit"):
+        p.report(name, limit=-1)
+
+
 def test_cli_limit_shortens_revenue_and_operations(shop):
     db = str(shop.log.db.conn.execute("PRAGMA database_list").fetchone()[2])
     with Pipeline(db, load_entrypoints=False, clock=lambda: datetime(2024, 1, 17, 12, tzinfo=timezone.utc)) as late:
@@ -226,6 +232,14 @@ def test_verify_reports_a_missing_live_table_as_a_difference(shop):
     assert "Traceback" not in bad.output
     diff = [ln for ln in bad.output.splitlines() if ln.startswith("DIFF")]
     assert len(diff) == 1 and "sales_hourly" in diff[0] and "live table missing" in diff[0]
+    # with events still to apply, the other projections catch up; sales cannot, and says so
+    shop.ingest_records("orders", [line(ev("O8", "2024-01-16T21:00:00Z", "confirmed", [("P1", 1, "10.00")]))])
+    behind = CliRunner().invoke(main, ["--db", db, "verify", "--format", "json"])
+    assert behind.exit_code == 1 and "Traceback" not in behind.output, behind.output
+    tables = {t["table"]: t for t in json.loads(behind.stdout)["tables"]}
+    assert tables["sales_hourly"]["live_exists"] is False
+    assert not tables["sales_orders"]["ok"]  # not caught up: the rebuild holds O8
+    assert tables["quality_daily"]["ok"] and tables["inventory_current"]["ok"]
 
 
 def test_inventory_lists_active_catalog_products_with_no_stock_as_low_stock(tmp_path):

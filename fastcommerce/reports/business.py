@@ -17,6 +17,7 @@ REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "r
 def revenue(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
     """Daily revenue by channel and region. Default: the latest day with revenue. The
     summary covers every row; ``limit`` only shortens the list."""
+    check_limit(limit)
     db = database(source)
     if on is None and start is None and end is None and table_exists(db, "sales_daily_revenue"):
         on = db.execute("SELECT MAX(date) FROM sales_daily_revenue").fetchone()[0]
@@ -46,6 +47,7 @@ PRODUCT_COLUMNS = ("product_id", "name", "category", "orders", "units", "revenue
 
 def products(source: Any, *, on=None, start=None, end=None, by: str = "units", limit: int | None = 10, **_: Any) -> Report:
     """Top products over a date range, ranked by units or revenue, ties by product_id."""
+    check_limit(limit)
     if by not in ("units", "revenue"):
         raise ValueError("by must be 'units' or 'revenue'")
     db = database(source)
@@ -60,7 +62,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
             f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id ORDER BY {order}, p.product_id"
         )
         params: list[Any] = [lo, hi]
-        if check_limit(limit) is not None:
+        if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for pid, name, category, orders, units, cents in db.execute(sql, params):
@@ -87,6 +89,7 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
     """Stock, sales and turnover per product over a period (default: the order dates): every
     product with stock or sales, and every active catalog product (with none in stock, it is
     low on stock)."""
+    check_limit(limit)
     db = database(source)
     lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
     if not table_exists(db, "inventory_current"):
@@ -171,6 +174,7 @@ CUSTOMER_COLUMNS = ("customer_id", "orders", "revenue", "first_order_date", "las
 
 def customers(source: Any, *, on=None, start=None, end=None, limit: int | None = 20, **_: Any) -> Report:
     """Customers with revenue-bearing orders, by revenue; repeat rate and top-10% share."""
+    check_limit(limit)
     db = database(source)
     lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
     rows = []

@@ -29,6 +29,7 @@ def operations(source: Any, *, on=None, start=None, end=None, limit: int | None 
     """Per date the events were recorded: events, valid, quarantined, duplicates, late, and
     order latency percentiles (recorded time minus event time, seconds). The summary covers
     every date; ``limit`` only shortens the list."""
+    check_limit(limit)
     db = database(source)
     lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
     lo, hi = lo or "0000-00-00", hi or "9999-99-99"
@@ -73,6 +74,7 @@ QUALITY_COLUMNS = ("offset", "stream", "source", "line", "codes", "reasons")
 def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 50, **_: Any) -> Report:
     """Quarantined records with their source, line and reasons; per code, the records that
     carry it (warnings counted on valid records only, as the contract says)."""
+    check_limit(limit)
     db = database(source)
     lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
     lo, hi = lo or "0000-00-00", hi or "9999-99-99"
@@ -95,7 +97,7 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
             "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
         )
         params: list[Any] = [lo, hi]
-        if check_limit(limit) is not None:
+        if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for offset, stream, src, line, codes, reasons in db.execute(sql, params):

@@ -388,6 +388,7 @@ def test_fraud_report_through_the_pipeline_and_on_a_database():
         assert [r["customer_id"] for r in only.rows] == ["CUST-FAST"]
         assert only.summary["flagged_customers"] == 3
         assert len(fastcommerce_fraud.fraud_report(p, limit=1).rows) == 1
+        assert fastcommerce_fraud.fraud_report(p, limit=0).rows == []  # 0 means none, as in the built-in reports
         data = json.loads(render(report, "json"))
         assert data["rows"][1]["value"] == 249.95
         assert "CUST-WORLD" in render(report, "table") and "| customer_id |" in render(report, "markdown")

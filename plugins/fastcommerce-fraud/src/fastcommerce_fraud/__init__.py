@@ -34,7 +34,7 @@ from sqlite_utils import Database
 from fastcommerce import Event, OrderEvent, Projection, ValidationContext, Validator, hookimpl
 from fastcommerce.events import ORDER_STATUSES
 from fastcommerce.money import from_cents, to_cents
-from fastcommerce.reports.base import Report, ReportSpec, database, table_exists
+from fastcommerce.reports.base import Report, ReportSpec, check_limit, database, limited, table_exists
 
 __all__ = [
     "CUSTOMERS", "FRAUD_COLUMNS", "MANY_COUNTRIES", "ORDERS", "REFUND_MIN_ORDERS", "SIGNALS",
@@ -291,6 +291,7 @@ def fraud_report(source: Any, *, signal: str | None = None, limit: int | None = 
     and the valid order events flagged ``suspicious_quantity`` (from the quality projection,
     when it is built).
     """
+    check_limit(limit)
     if on is not None or start is not None or end is not None:
         raise ValueError("the fraud report covers the whole log; it takes no date range")
     if signal is not None and signal not in SIGNAL_NAMES:
@@ -331,7 +332,7 @@ def fraud_report(source: Any, *, signal: str | None = None, limit: int | None = 
         "signals": {name: per_signal[name] for name in sorted(per_signal)},
         "suspicious_quantity_events": suspicious,
     }
-    return Report(name="fraud", rows=rows[:limit] if limit else rows, summary=summary, columns=FRAUD_COLUMNS)
+    return Report(name="fraud", rows=limited(rows, limit), summary=summary, columns=FRAUD_COLUMNS)
 
 
 @hookimpl
