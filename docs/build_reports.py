@@ -35,8 +35,7 @@ or from Python: `fastcommerce.reports.revenue(pipeline, on=..., start=..., end=.
 friends return a `Report(name, rows, summary, columns)`; `pipeline.report(name, ...)` catches
 the projections up first. `--limit N` (`limit=N`) keeps the first N rows of any report, 0
 keeps none; without it, `products` lists 10, `customers` 20, `quality` 50 and the others
-every row. The summary is of every row, except `products`, whose summary counts the rows
-listed. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
+every row. The summary is of every row, listed or not. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
 with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values.
 
 ## Definitions

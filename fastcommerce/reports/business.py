@@ -68,7 +68,11 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
         for pid, name, category, orders, units, cents in db.execute(sql, params):
             rows.append({"product_id": pid, "name": name, "category": category, "orders": orders,
                          "units": units, "revenue": from_cents(cents)})
-    summary = {"from": lo, "to": hi, "by": by, "products": len(rows)}
+    sold = len(rows)  # products sold in the range, listed or not
+    if lo is not None and limit is not None and sold == limit:
+        sold = db.execute("SELECT COUNT(DISTINCT product_id) FROM sales_daily_products WHERE date BETWEEN ? AND ?",
+                          [lo, hi]).fetchone()[0]
+    summary = {"from": lo, "to": hi, "by": by, "products": sold}
     return Report(name="products", rows=rows, summary=summary, columns=PRODUCT_COLUMNS)
 
 
