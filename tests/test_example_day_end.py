@@ -89,7 +89,9 @@ def test_table_output_for_a_chosen_date_and_a_second_run_on_the_same_log(data_di
     revenue = run_report(Database(db_path), "revenue", on="2024-01-15")
     assert f"revenue: {revenue.summary['revenue']}" in out
     assert f"orders: {revenue.summary['orders']}" in out
-    assert "by: revenue" in out and "products: 3" in out
+    sold = Database(db_path).execute(  # the summary counts every product sold that day, not the 3 listed
+        "SELECT COUNT(DISTINCT product_id) FROM sales_daily_products WHERE date = '2024-01-15'").fetchone()[0]
+    assert sold > 3 and "by: revenue" in out and f"products: {sold}" in out
     quarantined = run_report(Database(db_path), "quality").summary["quarantined"]
     assert f"quarantined: {quarantined}" in out
     assert "batch_appended" not in out
