@@ -140,7 +140,8 @@ def format_time(moment: datetime) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
-    """Inverse of :func:`format_time`."""
+    """Inverse of :func:`format_time` (cached: a batch shares a few recorded times, and
+    records recorded together then share one object, whose hash is computed once)."""
     if text is None:
         return None
     return datetime.fromisoformat(text)
@@ -174,22 +175,12 @@ _INSERT = (
 _from_text = datetime.fromisoformat
 
 
-def _to_record(row: Sequence[Any], recorded: dict[str, datetime] | None = None) -> LogRecord:
-    """A row of ``SELECT {_COLUMNS}`` as a :class:`LogRecord`, its times parsed.
-
-    ``recorded`` caches the recorded times of a batch, which shares a handful: fewer
-    parses, and records recorded together share one object, whose hash is then computed
-    once (hashing an aware datetime asks its time zone for the offset every time)."""
-    event_time, recorded_text = row[4], row[5]
-    if recorded is None:
-        recorded_at = _from_text(recorded_text)
-    else:
-        recorded_at = recorded.get(recorded_text)
-        if recorded_at is None:
-            recorded_at = recorded[recorded_text] = _from_text(recorded_text)
+def _to_record(row: Sequence[Any]) -> LogRecord:
+    """A row of ``SELECT {_COLUMNS}`` as a :class:`LogRecord`, its times parsed."""
+    event_time = row[4]
     return LogRecord(row[0], row[1], row[2], row[3],
                      None if event_time is None else _from_text(event_time),  # nearly all distinct: no cache
-                     recorded_at, *row[6:])
+                     parse_time(row[5]), *row[6:])
 
 
 def _translate(exc: sqlite3.Error) -> EventLogError:
@@ -369,8 +360,7 @@ class EventLog:
                 raise _translate(exc) from exc
             if not rows:
                 return
-            recorded: dict[str, datetime] = {}
-            batch = [_to_record(r, recorded) for r in rows]
+            batch = [_to_record(r) for r in rows]
             last = batch[-1].offset
             yield batch
             if len(rows) < batch_size:
