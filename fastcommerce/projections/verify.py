@@ -58,7 +58,7 @@ def verify(pipeline: Pipeline) -> list[TableCheck]:
     # applying to it would fail, and its missing table is a difference to report
     projections = pipeline.projections.projections
     complete = [name for name, (_plugin, p) in sorted(projections.items())
-                if all(table_checksum(pipeline.log.conn, t)[1] != MISSING for t in p.tables)]
+                if all(pipeline.db[t].exists() for t in p.tables)]
     if complete:
         pipeline.project(complete)
     with tempfile.TemporaryDirectory(prefix="fastcommerce-verify-") as tmp:
