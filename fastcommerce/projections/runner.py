@@ -28,7 +28,7 @@ BATCH_SIZE = 10_000
 are spread over the table) and usually a checkpoint, so fewer, larger batches write less;
 10,000 is also the batch of the trivial projection the benchmark compares with."""
 RUNS_TABLE = "projection_runs"
-FIRST_BUILD = "first build"
+FIRST_BUILD, ASKED_FOR = "first build", "asked for"  # why a projection was rebuilt
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -160,7 +160,7 @@ class ProjectionRunner:
         rebuilt it). Why it was reset, or ``None``."""
         db = self.log.db
         with self.log.transaction():
-            why = self._stale(p, self._state()) if if_stale else "asked for"
+            why = self._stale(p, self._state()) if if_stale else ASKED_FOR
             if why is None:
                 return None
             for t in p.tables:
@@ -179,7 +179,7 @@ class ProjectionRunner:
         for name in names or list(self.projections):
             self._reset(self._get(name))
         return self.catch_up(names, batch_size=batch_size,
-                             _rebuilt=dict.fromkeys(names or self.projections, "asked for"),
+                             _rebuilt=dict.fromkeys(names or self.projections, ASKED_FOR),
                              on_batch=on_batch)
 
     def _get(self, name: str) -> Projection:
