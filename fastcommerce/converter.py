@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 import cattrs
+import cattrs.v
 from cattrs.preconf.json import make_converter as _make_json_converter
 
 from .events import PAYLOAD_TYPES, Product
@@ -77,9 +78,39 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"{value!r} is outside the representable range of UTC times") from None
 
 
+class NotText(TypeError):
+    """A value where an event has text (an id, a channel, an address field)."""
+
+
+def _text(value: Any, _type: Any) -> str:
+    """Text stays text, and nothing else becomes text: cattrs would store ``123`` as
+    ``"123"`` and ``{"a": 1}`` as ``"{'a': 1}"``, and a report would show them."""
+    if not isinstance(value, str):
+        raise NotText(f"{value!r} is {_json_type(value)}, not a string")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", Decimal: "a number", list: "a list",
+             dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def structure_error_messages(exc: Exception) -> list[str]:
+    """One message per problem a failed ``structure`` found, each with its path."""
+    if not isinstance(exc, cattrs.BaseValidationError):
+        return [str(exc)]
+
+    def message(error: BaseException, type_: Any) -> str:
+        return str(error) if isinstance(error, NotText) else cattrs.v.format_exception(error, type_)
+
+    return cattrs.transform_error(exc, format_exception=message)
+
+
 def make_converter(plugin_hooks: Callable[[cattrs.Converter], None] | None = None) -> cattrs.Converter:
     """A fresh converter; ``plugin_hooks`` runs the plugins' ``configure_converter``."""
     conv = _make_json_converter(forbid_extra_keys=False)
+    conv.register_structure_hook(str, _text)
     conv.register_structure_hook(Decimal, lambda v, _t: parse_decimal(v))
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(datetime, lambda v, _t: parse_timestamp(v))

@@ -20,7 +20,7 @@ from .builtins.clean_orders import (
     facts_from_payload,
     order_facts_if_clean,
 )
-from .converter import structure_payload
+from .converter import structure_error_messages, structure_payload
 from .events import LAZY, Event, LogRecord, OrderEvent, Problem
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
@@ -88,7 +88,7 @@ def _rejected(record: LogRecord, code: str, reason: str) -> Event:
 
 
 def _structure_problems(exc: Exception) -> tuple[Problem, ...]:
-    messages = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
+    messages = structure_error_messages(exc)
     return tuple(
         Problem(code="malformed_record", severity="error", reason=f"cannot structure: {m}", validator=CORE)
         for m in messages

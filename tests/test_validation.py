@@ -269,3 +269,39 @@ def test_timestamp_outside_the_utc_range_is_invalid_not_a_crash(pipeline, ts):
 ])
 def test_amounts_beyond_exact_cent_storage_are_invalid_items(pipeline, items):
     assert codes_of(pipeline, variant(WEB, items=items)) == [["invalid_item"]]
+
+
+@pytest.mark.parametrize(("changes", "path", "shown"), [
+    ({"order_id": 123}, "$.order_id", "123 is a number"),
+    ({"customer_id": {"a": 1}}, "$.customer_id", "{'a': 1} is an object"),
+    ({"channel": 5}, "$.channel", "5 is a number"),
+    ({"shipping_address": {"country": ["US"], "state": "CA", "city": "SF"}}, "$.shipping_address.country",
+     "['US'] is a list"),
+    ({"shipping_address": {"country": "US", "state": "CA", "city": True}}, "$.shipping_address.city",
+     "True is a boolean"),
+])
+def test_a_text_field_of_another_json_type_is_malformed_not_turned_into_text(pipeline, changes, path, shown):
+    pipeline.ingest_records("orders", [variant(WEB, **changes)])
+    (event,) = pipeline.events(stream="orders")
+    assert [p.code for p in event.problems] == ["malformed_record"]
+    assert event.problems[0].reason == f"cannot structure: {shown}, not a string @ {path}"
+    pipeline.project()
+    assert pipeline.db["sales_orders"].count == 0
+
+
+def test_a_product_id_that_is_not_text_is_an_invalid_item_and_sells_nothing(pipeline):
+    items = [{"product_id": 1, "quantity": 1, "unit_price": 29.99}]
+    assert codes_of(pipeline, variant(WEB, items=items)) == [["invalid_item"]]
+    (event,) = pipeline.events(stream="orders")
+    assert "items[0].product_id 1 is not a string" in event.problems[0].reason
+    pipeline.project()
+    assert pipeline.db["sales_order_lines"].count == 0
+
+
+def test_a_catalog_product_id_that_is_not_text_is_malformed(pipeline, tmp_path):
+    path = tmp_path / "catalog3.json"
+    path.write_text('[{"product_id": 44, "name": "x", "category": "y", "price": 1.50}]')
+    pipeline.ingest("catalog", path)
+    (event,) = [e for e in pipeline.events(stream="catalog") if e.record.source == str(path)]
+    assert [p.code for p in event.problems] == ["malformed_record"]
+    assert "$.product_id" in event.problems[0].reason

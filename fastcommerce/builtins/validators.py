@@ -103,8 +103,11 @@ def item_problems(items: Any) -> Found:
         if not isinstance(item, dict):
             yield "invalid_item", f"{where} is not an object"
             continue
-        if is_empty(item.get("product_id")):
+        pid = item.get("product_id")
+        if is_empty(pid):
             yield "invalid_item", f"{where} has no product_id"
+        elif not isinstance(pid, str):
+            yield "invalid_item", f"{where}.product_id {pid!r} is not a string"
         qty = item.get("quantity")
         if type(qty) is not int or qty <= 0:
             yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
@@ -261,7 +264,7 @@ def register_validators() -> list[Validator]:
         _v("order_timestamp", "orders", {"invalid_timestamp": E}, check_order_timestamp,
            "ISO-8601 with an offset, at most one day after it was recorded"),
         _v("order_items", "orders", {"invalid_item": E}, check_order_items,
-           "non-empty items; positive integer quantities; prices >= 0 with at most 2 decimals"),
+           "non-empty items; text product ids; positive integer quantities; prices >= 0 with at most 2 decimals"),
         _v("order_status", "orders", {"invalid_status": E}, check_order_status,
            "one of the six statuses, case-insensitive"),
         _v("order_total", "orders", {"total_mismatch": E}, check_order_total,
