@@ -151,7 +151,7 @@ class Ingester:
             end = last.end if last else start
             self.log.save_checkpoint(Checkpoint(
                 source_id=source_id, stream=stream, path=str(path.resolve()), byte_offset=end,
-                line=last.line if last else line, fingerprint=fingerprint(data, end),
+                line=last.lines_read if last else line, fingerprint=fingerprint(data, end),
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
@@ -271,7 +271,7 @@ class Ingester:
         with gc_paused():
             for rec in islice(reader, self.batch_size):
                 last = rec
-                h = content_hash(rec.raw)
+                h = content_hash(rec.raw if rec.identity is None else rec.identity)
                 if rec.malformed is not None:
                     rows.append((stream, h, None, None, recorded_at, source, rec.line,
                                  None, None, "malformed_record", rec.malformed, rec.raw))

@@ -9,6 +9,7 @@ stays flat whatever the file size.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,18 @@ INVENTORY_COLUMNS = ("product_id", "available_quantity", "warehouse_location", "
 class RawRecord:
     """One input record: where it is, its bytes, and its parsed value or why it has none."""
 
-    line: int
+    line: int  # where the record starts
     end: int  # byte offset just after the record; where a resumed read starts
     raw: bytes
     value: Any = None
     malformed: str | None = None
+    last_line: int = 0  # where it ends, when that is a later line (a quoted line break in CSV)
+    identity: bytes | None = None  # what an exact duplicate repeats, when that is not ``raw``
+
+    @property
+    def lines_read(self) -> int:
+        """The file's lines read up to the end of this record."""
+        return max(self.line, self.last_line)
 
 
 def strip_eol(raw: bytes) -> bytes:
@@ -98,19 +106,62 @@ def read_jsonl(
             yield RawRecord(line, pos, body, value if reason is None else None, reason)
 
 
-def read_csv_header(path: Path) -> tuple[list[str] | None, int, str | None]:
-    """``(columns, byte length of the header line, problem)``."""
+def read_csv_header(path: Path) -> tuple[list[str] | None, int, str | None, bytes]:
+    """``(columns, byte length of the header line, problem, the header's bytes)``."""
     with open(path, "rb") as fh:
         raw = fh.readline()
     body = strip_eol(raw)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return None, len(raw), f"header is not valid UTF-8 (byte {exc.start})"
+        return None, len(raw), f"header is not valid UTF-8 (byte {exc.start})", body
     if not text.strip():
-        return None, len(raw), "no header row"
+        return None, len(raw), "no header row", body
     columns = [c.strip() for c in next(csv.reader([text]))]
-    return columns, len(raw), None
+    return columns, len(raw), None, body
+
+
+def _open_quote(raw: bytes, inside: bool = False) -> bool:
+    """Whether ``raw`` ends inside a quoted field (``inside``: it starts in one), as the
+    csv module reads it: a quote opens a field only as its first character, and inside
+    one a doubled quote is a quote. A quote elsewhere (``12" pizza``) is just a character."""
+    field_start = not inside
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if inside:
+            if c == 34:  # "
+                if i + 1 < n and raw[i + 1] == 34:
+                    i += 1
+                else:
+                    inside = False
+        elif c == 34 and field_start:
+            inside = True
+        field_start = c in (44, 10, 13) and not inside  # , \n \r
+        i += 1
+    return inside
+
+
+def _csv_rows(fh: Any, max_record_bytes: int, complete_lines_only: bool) -> Iterator[tuple[bytes, int]]:
+    """``(row bytes, physical lines)`` per CSV row: a quoted field may hold line breaks.
+    A row that would pass ``max_record_bytes`` stops there, so an unclosed quote costs one
+    malformed row, not the rest of the file."""
+    for raw in fh:
+        if complete_lines_only and not raw.endswith(b"\n"):
+            return
+        lines = 1
+        if b'"' in raw and _open_quote(raw):
+            parts, size, inside = [raw], len(raw), True
+            while inside and size <= max_record_bytes:
+                more = fh.readline()
+                if not more:
+                    break  # the file ends inside the quotes: the csv module will say so
+                if complete_lines_only and not more.endswith(b"\n"):
+                    return  # the row is still being written
+                parts.append(more)
+                size, lines, inside = size + len(more), lines + 1, _open_quote(more, inside=True)
+            raw = b"".join(parts)
+        yield raw, lines
 
 
 def read_csv(
@@ -118,45 +169,46 @@ def read_csv(
     complete_lines_only: bool = False,
 ) -> Iterator[RawRecord]:
     """Inventory rows. The header names the columns, in any order; each data row becomes a
-    dict keyed by the header, stored as compact JSON, so the same row under the same
-    header is byte-identical (an exact duplicate) from any file."""
-    columns, header_len, problem = read_csv_header(path)
+    dict keyed by the header, stored as compact JSON. An exact duplicate is the same row
+    bytes under the same header bytes (the contract's "byte-identical"; the header is part
+    of it because the same row under another header says something else)."""
+    columns, header_len, problem, header = read_csv_header(path)
     with open(path, "rb") as fh:
         if start < header_len:
             start, line = header_len, 1
         fh.seek(start)
         pos = start
-        for raw in fh:
-            if complete_lines_only and not raw.endswith(b"\n"):
-                return
-            line += 1
+        for raw, lines in _csv_rows(fh, max_record_bytes, complete_lines_only):
+            first, line = line + 1, line + lines
             pos += len(raw)
             body = strip_eol(raw)
+            identity = header + b"\n" + body
             if problem is not None:
-                yield RawRecord(line, pos, body, None, f"cannot read the file's header: {problem}")
+                yield RawRecord(first, pos, body, None, f"cannot read the file's header: {problem}", line, identity)
                 continue
             if len(body) > max_record_bytes:
-                yield RawRecord(line, pos, body, None, f"row is {len(body)} bytes, over the {max_record_bytes}-byte limit")
+                yield RawRecord(first, pos, body, None, f"row is {len(body)} bytes, over the {max_record_bytes}-byte limit",
+                                line, identity)
                 continue
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield RawRecord(line, pos, body, None, f"not valid UTF-8 (byte {exc.start})")
+                yield RawRecord(first, pos, body, None, f"not valid UTF-8 (byte {exc.start})", line, identity)
                 continue
             try:
-                row = next(csv.reader([text], strict=True), [])
+                rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
             except csv.Error as exc:
-                yield RawRecord(line, pos, body, None, f"not a valid CSV row: {exc}")
+                yield RawRecord(first, pos, body, None, f"not a valid CSV row: {exc}", line, identity)
                 continue
+            row = rows[0] if rows else []
             assert columns is not None
-            if len(row) != len(columns):
-                yield RawRecord(
-                    line, pos, body, None,
-                    f"row has {len(row)} fields, the header has {len(columns)}",
-                )
+            if len(rows) > 1 or len(row) != len(columns):
+                why = (f"row has {len(row)} fields, the header has {len(columns)}" if len(rows) <= 1
+                       else "not a valid CSV row: a line break outside quotes")
+                yield RawRecord(first, pos, body, None, why, line, identity)
                 continue
             value = dict(zip(columns, row))
-            yield RawRecord(line, pos, orjson.dumps(value), value, None)
+            yield RawRecord(first, pos, orjson.dumps(value), value, None, line, identity)
 
 
 def read_catalog(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, **_: Any) -> Iterator[RawRecord]:

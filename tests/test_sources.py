@@ -78,6 +78,55 @@ def test_csv_same_row_under_same_header_is_byte_identical(tmp_path):
     a.write_text("product_id,available_quantity\nP1,5\n")
     b.write_text("product_id,available_quantity\nP0,1\nP1,5\n")
     assert list(read_csv(a))[0].raw == list(read_csv(b))[1].raw
+    assert list(read_csv(a))[0].identity == list(read_csv(b))[1].identity
+
+
+def test_csv_duplicates_are_byte_identical_rows_not_equal_values(tmp_path):
+    """Contract 6: an exact duplicate is byte-identical; the same values written another way
+    are a new record. The header is part of a row's identity: under another header the same
+    bytes say something else."""
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    a.write_text('product_id,available_quantity\nP1,5\n"P1",5\nP1,"5"\nP1,5\n')
+    b.write_text("available_quantity,product_id\nP1,5\n")
+    c.write_text("product_id,available_quantity\r\nP1,5\r\n")
+    recs = list(read_csv(a))
+    assert len({r.raw for r in recs}) == 1  # one stored meaning,
+    assert [r.identity for r in recs].count(recs[0].identity) == 2  # but three records
+    assert len({r.identity for r in recs}) == 3
+    assert list(read_csv(b))[0].identity not in {r.identity for r in recs}
+    assert list(read_csv(c))[0].identity == recs[0].identity  # line terminators aside
+
+
+def test_csv_quoted_line_breaks_stay_in_one_row(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_bytes(b'product_id,note,available_quantity\nP1,"two\nlines",5\nP2,"a ""quoted""\r\n\r\nnote",6\n'
+                     b'P3,12" pizza,7\nP4,plain,8\n')
+    recs = list(read_csv(path))
+    assert [(r.line, r.lines_read) for r in recs] == [(2, 3), (4, 6), (7, 7), (8, 8)]
+    assert recs[0].value == {"product_id": "P1", "note": "two\nlines", "available_quantity": "5"}
+    assert recs[1].value["note"] == 'a "quoted"\r\n\r\nnote'
+    assert recs[2].value["note"] == '12" pizza'  # a quote inside an unquoted field opens nothing
+    # resuming after a multi-line row starts at the next row, with the right line numbers
+    again = list(read_csv(path, start=recs[0].end, line=recs[0].lines_read))
+    assert [r.line for r in again] == [4, 7, 8]
+
+
+def test_csv_unclosed_quote_costs_one_row_within_the_size_limit(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_bytes(b'product_id,available_quantity\nP1,"5\n' + b"P2,6\n" * 10 + b"P3,7\n")
+    recs = list(read_csv(path, max_record_bytes=30))
+    assert recs[0].malformed and recs[0].line == 2
+    assert recs[-1].value == {"product_id": "P3", "available_quantity": "7"}
+    assert sum(r.lines_read - r.line + 1 for r in recs) == 12  # every line is in one record
+    at_end = list(read_csv(tmp_path / "i.csv"))  # no limit reached: the quote runs to the end
+    assert len(at_end) == 1 and "CSV" in at_end[0].malformed
+
+
+def test_csv_row_still_being_written_is_left_for_later(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_bytes(b'product_id,note,available_quantity\nP1,x,1\nP2,"half\nof it')
+    recs = list(read_csv(path, complete_lines_only=True))
+    assert [r.line for r in recs] == [2]
 
 
 def test_catalog_list_and_object_forms_with_lines(tmp_path):

@@ -179,7 +179,7 @@ def _inventory(pipeline, tmp_path, rows, header="product_id,available_quantity,w
     return [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="inventory")]
 
 
-@pytest.mark.parametrize("qty", ["-3", "12.5", "abc", "1e3"])
+@pytest.mark.parametrize("qty", ["-3", "12.5", "abc", "1e3", "+5", " 5", "5 ", "\t7", "8\u00a0", "\u0663", "1_000"])
 def test_invalid_quantity(pipeline, tmp_path, qty):
     assert _inventory(pipeline, tmp_path, [f"PROD-001,{qty},WH-SF,2024-01-15T09:00:00Z"]) == [["invalid_quantity"]]
 
@@ -305,3 +305,18 @@ def test_a_catalog_product_id_that_is_not_text_is_malformed(pipeline, tmp_path):
     (event,) = [e for e in pipeline.events(stream="catalog") if e.record.source == str(path)]
     assert [p.code for p in event.problems] == ["malformed_record"]
     assert "$.product_id" in event.problems[0].reason
+
+
+def test_an_inventory_row_written_another_way_is_a_new_record_not_a_duplicate(pipeline, tmp_path):
+    path = tmp_path / "inv.csv"
+    path.write_text("product_id,available_quantity,warehouse_location,last_updated\n"
+                    "PROD-001,5,WH-SF,2024-01-15T09:00:00Z\n"
+                    '"PROD-001",5,WH-SF,2024-01-15T09:00:00Z\n'
+                    "PROD-001,5,WH-SF,2024-01-15T09:00:00Z\n")
+    (summary,) = pipeline.ingest("inventory", path).sources
+    assert (summary.read, summary.appended, summary.duplicates) == (3, 2, 1)
+    (again,) = pipeline.ingest("inventory", path, resume=False).sources
+    assert (again.read, again.appended, again.duplicates) == (3, 0, 3)
+    pipeline.project()
+    (row,) = [r for r in pipeline.report("inventory").rows if r["product_id"] == "PROD-001"]
+    assert (row["available"], row["warehouses"]) == (5, 1)  # one level, read twice

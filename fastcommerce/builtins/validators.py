@@ -194,7 +194,7 @@ def check_inventory_quantity(record: dict[str, Any], ctx: ValidationContext) -> 
     qty = record.get("available_quantity")
     if is_empty(qty):
         return
-    if not isinstance(qty, str) or not _DIGITS.fullmatch(qty.strip()):
+    if not isinstance(qty, str) or not _DIGITS.fullmatch(qty):  # plain digits: not " 5", not "5 "
         yield "invalid_quantity", f"available_quantity {qty!r} is not a non-negative integer"
 
 
