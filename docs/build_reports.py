@@ -54,8 +54,9 @@ with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` val
 - **Watermark:** after each valid order event, in log order, the greatest timestamp seen minus
   the allowed lateness (default one hour, `Settings(allowed_lateness=...)`). An event strictly
   older than the watermark before it is **late** (a `late_event` warning; it still counts). A
-  day is closed once the watermark passes its end; a late event for a closed day restates it
-  (recorded in `sales_restatements`).
+  day is closed once the watermark passes its end (strictly); a late event whose own
+  timestamp falls on a closed day restates that day (recorded in `sales_restatements`). A
+  day's end is the next midnight UTC, which belongs to the next day.
 - **Catalog checks** (`unknown_product`, `price_deviation`) use the catalog as it stood at the
   event's place in the log, so a rebuild reproduces them.
 
@@ -69,8 +70,9 @@ with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` val
 | `quality` | each quarantined record: `offset, stream, source, line, codes, reasons`; `--date`/`--from`/`--to` select by the date the records were **recorded**, as for `operations` | per code, the records carrying it (warnings counted on valid records only) |
 
 Inventory: `turnover` = units sold in the period / average daily closing stock, a day's
-closing stock being the sum over warehouses of each one's latest level at or before the
-day's end (days with no known level are left out); `avg_daily_units` = units sold / days in
+closing stock being the sum over warehouses of each one's latest level before the next
+midnight UTC (a level stamped exactly at midnight opens the next day; days with no known
+level are left out); `avg_daily_units` = units sold / days in
 the period; `days_of_cover` = available / avg_daily_units; `low_stock`: available <=
 reorder_point (default 20). The period defaults to the first to the last order date.
 
