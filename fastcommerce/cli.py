@@ -296,7 +296,10 @@ def verify(ctx, fmt) -> None:
              + (f"live {c.live_rows:>9,} rows" if c.live_exists else "live table missing")
              + ("" if c.ok else f", rebuilt {c.rebuilt_rows:,} rows ({c.live_checksum[:12]} != {c.rebuilt_checksum[:12]})")
              for c in checks]
-    lines.append("all projections match a rebuild from the log" if not bad else f"{len(bad)} table(s) differ")
+    offsets = sorted({(c.projection, c.offset) for c in checks})
+    at = (f"as of offset {offsets[0][1]:,}" if len({o for _n, o in offsets}) == 1
+          else "as of offset " + ", ".join(f"{o:,} ({n})" for n, o in offsets)) if offsets else ""
+    lines.append(f"all projections match a rebuild from the log, {at}" if not bad else f"{len(bad)} table(s) differ, {at}")
     emit(data, fmt, "\n".join(lines))
     if bad:
         ctx.exit(1)

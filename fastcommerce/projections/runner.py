@@ -175,12 +175,13 @@ class ProjectionRunner:
         return why
 
     def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
-                on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
+                on_batch: Callable[[int, int], None] | None = None,
+                to_offset: int | None = None) -> list[CatchUpResult]:
         for name in names or list(self.projections):
             self._reset(self._get(name))
         return self.catch_up(names, batch_size=batch_size,
                              _rebuilt=dict.fromkeys(names or self.projections, ASKED_FOR),
-                             on_batch=on_batch)
+                             on_batch=on_batch, to_offset=to_offset)
 
     def _get(self, name: str) -> Projection:
         if name not in self.projections:
@@ -189,11 +190,12 @@ class ProjectionRunner:
 
     def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
                  _rebuilt: dict[str, str] | None = None,
-                 on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
-        """Bring projections up to the log's last offset. A projection whose version or
-        config changed since it was built, or that was built under other plugins reading
-        the log (:func:`~fastcommerce.plugins.reading_fingerprint`), is rebuilt from
-        offset 0 first. ``on_batch(done, total)`` reports progress in events."""
+                 on_batch: Callable[[int, int], None] | None = None,
+                 to_offset: int | None = None) -> list[CatchUpResult]:
+        """Bring projections up to the log's last offset (or ``to_offset``, if lower). A
+        projection whose version or config changed since it was built, or that was built
+        under other plugins reading the log (:func:`~fastcommerce.plugins.reading_fingerprint`),
+        is rebuilt from offset 0 first. ``on_batch(done, total)`` reports progress in events."""
         started, tick = self.clock(), time.perf_counter()
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = dict(_rebuilt or {})  # name -> why
@@ -213,6 +215,8 @@ class ProjectionRunner:
         start = dict(offsets)
         counts = dict.fromkeys(offsets, 0)
         end = self.log.last_offset()
+        if to_offset is not None:
+            end = min(end, to_offset)
         low = min(offsets.values(), default=end)
         # decode only what the projections being caught up read (a rebuild of `inventory`
         # need not validate every order)
@@ -282,6 +286,8 @@ class ProjectionRunner:
         """``(last offset read, decoded events)`` per batch, the catalog view folded along.
         The view as of ``end`` is kept for the next catch-up, which starts there: a large
         catalog's history is then decoded once, not at every catch-up."""
+        if low >= end:  # nothing to read (``end`` may be a ``to_offset`` behind a projection)
+            return
         view = self.reader.catalog_at(self.log, low, known=self._catalog)
         for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
             yield batch[-1].offset, list(self.reader.decode_all(batch, view, streams))
