@@ -222,17 +222,18 @@ class Ingester:
         while True:
             now = self.clock()
             recorded_at = format_time(now)
-            rows, moments, last = self._prepare(stream, source, reader, canonical, recorded_at)
+            rows, moments, last, legacy = self._prepare(stream, source, reader, canonical, recorded_at)
             if not rows and not first:
                 break
             first = False
             malformed = unknown = 0
             with self.log.transaction():
                 known = self.log.known_hashes(stream, {row[1] for row in rows}) if rows else set()
+                known_legacy = self.log.known_hashes(stream, set(legacy.values())) if legacy else set()
                 new_rows = []
                 for row, moment in zip(rows, moments):
                     h = row[1]
-                    if h in known:
+                    if h in known or (legacy and legacy.get(h) in known_legacy):
                         continue
                     known.add(h)
                     new_rows.append(row)
@@ -263,15 +264,24 @@ class Ingester:
     def _prepare(self, stream, source, reader, canonical, recorded_at):
         """Read up to one batch and turn each record into a log row as it comes, so only
         rows (not parsed records) are held. The garbage collector is paused meanwhile: a
-        batch allocates many objects and frees none, so its collections would find nothing."""
+        batch allocates many objects and frees none, so its collections would find nothing.
+
+        A record with an ``identity`` (a CSV row: its own bytes) is keyed on it. Logs written
+        before that keyed a CSV row on its stored JSON, so that hash is looked up too
+        (``legacy``): a row an older version appended is still a duplicate after an upgrade."""
         rows: list[tuple] = []
         moments: list[datetime | None] = []
+        legacy: dict[bytes, bytes] = {}  # hash -> hash of the stored bytes, what older logs keyed CSV rows on
         last = None
         detect, upcast = self.registry.detect, self.registry.upcast
         with gc_paused():
             for rec in islice(reader, self.batch_size):
                 last = rec
-                h = content_hash(rec.raw if rec.identity is None else rec.identity)
+                if rec.identity is None:
+                    h = content_hash(rec.raw)
+                else:
+                    h = content_hash(rec.identity)
+                    legacy[h] = content_hash(rec.raw)
                 if rec.malformed is not None:
                     rows.append((stream, h, None, None, recorded_at, source, rec.line,
                                  None, None, "malformed_record", rec.malformed, rec.raw))
@@ -299,4 +309,4 @@ class Ingester:
                              None if moment is None else format_time(moment), recorded_at,
                              source, rec.line, schema.variant, schema.version, None, None, rec.raw))
                 moments.append(moment)
-        return rows, moments, last
+        return rows, moments, last, legacy

@@ -320,3 +320,21 @@ def test_an_inventory_row_written_another_way_is_a_new_record_not_a_duplicate(pi
     pipeline.project()
     (row,) = [r for r in pipeline.report("inventory").rows if r["product_id"] == "PROD-001"]
     assert (row["available"], row["warehouses"]) == (5, 1)  # one level, read twice
+
+
+def test_an_inventory_row_logged_by_an_older_version_is_still_a_duplicate(pipeline, tmp_path):
+    """Before CSV rows were keyed on their own bytes, the log keyed them on their stored
+    JSON; re-reading such a row after an upgrade must not append it a second time."""
+    from fastcommerce.ingest import content_hash
+
+    row = {"product_id": "PROD-001", "available_quantity": "5", "warehouse_location": "WH-SF",
+           "last_updated": "2024-01-15T09:00:00Z"}
+    raw = orjson.dumps(row)
+    with pipeline.log.transaction():  # what an older version appended for this row
+        pipeline.log.insert([("inventory", content_hash(raw), None, "2024-01-15T09:00:00.000000Z",
+                              "2024-01-20T12:00:00.000000Z", "old.csv", 2, "csv", 1, None, None, raw)])
+    path = tmp_path / "inv.csv"
+    path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n"
+                    + "PROD-001,6,WH-SF,2024-01-15T10:00:00Z\n")
+    (summary,) = pipeline.ingest("inventory", path).sources
+    assert (summary.read, summary.appended, summary.duplicates) == (2, 1, 1)
