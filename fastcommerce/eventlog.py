@@ -206,7 +206,11 @@ class EventLog:
         # stops the thread of a log that is dropped without close()
         self._stop_checkpointer = weakref.finalize(self, checkpointer.stop) if checkpointer else None
         try:
-            migrations.apply(db)
+            if migrations.pending(db):  # read-only: most opens find nothing to do and take no lock
+                # under the write lock, waiting for it as long as the busy timeout says: processes
+                # opening a new file together would otherwise race to create the same tables
+                with self.transaction():
+                    migrations.apply(db)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
