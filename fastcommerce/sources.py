@@ -82,6 +82,7 @@ def _json_kind(value: Any) -> str:
     )
 
 
+_BOM = b"\xef\xbb\xbf"
 _MIN_CHUNK = 1 << 16
 
 
@@ -175,12 +176,18 @@ def read_jsonl(
 ) -> Iterator[RawRecord]:
     """Order events, one per line. Every line is a record, blank ones included; the
     newline that ends the file does not start a line. With ``complete_lines_only`` (a
-    file still being written) a last line without its newline is left for later. A line
-    over ``max_record_bytes`` is never held whole: see :class:`_Capped`."""
+    file still being written) a last line without its newline is left for later. A UTF-8
+    byte order mark at the very start of the file is not part of the first record, as in
+    the CSV and catalog readers; anywhere else it is data. A line over ``max_record_bytes``
+    is never held whole: see :class:`_Capped`."""
     chunk = _chunk(max_record_bytes)
     with open(path, "rb") as fh:
         fh.seek(start)
         pos = start
+        if start == 0 and fh.read(len(_BOM)) == _BOM:
+            pos = len(_BOM)  # not part of the first record, but counted in the offsets
+        else:
+            fh.seek(start)
         readline = fh.readline
         for raw in iter(partial(readline, chunk), b""):
             if raw.endswith(b"\n") or len(raw) < chunk:  # the whole line

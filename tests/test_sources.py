@@ -34,6 +34,59 @@ def test_final_newline_does_not_start_a_line(tmp_path):
     assert len(list(read_jsonl(path))) == 1
 
 
+def test_bom_at_the_start_of_the_file_is_not_part_of_the_first_record(tmp_path):
+    path = tmp_path / "o.jsonl"
+    first, second = b'{"a": 1}', b'{"a": 2}'
+    path.write_bytes(b"\xef\xbb\xbf" + first + b"\r\n" + second + b"\n")
+    recs = list(read_jsonl(path))
+    assert [(r.line, r.raw, r.value, r.malformed) for r in recs] == [
+        (1, first, {"a": 1}, None), (2, second, {"a": 2}, None)]
+    assert [r.end for r in recs] == [3 + len(first) + 2, path.stat().st_size]  # its bytes count
+    rest = list(read_jsonl(path, start=recs[0].end, line=1))
+    assert [(r.line, r.raw) for r in rest] == [(2, second)]
+    # a BOM alone, or before a blank first line: encoding, then a blank line
+    (tmp_path / "b.jsonl").write_bytes(b"\xef\xbb\xbf")
+    assert list(read_jsonl(tmp_path / "b.jsonl")) == []
+    (tmp_path / "c.jsonl").write_bytes(b"\xef\xbb\xbf\n" + first)
+    assert [(r.line, r.raw, r.malformed) for r in read_jsonl(tmp_path / "c.jsonl")] == [
+        (1, b"", "blank line"), (2, first, None)]
+
+
+def test_bom_anywhere_else_is_data(tmp_path):
+    path = tmp_path / "o.jsonl"
+    bom_line = b"\xef\xbb\xbf" + b'{"a": 2}'
+    path.write_bytes(b'{"a": 1}\n' + bom_line + b"\n")
+    recs = list(read_jsonl(path))
+    assert recs[0].malformed is None
+    assert recs[1].raw == bom_line and "BOM" in recs[1].malformed
+    # resumed at that line: a BOM at the read's start is still mid-file
+    (again,) = read_jsonl(path, start=recs[0].end, line=1)
+    assert again.raw == bom_line and again.malformed == recs[1].malformed
+
+
+def test_bom_and_a_huge_first_line(tmp_path):
+    path = tmp_path / "o.jsonl"
+    body = b"x" * (3 * LIMIT)
+    path.write_bytes(b"\xef\xbb\xbf" + body + b"\n")
+    (rec,) = read_jsonl(path, max_record_bytes=LIMIT)
+    assert rec.raw == body[:LIMIT] and rec.identity == oversized_identity(_sha(body))
+    assert rec.malformed.startswith(f"line is {len(body):,} bytes") and rec.end == path.stat().st_size
+
+
+def test_bom_file_is_ingested_as_its_records(tmp_path):
+    """The same order with and without a BOM is one record and a duplicate."""
+    from fastcommerce import Pipeline
+
+    order = (b'{"order_id": "O1", "customer_id": "C1", "timestamp": "2024-01-15T10:00:00Z", '
+             b'"status": "pending", "items": [{"product_id": "P1", "quantity": 1, "unit_price": 5.0}]}')
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + order + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(order + b"\n")
+    with Pipeline(tmp_path / "log.db", load_entrypoints=False) as p:
+        summary = p.ingest("orders", tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+        a, b = summary.sources
+        assert (a.read, a.appended, a.malformed, b.read, b.duplicates) == (1, 1, 0, 1, 1)
+
+
 def test_resume_from_offset_keeps_line_numbers(tmp_path):
     path = tmp_path / "o.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3}\n')
