@@ -2,16 +2,20 @@
 
 Readers never raise on bad content: a line that cannot be parsed comes back with a
 ``malformed`` reason and its raw bytes, so the ingester can keep it in the log. Only a file
-that cannot be opened at all is an error. Files are read as bytes, line by line, so memory
-stays flat whatever the file size.
+that cannot be opened at all is an error. Files are read as bytes, line by line, and a line
+in bounded chunks, so memory stays flat whatever the file size and however long a line is: a
+record over the size limit keeps only its first ``max_record_bytes`` bytes (its reason gives
+its true size) and is identified, for exact duplicates, by the SHA-256 of all of its bytes.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,47 +82,162 @@ def _json_kind(value: Any) -> str:
     )
 
 
+_BOM = b"\xef\xbb\xbf"
+_MIN_CHUNK = 1 << 16
+
+
+def _chunk(max_record_bytes: int) -> int:
+    """How much of a line one read takes: a chunk without a line break is over the limit
+    whatever terminator follows, so a line within it is always read in one go."""
+    return max(max_record_bytes + 3, _MIN_CHUNK)
+
+
+def oversized_identity(digest: bytes) -> bytes:
+    """What an exact duplicate of a record over the size limit repeats, when only a prefix of
+    it is stored: the SHA-256 of all its bytes (line terminator aside), behind a marker that
+    starts with a line break, so it is never the bytes of a line of an order file."""
+    return b"\noversized record, sha256 " + digest
+
+
+def _over_limit(what: str, size: int, limit: int) -> str:
+    return f"{what} is {size:,} bytes, over the {limit:,}-byte limit (the first {limit:,} bytes are kept)"
+
+
+class _Capped:
+    """One record's bytes, added chunk by chunk as they are read: held whole while they are
+    within the limit (and a line terminator), then only their first ``limit`` bytes, with the
+    full length counted and the SHA-256 of ``salt`` and all of them computed as they pass.
+    The last two bytes are hashed only at the end, once it is known which are the line
+    terminator (left out, as everywhere)."""
+
+    __slots__ = ("hasher", "limit", "parts", "prefix", "salt", "size", "tail")
+
+    def __init__(self, limit: int, salt: bytes = b"") -> None:
+        self.limit, self.salt, self.size = limit, salt, 0
+        self.parts: list[bytes] | None = []
+        self.prefix = self.tail = b""
+        self.hasher: Any = None
+
+    @property
+    def over(self) -> bool:
+        return self.hasher is not None
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.hasher is None:
+            assert self.parts is not None
+            self.parts.append(chunk)
+            if self.size > self.limit + 2:  # over the limit whatever the line terminator
+                data = b"".join(self.parts)
+                self.parts, self.prefix = None, data[:self.limit]
+                self.hasher = hashlib.sha256(self.salt)
+                self.hasher.update(memoryview(data)[:-2])
+                self.tail = data[-2:]
+        elif len(chunk) >= 2:
+            self.hasher.update(self.tail)
+            self.hasher.update(memoryview(chunk)[:-2])
+            self.tail = chunk[-2:]
+        else:
+            data = self.tail + chunk
+            self.hasher.update(data[:-2])
+            self.tail = data[-2:]
+
+    def finish(self) -> tuple[bytes, int, bytes | None]:
+        """``(bytes to store, the record's length, identity)``: the record without its line
+        terminator and ``None`` when within the limit; else its first ``limit`` bytes and
+        :func:`oversized_identity`."""
+        if self.hasher is None:
+            assert self.parts is not None
+            body = strip_eol(b"".join(self.parts))
+            if len(body) <= self.limit:
+                return body, len(body), None
+            return body[:self.limit], len(body), oversized_identity(hashlib.sha256(self.salt + body).digest())
+        tail = strip_eol(self.tail)
+        self.hasher.update(tail)
+        return self.prefix, self.size - len(self.tail) + len(tail), oversized_identity(self.hasher.digest())
+
+
+def _read_line(readline: Callable[[int], bytes], first: bytes, acc: _Capped, chunk: int) -> bool:
+    """Add one physical line, ``first`` being its first chunk, to ``acc``, reading the rest of
+    it chunk by chunk; whether it ends with a line break (if not, the file ends there)."""
+    acc.add(first)
+    raw = first
+    while len(raw) == chunk and not raw.endswith(b"\n"):
+        raw = readline(chunk)
+        if not raw:
+            return False
+        acc.add(raw)
+    return raw.endswith(b"\n")
+
+
 def read_jsonl(
     path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     complete_lines_only: bool = False,
 ) -> Iterator[RawRecord]:
     """Order events, one per line. Every line is a record, blank ones included; the
     newline that ends the file does not start a line. With ``complete_lines_only`` (a
-    file still being written) a last line without its newline is left for later."""
+    file still being written) a last line without its newline is left for later. A UTF-8
+    byte order mark at the very start of the file is not part of the first record, as in
+    the CSV and catalog readers; anywhere else it is data. A line over ``max_record_bytes``
+    is never held whole: see :class:`_Capped`."""
+    chunk = _chunk(max_record_bytes)
     with open(path, "rb") as fh:
         fh.seek(start)
         pos = start
-        for raw in fh:
-            if complete_lines_only and not raw.endswith(b"\n"):
-                return
-            line += 1
-            pos += len(raw)
-            body = strip_eol(raw)
-            if len(body) > max_record_bytes:
-                yield RawRecord(line, pos, body, None, f"line is {len(body)} bytes, over the {max_record_bytes}-byte limit")
-                continue
-            if not body.strip():
-                yield RawRecord(line, pos, body, None, "blank line")
-                continue
-            value, reason = parse_json(body)
-            if reason is None and not isinstance(value, dict):
-                reason = f"JSON {_json_kind(value)}, not an object"
-            yield RawRecord(line, pos, body, value if reason is None else None, reason)
+        if start == 0 and fh.read(len(_BOM)) == _BOM:
+            pos = len(_BOM)  # not part of the first record, but counted in the offsets
+        else:
+            fh.seek(start)
+        readline = fh.readline
+        for raw in iter(partial(readline, chunk), b""):
+            if raw.endswith(b"\n") or len(raw) < chunk:  # the whole line
+                if complete_lines_only and not raw.endswith(b"\n"):
+                    return
+                line += 1
+                pos += len(raw)
+                body = strip_eol(raw)
+                if len(body) <= max_record_bytes:
+                    if not body.strip():
+                        yield RawRecord(line, pos, body, None, "blank line")
+                        continue
+                    value, reason = parse_json(body)
+                    if reason is None and not isinstance(value, dict):
+                        reason = f"JSON {_json_kind(value)}, not an object"
+                    yield RawRecord(line, pos, body, value if reason is None else None, reason)
+                    continue
+                acc = _Capped(max_record_bytes)
+                acc.add(raw)
+            else:  # a line longer than a chunk: read on to its end, keeping only its start
+                acc = _Capped(max_record_bytes)
+                if not _read_line(readline, raw, acc, chunk) and complete_lines_only:
+                    return
+                line += 1
+                pos += acc.size
+            kept, size, identity = acc.finish()
+            yield RawRecord(line, pos, kept, None, _over_limit("line", size, max_record_bytes), identity=identity)
 
 
-def read_csv_header(path: Path) -> tuple[list[str] | None, int, str | None, bytes]:
-    """``(columns, byte length of the header line, problem, the header's bytes)``."""
+def read_csv_header(
+    path: Path, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> tuple[list[str] | None, int, str | None, bytes]:
+    """``(columns, byte length of the header line, problem, the header's bytes)``. A header
+    over ``max_record_bytes`` is a problem, and its bytes are then its
+    :func:`oversized_identity` (what tells it from another header in a row's identity)."""
+    chunk = _chunk(max_record_bytes)
+    acc = _Capped(max_record_bytes)
     with open(path, "rb") as fh:
-        raw = fh.readline()
-    body = strip_eol(raw)
+        _read_line(fh.readline, fh.readline(chunk), acc, chunk)
+    body, size, identity = acc.finish()
+    if identity is not None:
+        return None, acc.size, f"header is {size:,} bytes, over the {max_record_bytes:,}-byte limit", identity
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return None, len(raw), f"header is not valid UTF-8 (byte {exc.start})", body
+        return None, acc.size, f"header is not valid UTF-8 (byte {exc.start})", body
     if not text.strip():
-        return None, len(raw), "no header row", body
+        return None, acc.size, "no header row", body
     columns = [c.strip() for c in next(csv.reader([text]))]
-    return columns, len(raw), None, body
+    return columns, acc.size, None, body
 
 
 def _open_quote(raw: bytes, inside: bool = False) -> bool:
@@ -142,26 +261,38 @@ def _open_quote(raw: bytes, inside: bool = False) -> bool:
     return inside
 
 
-def _csv_rows(fh: Any, max_record_bytes: int, complete_lines_only: bool) -> Iterator[tuple[bytes, int]]:
-    """``(row bytes, physical lines)`` per CSV row: a quoted field may hold line breaks.
+def _csv_rows(fh: Any, max_record_bytes: int, complete_lines_only: bool,
+              salt: bytes) -> Iterator[tuple[int, bytes, int, bytes | None, int]]:
+    """``(bytes read, row bytes, row length, identity if over the limit, physical lines)``
+    per CSV row (row bytes and length without the line terminator): a quoted field may hold
+    line breaks.
     A row that would pass ``max_record_bytes`` stops there, so an unclosed quote costs one
-    malformed row, not the rest of the file."""
-    for raw in fh:
-        if complete_lines_only and not raw.endswith(b"\n"):
+    malformed row, not the rest of the file; a row over it is never held whole (``salt``
+    starts its identity then, see :class:`_Capped`)."""
+    readline, chunk = fh.readline, _chunk(max_record_bytes)
+    for raw in iter(partial(readline, chunk), b""):
+        if b'"' not in raw and (raw.endswith(b"\n") or len(raw) < chunk):  # a whole line, a whole row
+            if complete_lines_only and not raw.endswith(b"\n"):
+                return
+            body = strip_eol(raw)
+            if len(body) <= max_record_bytes:
+                yield len(raw), body, len(body), None, 1
+                continue
+        acc = _Capped(max_record_bytes, salt)
+        if not _read_line(readline, raw, acc, chunk) and complete_lines_only:
             return
         lines = 1
-        if b'"' in raw and _open_quote(raw):
-            parts, size, inside = [raw], len(raw), True
-            while inside and size <= max_record_bytes:
-                more = fh.readline()
-                if not more:
-                    break  # the file ends inside the quotes: the csv module will say so
-                if complete_lines_only and not more.endswith(b"\n"):
-                    return  # the row is still being written
-                parts.append(more)
-                size, lines, inside = size + len(more), lines + 1, _open_quote(more, inside=True)
-            raw = b"".join(parts)
-        yield raw, lines
+        # within the limit, ``raw`` is the whole line: a longer one takes more than a chunk
+        inside = not acc.over and b'"' in raw and _open_quote(raw)
+        while inside and acc.size <= max_record_bytes:
+            more = readline(chunk)
+            if not more:
+                break  # the file ends inside the quotes: the csv module will say so
+            if not _read_line(readline, more, acc, chunk) and complete_lines_only:
+                return  # the row is still being written
+            lines += 1
+            inside = not acc.over and _open_quote(more, inside=True)
+        yield acc.size, *acc.finish(), lines
 
 
 def read_csv(
@@ -172,23 +303,25 @@ def read_csv(
     dict keyed by the header, stored as compact JSON. An exact duplicate is the same row
     bytes under the same header bytes (the contract's "byte-identical"; the header is part
     of it because the same row under another header says something else)."""
-    columns, header_len, problem, header = read_csv_header(path)
+    columns, header_len, problem, header = read_csv_header(path, max_record_bytes)
+    salt = header + b"\n"
     with open(path, "rb") as fh:
         if start < header_len:
             start, line = header_len, 1
         fh.seek(start)
         pos = start
-        for raw, lines in _csv_rows(fh, max_record_bytes, complete_lines_only):
+        for read, body, size, over, lines in _csv_rows(fh, max_record_bytes, complete_lines_only, salt):
             first, line = line + 1, line + lines
-            pos += len(raw)
-            body = strip_eol(raw)
-            identity = header + b"\n" + body
+            pos += read
+            identity = salt + body if over is None else over
+            if over is not None:
+                why = _over_limit("row", size, max_record_bytes)
+                if problem is not None:
+                    why = f"cannot read the file's header: {problem}; {why}"
+                yield RawRecord(first, pos, body, None, why, line, identity)
+                continue
             if problem is not None:
                 yield RawRecord(first, pos, body, None, f"cannot read the file's header: {problem}", line, identity)
-                continue
-            if len(body) > max_record_bytes:
-                yield RawRecord(first, pos, body, None, f"row is {len(body)} bytes, over the {max_record_bytes}-byte limit",
-                                line, identity)
                 continue
             try:
                 text = body.decode("utf-8")
@@ -217,24 +350,35 @@ def read_catalog(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     Each product is a record whose raw bytes are its own text in the file, so the record
     keeps exactly what was received and carries the line it starts on. A document that
     breaks part-way keeps the products before the break and one malformed record for the
-    rest. The catalog is small: it is read whole.
+    rest. The catalog is small: it is read whole. A record over ``max_record_bytes`` (a
+    product, or the rest of a broken document) is stored as its first ``max_record_bytes``
+    bytes, identified by :func:`oversized_identity`, as in the other readers.
     """
     data = Path(path).read_bytes()
     size = len(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        yield RawRecord(1, size, data, None, f"not valid UTF-8 (byte {exc.start})")
+        yield _capped(RawRecord(1, size, data, None, f"not valid UTF-8 (byte {exc.start})"), max_record_bytes)
         return
-    scanner = _CatalogScanner(text, size)
+    scanner = _CatalogScanner(text, size, max_record_bytes)
     yield from scanner.records(max_record_bytes)
+
+
+def _capped(rec: RawRecord, limit: int) -> RawRecord:
+    """A malformed catalog record that may be a large part of the file, over ``limit``: its
+    first ``limit`` bytes, and a reason that says so."""
+    if len(rec.raw) <= limit:
+        return rec
+    return attrs.evolve(rec, raw=rec.raw[:limit], identity=oversized_identity(hashlib.sha256(rec.raw).digest()),
+                        malformed=f"{rec.malformed}; {_over_limit('the rest of the file', len(rec.raw), limit)}")
 
 
 class _CatalogScanner:
     _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 
-    def __init__(self, text: str, size: int) -> None:
-        self.text, self.size = text, size
+    def __init__(self, text: str, size: int, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        self.text, self.size, self.max_record_bytes = text, size, max_record_bytes
         self._pos, self._lineno = 0, 1  # positions only move forward: count lines incrementally
 
     def _ws(self, i: int) -> int:
@@ -251,7 +395,8 @@ class _CatalogScanner:
         return self._lineno
 
     def _rest(self, i: int, reason: str) -> RawRecord:
-        return RawRecord(self._line(i), self.size, self.text[i:].encode("utf-8"), None, reason)
+        return _capped(RawRecord(self._line(i), self.size, self.text[i:].encode("utf-8"), None, reason),
+                       self.max_record_bytes)
 
     def records(self, max_record_bytes: int) -> Iterator[RawRecord]:
         i = self._ws(0)
@@ -305,12 +450,13 @@ class _CatalogScanner:
                 yield self._rest(start, f"not valid JSON: {exc}")
                 return
             raw = t[start:end].encode("utf-8")
-            reason = None
             if len(raw) > max_record_bytes:
-                reason = f"product is {len(raw)} bytes, over the {max_record_bytes}-byte limit"
-            elif not isinstance(value, dict):
-                reason = f"JSON {_json_kind(value)}, not an object"
-            yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
+                yield RawRecord(self._line(start), self.size, raw[:max_record_bytes], None,
+                                _over_limit("product", len(raw), max_record_bytes),
+                                identity=oversized_identity(hashlib.sha256(raw).digest()))
+            else:
+                reason = None if isinstance(value, dict) else f"JSON {_json_kind(value)}, not an object"
+                yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
             i = self._ws(end)
             if i >= len(t):
                 break

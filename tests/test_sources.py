@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+import sqlite3
+import tracemalloc
+
 import pytest
 
-from fastcommerce.sources import read_catalog, read_csv, read_jsonl
+from fastcommerce.sources import (
+    _Capped,
+    oversized_identity,
+    read_catalog,
+    read_csv,
+    read_jsonl,
+    strip_eol,
+)
 
 
 def test_jsonl_lines_crlf_and_missing_final_newline(tmp_path):
@@ -22,6 +34,59 @@ def test_final_newline_does_not_start_a_line(tmp_path):
     assert len(list(read_jsonl(path))) == 1
 
 
+def test_bom_at_the_start_of_the_file_is_not_part_of_the_first_record(tmp_path):
+    path = tmp_path / "o.jsonl"
+    first, second = b'{"a": 1}', b'{"a": 2}'
+    path.write_bytes(b"\xef\xbb\xbf" + first + b"\r\n" + second + b"\n")
+    recs = list(read_jsonl(path))
+    assert [(r.line, r.raw, r.value, r.malformed) for r in recs] == [
+        (1, first, {"a": 1}, None), (2, second, {"a": 2}, None)]
+    assert [r.end for r in recs] == [3 + len(first) + 2, path.stat().st_size]  # its bytes count
+    rest = list(read_jsonl(path, start=recs[0].end, line=1))
+    assert [(r.line, r.raw) for r in rest] == [(2, second)]
+    # a BOM alone, or before a blank first line: encoding, then a blank line
+    (tmp_path / "b.jsonl").write_bytes(b"\xef\xbb\xbf")
+    assert list(read_jsonl(tmp_path / "b.jsonl")) == []
+    (tmp_path / "c.jsonl").write_bytes(b"\xef\xbb\xbf\n" + first)
+    assert [(r.line, r.raw, r.malformed) for r in read_jsonl(tmp_path / "c.jsonl")] == [
+        (1, b"", "blank line"), (2, first, None)]
+
+
+def test_bom_anywhere_else_is_data(tmp_path):
+    path = tmp_path / "o.jsonl"
+    bom_line = b"\xef\xbb\xbf" + b'{"a": 2}'
+    path.write_bytes(b'{"a": 1}\n' + bom_line + b"\n")
+    recs = list(read_jsonl(path))
+    assert recs[0].malformed is None
+    assert recs[1].raw == bom_line and "BOM" in recs[1].malformed
+    # resumed at that line: a BOM at the read's start is still mid-file
+    (again,) = read_jsonl(path, start=recs[0].end, line=1)
+    assert again.raw == bom_line and again.malformed == recs[1].malformed
+
+
+def test_bom_and_a_huge_first_line(tmp_path):
+    path = tmp_path / "o.jsonl"
+    body = b"x" * (3 * LIMIT)
+    path.write_bytes(b"\xef\xbb\xbf" + body + b"\n")
+    (rec,) = read_jsonl(path, max_record_bytes=LIMIT)
+    assert rec.raw == body[:LIMIT] and rec.identity == oversized_identity(_sha(body))
+    assert rec.malformed.startswith(f"line is {len(body):,} bytes") and rec.end == path.stat().st_size
+
+
+def test_bom_file_is_ingested_as_its_records(tmp_path):
+    """The same order with and without a BOM is one record and a duplicate."""
+    from fastcommerce import Pipeline
+
+    order = (b'{"order_id": "O1", "customer_id": "C1", "timestamp": "2024-01-15T10:00:00Z", '
+             b'"status": "pending", "items": [{"product_id": "P1", "quantity": 1, "unit_price": 5.0}]}')
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + order + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(order + b"\n")
+    with Pipeline(tmp_path / "log.db", load_entrypoints=False) as p:
+        summary = p.ingest("orders", tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+        a, b = summary.sources
+        assert (a.read, a.appended, a.malformed, b.read, b.duplicates) == (1, 1, 0, 1, 1)
+
+
 def test_resume_from_offset_keeps_line_numbers(tmp_path):
     path = tmp_path / "o.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3}\n')
@@ -30,14 +95,179 @@ def test_resume_from_offset_keeps_line_numbers(tmp_path):
     assert [r.line for r in rest] == [2, 3] and rest[0].value == {"a": 2}
 
 
-def test_huge_line_is_kept_whole_and_rejected(tmp_path):
+LIMIT = 64 * 1024
+
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def test_huge_line_is_rejected_keeping_only_its_start_with_exact_offsets(tmp_path):
     path = tmp_path / "o.jsonl"
-    body = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
-    path.write_bytes(b'{"a": 1}\n' + body + b'\n{"a": 2}\n')
-    recs = list(read_jsonl(path))
+    body = b'{"pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    first, last = b'{"a": 1}\n', b'{"a": 2}\n'
+    path.write_bytes(first + body + b"\r\n" + last)
+    recs = list(read_jsonl(path, max_record_bytes=LIMIT))
     assert [r.line for r in recs] == [1, 2, 3]
-    assert recs[1].raw == body and "over the" in recs[1].malformed
+    assert [r.end for r in recs] == [len(first), len(first) + len(body) + 2, path.stat().st_size]
+    big = recs[1]
+    assert big.raw == body[:LIMIT] and big.value is None
+    assert big.malformed == (f"line is {len(body):,} bytes, over the 65,536-byte limit "
+                             "(the first 65,536 bytes are kept)")
+    assert big.identity == oversized_identity(_sha(body))  # all of it, line terminator aside
     assert recs[2].value == {"a": 2}
+    # a resumed read starts right after it
+    rest = list(read_jsonl(path, start=big.end, line=big.line, max_record_bytes=LIMIT))
+    assert [(r.line, r.value) for r in rest] == [(3, {"a": 2})]
+
+
+def test_huge_line_is_never_held_whole(tmp_path):
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(b"x" * (8 * 1024 * 1024) + b"\n" + b'{"a": 1}\n')
+    tracemalloc.start()
+    try:
+        recs = list(read_jsonl(path, max_record_bytes=LIMIT))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r.line for r in recs] == [1, 2]
+    assert peak < 1024 * 1024, peak  # a few chunks of 64 KiB, not 8 MiB
+
+
+def test_huge_lines_are_duplicates_by_all_their_bytes(tmp_path):
+    """The same oversized line twice is one record and a duplicate (whatever its line
+    terminator); two that share the stored prefix but differ later are two records."""
+    path = tmp_path / "o.jsonl"
+    a = b"a" * (3 * LIMIT)
+    b = a[:-1] + b"b"
+    path.write_bytes(a + b"\n" + b + b"\n" + a + b"\r\n" + a)
+    recs = list(read_jsonl(path, max_record_bytes=LIMIT))
+    assert [r.raw for r in recs] == [a[:LIMIT]] * 4
+    assert [r.identity for r in recs] == [oversized_identity(_sha(x)) for x in (a, b, a, a)]
+    assert recs[-1].end == path.stat().st_size
+
+
+def test_capped_record_is_the_same_however_it_is_chunked():
+    """The line terminator may fall across two chunks: the identity still leaves it out."""
+    rng = random.Random(7)
+    limit = 50
+    for body in (b"y" * 51, b"y" * 300, b"y\r" * 100, b"\r" * 60):
+        for eol in (b"", b"\n", b"\r\n"):
+            data = body + eol
+            whole = strip_eol(data)  # as a line read whole is taken
+            expected = (whole[:limit], len(whole), oversized_identity(_sha(b"salt" + whole)))
+            for _ in range(50):
+                acc, i = _Capped(limit, b"salt"), 0
+                while i < len(data):
+                    n = rng.choice([0, 1, 2, 3, rng.randint(1, len(data))])
+                    acc.add(data[i:i + n])
+                    i += n
+                assert acc.finish() == expected, (body[:5], eol)
+    acc = _Capped(limit)
+    acc.add(b"z" * limit + b"\r\n")  # exactly at the limit: whole, identified by its bytes
+    assert acc.finish() == (b"z" * limit, limit, None)
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b""])
+def test_line_lengths_around_the_limit_and_the_chunk(tmp_path, eol):
+    """A line read in one chunk or several is judged the same way, at the same length."""
+    path = tmp_path / "o.jsonl"
+    bodies = [b"1" * 100, b"2" * 101, b"3" * (65536 - 2), b"4" * (65536 - 1), b"5" * 65536, b"6" * 65537]
+    path.write_bytes(b"\n".join(bodies) + eol)
+    recs = list(read_jsonl(path, max_record_bytes=100))
+    assert [r.line for r in recs] == [1, 2, 3, 4, 5, 6]
+    assert recs[0].raw == bodies[0] and recs[0].identity is None and "limit" not in recs[0].malformed
+    for rec, body in zip(recs[1:], bodies[1:]):
+        assert rec.raw == body[:100]
+        assert rec.malformed.startswith(f"line is {len(body):,} bytes")
+        assert rec.identity == oversized_identity(_sha(body))
+    assert recs[-1].end == path.stat().st_size
+
+
+def test_long_line_still_being_written_is_left_for_later(tmp_path):
+    path = tmp_path / "o.jsonl"
+    body = b"x" * (3 * 1024 * 1024)
+    path.write_bytes(b'{"a": 1}\n' + body)
+    recs = list(read_jsonl(path, max_record_bytes=LIMIT, complete_lines_only=True))
+    assert [r.line for r in recs] == [1]
+    with open(path, "ab") as fh:
+        fh.write(b'\n{"a": 2}\n')
+    rest = list(read_jsonl(path, start=recs[0].end, line=1, max_record_bytes=LIMIT, complete_lines_only=True))
+    assert [r.line for r in rest] == [2, 3] and rest[1].value == {"a": 2}
+    assert rest[0].raw == body[:LIMIT] and rest[0].end == 9 + len(body) + 1
+    assert rest[1].end == path.stat().st_size
+
+
+def test_huge_line_in_the_log_is_bounded_and_accounted(tmp_path):
+    """Through the pipeline: the log stores the prefix only, the reason the true size, the
+    same huge line again is a duplicate and a different one is a record."""
+    from fastcommerce import Pipeline
+
+    a = b'{"order_id": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    b = a[:-3] + b'b"}'
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(a + b"\n" + b + b"\n" + a + b"\n")
+    with Pipeline(tmp_path / "log.db", load_entrypoints=False, max_record_bytes=LIMIT) as p:
+        summary = p.ingest("orders", path).sources[0]
+        assert (summary.read, summary.appended, summary.duplicates, summary.malformed) == (3, 2, 1, 2)
+    con = sqlite3.connect(tmp_path / "log.db")
+    rows = con.execute("SELECT length(raw), reason FROM event_log ORDER BY \"offset\"").fetchall()
+    con.close()
+    reason = f"line is {len(a):,} bytes, over the 65,536-byte limit (the first 65,536 bytes are kept)"
+    assert rows == [(LIMIT, reason)] * 2
+
+
+def test_csv_huge_rows_and_header_keep_only_their_start(tmp_path):
+    path = tmp_path / "i.csv"
+    long_row = b"P1," + b"9" * (2 * 1024 * 1024)
+    quoted = b'P2,"' + b"n" * 1000 + b"\n" + b"m" * (1024 * 1024) + b'",5'
+    path.write_bytes(b"product_id,available_quantity\n" + long_row + b"\n" + quoted + b"\nP3,7\n")
+    recs = list(read_csv(path, max_record_bytes=LIMIT))
+    assert [(r.line, r.lines_read) for r in recs] == [(2, 2), (3, 4), (5, 5)]
+    assert recs[0].raw == long_row[:LIMIT] and f"row is {len(long_row):,} bytes" in recs[0].malformed
+    # the quoted row passes the limit on its second line, and ends with that line
+    assert recs[1].raw == quoted[:LIMIT] and recs[1].malformed.startswith("row is ")
+    assert recs[1].end == path.stat().st_size - len(b"P3,7\n")
+    assert recs[2].value == {"product_id": "P3", "available_quantity": "7"}
+    # identified by the whole row under its header
+    assert recs[0].identity == oversized_identity(_sha(b"product_id,available_quantity\n" + long_row))
+    other = tmp_path / "j.csv"
+    other.write_bytes(b"available_quantity,product_id\n" + long_row + b"\n")
+    (under_other,) = read_csv(other, max_record_bytes=LIMIT)
+    assert under_other.identity != recs[0].identity
+
+    header = b"product_id," + b"h" * (1024 * 1024)
+    bad = tmp_path / "h.csv"
+    bad.write_bytes(header + b"\nP1,5\n" + long_row + b"\n")
+    recs = list(read_csv(bad, max_record_bytes=LIMIT))
+    assert [r.line for r in recs] == [2, 3] and recs[-1].end == bad.stat().st_size
+    assert f"header is {len(header):,} bytes, over the 65,536-byte limit" in recs[0].malformed
+    assert recs[0].raw == b"P1,5" and len(recs[1].raw) == LIMIT
+    assert "header" in recs[1].malformed and "row is" in recs[1].malformed
+
+
+def test_csv_huge_row_still_being_written_is_left_for_later(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_bytes(b"product_id,available_quantity\nP1,5\nP2," + b"9" * (1024 * 1024))
+    assert [r.line for r in read_csv(path, max_record_bytes=LIMIT, complete_lines_only=True)] == [2]
+
+
+def test_catalog_huge_product_keeps_only_its_start(tmp_path):
+    path = tmp_path / "c.json"
+    big = b'{"product_id": "P1", "name": "' + b"n" * (1024 * 1024) + b'"}'
+    other = big[:-3] + b'm"}'
+    path.write_bytes(b"[\n" + big + b",\n" + other + b',\n{"product_id": "P2"}]')
+    recs = list(read_catalog(path, max_record_bytes=LIMIT))
+    assert [r.line for r in recs] == [2, 3, 4]
+    assert [r.raw for r in recs[:2]] == [big[:LIMIT]] * 2
+    assert recs[0].malformed == (f"product is {len(big):,} bytes, over the 65,536-byte limit "
+                                 "(the first 65,536 bytes are kept)")
+    assert [r.identity for r in recs[:2]] == [oversized_identity(_sha(big)), oversized_identity(_sha(other))]
+    assert recs[2].value == {"product_id": "P2"}
+    broken = tmp_path / "b.json"
+    broken.write_bytes(b'[{"product_id": "P1"}, ' + b"{" * (1024 * 1024))
+    recs = list(read_catalog(broken, max_record_bytes=LIMIT))
+    assert len(recs[-1].raw) == LIMIT and "the first 65,536 bytes are kept" in recs[-1].malformed
 
 
 @pytest.mark.parametrize("line, reason", [
