@@ -5,8 +5,10 @@ Only this module (and the example scripts) configure logging; the library never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ import orjson
 import structlog
 
 from . import __version__
-from .errors import FastCommerceError
+from .errors import EventLogError, FastCommerceError
 from .pipeline import IngestSummary, Pipeline
 
 FORMATS = click.Choice(["text", "json"])
@@ -50,11 +52,43 @@ def _entrypoint_selection() -> list[str] | None:
     return [n.strip() for n in value.split(",") if n.strip()]
 
 
-def open_pipeline(ctx: click.Context) -> Pipeline:
+def _check_database(db: str, *, create: bool) -> None:
+    """Commands that read a database refuse a missing file (a mistyped ``--db`` would
+    otherwise be created and report zeros) and an SQLite file of something else (they
+    would add their tables to it). Only ``ingest`` and ``run`` create a database."""
+    path = Path(db)
+    if not path.exists():
+        if not create:
+            raise EventLogError(f"{db}: no such database (`fastcommerce run` or `fastcommerce ingest` "
+                                "creates one; --db or FASTCOMMERCE_DB names another)")
+        return
+    if create or path.is_dir():
+        return  # opening says what is wrong with it
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise EventLogError(f"{db}: {exc}") from exc
+    if tables and "event_log" not in tables:
+        raise EventLogError(f"{db}: an SQLite database, but not a fastcommerce one (it has no event_log table)")
+
+
+def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing: bool = False) -> Pipeline:
+    """The command's pipeline. ``create``: a missing database is created (``ingest``,
+    ``run``); ``memory_if_missing``: a missing one is stood in for by an empty database in
+    memory (``plugins``, which lists code, not data)."""
     obj = ctx.obj
     if "pipeline" not in obj:
-        pipeline = Pipeline(obj["db"], only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"],
-                            monitoring=obj["config"])
+        db = obj["db"]
+        if memory_if_missing and not Path(db).exists():
+            db = ":memory:"
+        else:
+            _check_database(db, create=create)
+        try:
+            pipeline = Pipeline(db, only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"],
+                                monitoring=obj["config"])
+        except EventLogError as exc:  # sqlite's own words do not say which file
+            raise type(exc)(f"{db}: {exc}") from exc
         structlog.contextvars.bind_contextvars(run_id=pipeline.run_id)
         if os.environ.get("FASTCOMMERCE_TRACE_PLUGINS") == "1":
             log = structlog.get_logger("fastcommerce.trace")
@@ -120,6 +154,10 @@ class FastCommerceGroup(click.Group):
         except FastCommerceError as exc:
             click.echo(f"fastcommerce: error: {exc}", err=True)
             ctx.exit(1)
+        except sqlite3.DatabaseError as exc:  # a damaged file, found part-way through a command
+            db = (ctx.obj or {}).get("db", "the database")
+            click.echo(f"fastcommerce: error: {db}: {exc}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=FastCommerceGroup)
@@ -157,7 +195,7 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
            follow: bool, poll: float) -> None:
     """Append every record of FILES to the log of STREAM."""
-    pipeline = open_pipeline(ctx)
+    pipeline = open_pipeline(ctx, create=True)
     if follow:
         if len(files) != 1:
             raise click.UsageError("--follow takes exactly one file")
@@ -186,7 +224,7 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 @click.pass_context
 def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
     """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
-    pipeline = open_pipeline(ctx)
+    pipeline = open_pipeline(ctx, create=True)
     progress = Progress("run")
     summary = pipeline.run(data_dir, on_batch=progress.records)
     progress.done()
@@ -332,7 +370,7 @@ def status(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def plugins(ctx: click.Context, fmt: str) -> None:
     """The loaded plugins, their versions and hooks, and the schema chains they form."""
-    pipeline = open_pipeline(ctx)
+    pipeline = open_pipeline(ctx, memory_if_missing=True)
     infos = pipeline.plugins()
     data = {"plugins": [{"name": i.name, "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks)}
                         for i in infos],

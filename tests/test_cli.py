@@ -125,3 +125,47 @@ def test_sample_command_writes_the_three_files(tmp_path):
     run = json.loads(invoke("--db", db, "run", tmp_path / "s", "--format", "json").stdout)
     for totals in run["totals"].values():
         assert totals["read"] == totals["appended"] + totals["duplicates"]
+
+
+def test_reading_commands_refuse_a_missing_database_and_do_not_create_it(tmp_path):
+    db = tmp_path / "typo.db"
+    for args in (["report", "revenue"], ["status"], ["verify"], ["project"], ["health"]):
+        result = CliRunner().invoke(main, ["--db", str(db), *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert f"{db}: no such database" in result.output and "Traceback" not in result.output
+        assert not db.exists()
+    listed = CliRunner().invoke(main, ["--db", str(db), "plugins"])  # code, not data: works without one
+    assert listed.exit_code == 0 and "fastcommerce.builtins.sales" in listed.output
+    assert not db.exists()
+
+
+def test_reading_commands_leave_a_foreign_sqlite_file_alone(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE mine (x)")
+    result = CliRunner().invoke(main, ["--db", str(db), "status"])
+    assert result.exit_code == 1 and "not a fastcommerce one" in result.output
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["mine"]
+
+
+def test_database_errors_name_the_file_without_a_traceback(files, tmp_path):
+    text = tmp_path / "text.db"
+    text.write_text("not a database\n" * 100)
+    for args in (["status"], ["ingest", "orders", str(tmp_path / "orders_stream.jsonl")]):
+        result = CliRunner().invoke(main, ["--db", str(text), *args])
+        assert result.exit_code == 1 and f"{text}: file is not a database" in result.output, result.output
+    nowhere = tmp_path / "missing" / "x.db"
+    result = CliRunner().invoke(main, ["--db", str(nowhere), "run", str(tmp_path)])
+    assert result.exit_code == 1 and f"{nowhere}: unable to open database file" in result.output
+    # a damaged file found part-way through a command: one line naming the file
+    good = tmp_path / "good.db"
+    assert CliRunner().invoke(main, ["--db", str(good), "run", str(tmp_path)]).exit_code == 0
+    data = bytearray(good.read_bytes())
+    for page in range(1, len(data) // 4096):
+        data[page * 4096 + 8: page * 4096 + 200] = b"\xff" * 192
+    good.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["--db", str(good), "status"])
+    assert result.exit_code == 1 and f"{good}: " in result.output and "Traceback" not in result.output, result.output

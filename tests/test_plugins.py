@@ -52,7 +52,7 @@ def test_builtins_are_registered_as_plugins(pipeline):
 def test_blocking_a_name_no_plugin_has_is_an_error_naming_the_known_ones(db_path):
     with pytest.raises(PluginConfigError, match=r"cannot block 'fastcommerce_marketplace'.*known: .*marketplace"):
         Pipeline(db_path, blocked=["fastcommerce_marketplace"])  # the entry point is called marketplace
-    result = CliRunner().invoke(main, ["--db", str(db_path), "--block", "nosuch", "status"])
+    result = CliRunner().invoke(main, ["--db", str(db_path), "--block", "nosuch", "plugins"])
     assert result.exit_code != 0 and "cannot block 'nosuch'" in result.output
     with Pipeline(db_path, blocked=["marketplace"]) as p:  # the right name still works
         assert "marketplace" not in {i.name for i in p.plugins()}
