@@ -187,30 +187,57 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--no-resume", is_flag=True, help="Read files from the start, ignoring checkpoints "
               "(re-delivered records are still counted as duplicates, never appended twice).")
-@click.option("--follow", is_flag=True, help="Keep reading the (one) growing file, as tail -F does, "
-              "and keep the projections current; stop with Ctrl-C.")
+@click.option("--follow", is_flag=True, help="Keep reading the (one) growing file, as tail -F does "
+              "(waiting for it if it does not exist yet, reading a rotated-away file until it has been quiet "
+              "for --rotation-grace), and keep the projections current; the catalog, one JSON document, is "
+              "read again only when the file changed; stop with Ctrl-C or SIGTERM.")
 @click.option("--poll", default=0.2, show_default=True, type=click.FloatRange(min=0.01),
               help="With --follow: seconds between looks at the file.")
+@click.option("--alert-interval", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --follow: evaluate the alert rules in the background at most this often (seconds), "
+                   "after something was appended; never delays reading new lines.")
+@click.option("--rotation-grace", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --follow: keep reading a rotated-away file until nothing was written to it for "
+                   "this many seconds.")
 @click.pass_context
 def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
-           follow: bool, poll: float) -> None:
+           follow: bool, poll: float, alert_interval: float, rotation_grace: float) -> None:
     """Append every record of FILES to the log of STREAM."""
     pipeline = open_pipeline(ctx, create=True)
     if follow:
         if len(files) != 1:
             raise click.UsageError("--follow takes exactly one file")
+        import signal
+        import threading
+
         log = structlog.get_logger("fastcommerce.cli")
+        stop = threading.Event()
+
+        def on_signal(signum, _frame):
+            if stop.is_set():  # asked twice: stop now, whatever is under way (rolled back)
+                raise KeyboardInterrupt
+            log.info("stopping", signal=signal.Signals(signum).name)
+            stop.set()  # the follower finishes its cycle and stops
 
         def on_cycle(summary):
             if summary.read:
-                log.info("follow_cycle", appended=summary.appended, duplicates=summary.duplicates,
-                         malformed=summary.malformed, line=summary.resumed_from_line + summary.read)
-                if summary.appended:
-                    pipeline.alerts()
+                log.info("follow_cycle", source=summary.source, appended=summary.appended,
+                         duplicates=summary.duplicates, malformed=summary.malformed,
+                         line=summary.resumed_from_line + summary.read)
+
+        def on_waiting(path):
+            click.echo(f"fastcommerce: {path}: no such file yet; waiting for it to appear", err=True)
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            pipeline.follow(stream, files[0], poll_interval=poll, on_cycle=on_cycle)
+            pipeline.follow(stream, files[0], poll_interval=poll, should_stop=stop.is_set, on_cycle=on_cycle,
+                            alert_interval=alert_interval, rotation_grace=rotation_grace, on_waiting=on_waiting)
         except KeyboardInterrupt:
-            click.echo("stopped following", err=True)
+            pass
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        click.echo("stopped following", err=True)
         return
     progress = Progress("ingest")
     summary = pipeline.ingest(stream, *files, resume=not no_resume, on_batch=progress.records)

@@ -1,21 +1,45 @@
 """Following a growing file, as ``tail -F`` does, and projecting as it goes.
 
 Each cycle ingests what was appended since the checkpoint (complete lines only: a line
-still being written waits for its newline), then catches the projections up. The file is
-held open between cycles, so when it is rotated (renamed away and a new one created) the
-rest of the old file is still read before switching to the new one; a truncated or
-replaced file no longer matches its checkpoint's fingerprint and is read from the start,
-its known records counted as duplicates.
+still being written waits for its newline), then catches the projections up. The
+projections are also caught up when the follower starts and whenever they are behind the
+log (another process appended, or an earlier follower was stopped between ingest and
+projection), not only after a cycle that appended.
+
+The file is held open between cycles. When it is rotated (renamed away or deleted, and a
+new one created at the path), what was written to the old file is read under the followed
+path's checkpoint, as before the rotation; then the old file stays open and keeps being
+read, under its own name (``live.jsonl.1``; ``live.jsonl.1 (deleted)`` if it has none any
+more, as ``/proc`` names it) with a checkpoint of its own that starts where the followed
+path's left off, until nothing has been written to it for ``rotation_grace`` seconds: a
+writer that has not reopened its file yet loses nothing. Its last line is read then even
+without a newline (the file is finished). Meanwhile the new file is read from its start. A
+truncated or replaced file no longer matches its checkpoint's fingerprint and is read from
+the start, its known records counted as duplicates.
+
+The catalog is one JSON document, not a stream of lines: it is read again only when the
+file changed (size, modification time or inode) and then stayed unchanged for one poll,
+so a catalog being rewritten is not read half-written.
+
+Alert rules are not evaluated here: :class:`BackgroundAlerts` evaluates them on a thread
+and connection of its own, at most every ``interval`` seconds, so a slow rule or a sink
+that does not answer never delays the ingest and projection of new lines.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import attrs
+
+from .errors import SourceError
 from .ingest import SourceSummary
 from .logs import get_logger
 
@@ -24,10 +48,49 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
+DEFAULT_ROTATION_GRACE = 2.0
+"""Seconds a rotated-away file must stay unchanged before the follower stops reading it."""
+
+DEFAULT_ALERT_INTERVAL = 10.0
+"""At most one alert evaluation per this many seconds while following."""
+
 
 def _fd_path(fh: IO[bytes]) -> Path | None:
     candidate = Path(f"/proc/self/fd/{fh.fileno()}")
     return candidate if candidate.exists() else None
+
+
+def _check_followable(path: Path) -> os.stat_result | None:
+    """The path's stat if it is a readable regular file, ``None`` if it does not exist
+    (yet); a clear :class:`SourceError` otherwise."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError(f"{path}: not a regular file")
+    return st
+
+
+def _open(path: Path) -> IO[bytes] | None:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:  # gone between stat and open: looked for again next poll
+        return None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+@attrs.define
+class _Retired:
+    """A file rotated away from the followed path, still read until it has been quiet."""
+
+    fh: IO[bytes]
+    identity: Path  # its name now: the checkpoint's and the records' source
+    size: int
+    quiet_since: float
 
 
 def follow(
@@ -39,38 +102,238 @@ def follow(
     should_stop: Callable[[], bool] = lambda: False,
     on_cycle: Callable[[SourceSummary], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    rotation_grace: float = DEFAULT_ROTATION_GRACE,
+    alert_interval: float | None = None,
+    on_waiting: Callable[[Path], None] | None = None,
 ) -> None:
-    """Keep ingesting ``path`` into ``stream`` until ``should_stop()`` is true."""
+    """Keep ingesting ``path`` into ``stream`` until ``should_stop()`` is true.
+
+    :param rotation_grace: seconds a rotated-away file must stay unchanged before it is
+        closed (see the module's documentation).
+    :param alert_interval: evaluate the alert rules in the background, at most this often
+        and only after something was appended; ``None``: not at all.
+    :param on_waiting: called once when ``path`` does not exist (yet); it is waited for.
+    """
     path = Path(path)
     log = logger.bind(stream=stream, source=str(path))
-    fh: IO[bytes] | None = None
-    inode = None
+    if _check_followable(path) is None:
+        log.info("waiting_for_file")
+        if on_waiting is not None:
+            on_waiting(path)
+    alerts = BackgroundAlerts(pipeline, alert_interval) if alert_interval is not None else None
+    try:
+        if stream == "catalog":
+            _follow_catalog(pipeline, path, log, poll_interval=poll_interval, should_stop=should_stop,
+                            on_cycle=on_cycle, sleep=sleep, alerts=alerts)
+        else:
+            _follow_lines(pipeline, stream, path, log, poll_interval=poll_interval, should_stop=should_stop,
+                          on_cycle=on_cycle, sleep=sleep, rotation_grace=rotation_grace, alerts=alerts)
+    finally:
+        if alerts is not None:
+            alerts.stop()
 
-    def cycle(read_from: Path | None) -> None:
-        summary = pipeline._ingester.ingest_file(stream, path, read_from=read_from, complete_lines_only=True,
-                                                     record_empty_run=False)
-        if summary.appended:
-            pipeline.project()
+
+def _projections_behind(pipeline: Pipeline) -> bool:
+    """Whether any projection is behind the log: two small queries, no lock."""
+    state = pipeline.projections.state()
+    last = pipeline.log.last_offset()
+    return any(name not in state or state[name][1] < last for name in pipeline.projections.projections)
+
+
+def _catch_up(pipeline: Pipeline, appended: bool, alerts: BackgroundAlerts | None) -> None:
+    if appended or _projections_behind(pipeline):
+        pipeline.project()
+    if appended and alerts is not None:
+        alerts.poke()
+
+
+def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_interval: float,
+                  should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
+                  sleep: Callable[[float], None], rotation_grace: float,
+                  alerts: BackgroundAlerts | None) -> None:
+    fh: IO[bytes] | None = None
+    ident: tuple[int, int] | None = None  # (device, inode) of the open file
+    retired: list[_Retired] = []
+    source_id = f"{stream}:{path.resolve()}"
+
+    def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True) -> int:
+        summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from,
+                                                 complete_lines_only=complete_lines_only,
+                                                 record_empty_run=False)
         if on_cycle is not None:
             on_cycle(summary)
+        return summary.appended
+
+    def retire(old: IO[bytes]) -> None:
+        """Keep reading ``old`` under its own name and checkpoint, which starts where the
+        followed path's checkpoint (just read up to the end of ``old``) left off."""
+        fd = _fd_path(old)
+        if fd is None:  # no /proc: nothing to read it by once it has another name
+            old.close()
+            return
+        name = os.readlink(fd)
+        identity = Path(name)
+        if not name.endswith(" (deleted)"):
+            try:
+                same = os.stat(identity)
+                mine = os.fstat(old.fileno())
+                if (same.st_dev, same.st_ino) != (mine.st_dev, mine.st_ino):
+                    identity = Path(f"{name} (deleted)")
+            except OSError:
+                identity = Path(f"{name} (deleted)")
+        cp = pipeline.log.checkpoint(source_id)
+        if cp is not None:
+            with pipeline.log.transaction():
+                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=f"{stream}:{identity.resolve()}",
+                                                          path=str(identity.resolve())))
+        size = os.fstat(old.fileno()).st_size
+        retired.append(_Retired(old, identity, size, time.monotonic()))
+        log.info("file_rotated", old_file=str(identity), grace_seconds=rotation_grace)
+
+    def read_retired(final: bool) -> int:
+        appended = 0
+        now = time.monotonic()
+        for r in list(retired):
+            size = os.fstat(r.fh.fileno()).st_size
+            if size != r.size:
+                r.size, r.quiet_since = size, now
+            done = final or now - r.quiet_since >= rotation_grace
+            # a finished file's last line counts even without its newline; when the follower
+            # stops, the writer may still be on it: complete lines only, the rest waits under
+            # the file's own checkpoint
+            appended += ingest(r.identity, _fd_path(r.fh), complete_lines_only=not (done and not final))
+            if done:
+                r.fh.close()
+                retired.remove(r)
+                log.info("rotated_file_closed" if not final else "rotated_file_left", old_file=str(r.identity))
+        return appended
 
     try:
+        _catch_up(pipeline, False, alerts)  # an earlier follower may have stopped before projecting
         while not should_stop():
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                st = None
-            if fh is not None and (st is None or st.st_ino != inode):
-                cycle(_fd_path(fh))  # drain what was written to the old file before rotation
-                fh.close()
+            appended = 0
+            st = _check_followable(path)
+            if fh is not None and (st is None or (st.st_dev, st.st_ino) != ident):
+                appended += ingest(path, _fd_path(fh))  # what was written before the switch
+                retire(fh)
                 fh = None
-                log.info("file_rotated")
             if fh is None and st is not None:
-                fh = open(path, "rb")
-                inode = os.fstat(fh.fileno()).st_ino
+                fh = _open(path)
+                if fh is not None:
+                    opened = os.fstat(fh.fileno())
+                    ident = (opened.st_dev, opened.st_ino)
+            if retired:
+                appended += read_retired(final=False)
             if fh is not None:
-                cycle(_fd_path(fh))
+                appended += ingest(path, _fd_path(fh))
+            _catch_up(pipeline, appended > 0, alerts)
             sleep(poll_interval)
+        if retired:  # stopped within a rotation's grace period: read what is complete
+            _catch_up(pipeline, read_retired(final=True) > 0, alerts)
     finally:
+        for r in retired:
+            r.fh.close()
         if fh is not None:
             fh.close()
+
+
+def _follow_catalog(pipeline: Pipeline, path: Path, log, *, poll_interval: float,
+                    should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
+                    sleep: Callable[[float], None], alerts: BackgroundAlerts | None) -> None:
+    read_as: tuple | None = None  # the file's (device, inode, size, mtime) when last read
+    seen: tuple | None = None  # ... at the previous poll
+    _catch_up(pipeline, False, alerts)
+    while not should_stop():
+        st = _check_followable(path)
+        now = None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        appended = 0
+        # read once the change has settled for a poll (a rewrite may be under way); at the
+        # start at once
+        if now is not None and now != read_as and (now == seen or read_as is None):
+            try:
+                summary = pipeline._ingester.ingest_file("catalog", path, record_empty_run=False)
+            except SourceError:
+                if path.exists():
+                    raise
+                now = None  # removed between the look and the read: looked for again
+            else:
+                read_as, appended = now, summary.appended
+                log.info("catalog_read", read=summary.read, appended=summary.appended,
+                         duplicates=summary.duplicates)
+                if on_cycle is not None:
+                    on_cycle(summary)
+        seen = now
+        _catch_up(pipeline, appended > 0, alerts)
+        sleep(poll_interval)
+
+
+class BackgroundAlerts:
+    """Evaluates the alert rules on a thread with a pipeline (and SQLite connection) of its
+    own: at most one evaluation at a time, at most one per ``interval`` seconds, and only
+    after :meth:`poke` said something was appended. A rule or a sink that is slow, or a
+    webhook that does not answer, delays only the next evaluation, never the caller."""
+
+    def __init__(self, pipeline: Pipeline, interval: float, *, stop_timeout: float = 5.0) -> None:
+        self.interval, self.stop_timeout = interval, stop_timeout
+        self.evaluations = 0
+        self._clone = pipeline.clone
+        rows = pipeline.log.conn.execute("PRAGMA database_list").fetchall()
+        self._file = next((r[2] for r in rows if r[1] == "main"), "")
+        self._log = logger.bind(component="background_alerts")
+        self._due = threading.Event()  # something was appended since the last evaluation
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not self._file:
+            self._log.warning("alerts_not_evaluated", reason="an in-memory database has no second connection")
+            return
+        self._thread = threading.Thread(target=self._run, name="fastcommerce-alerts", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Something was appended: evaluate as soon as the interval allows."""
+        self._due.set()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread; wait at most ``stop_timeout`` seconds for an evaluation under way
+        (a sink may be retrying a webhook that does not answer), then leave it behind."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is None:
+            return
+        self._thread.join(self.stop_timeout)
+        if self._thread.is_alive():
+            self._log.warning("alert_evaluation_abandoned", waited_seconds=self.stop_timeout,
+                              reason="still evaluating or delivering at exit")
+
+    def _run(self) -> None:
+        pipeline = None
+        last = -math.inf
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping.is_set():
+                    return
+                if not self._due.is_set():
+                    continue
+                wait = self.interval - (time.monotonic() - last)
+                if wait > 0 and self._stopping.wait(wait):
+                    return
+                self._due.clear()
+                last = time.monotonic()
+                try:
+                    if pipeline is None:  # created here: an SQLite connection stays on its thread
+                        pipeline = self._clone(self._file)
+                    result = pipeline.alerts()
+                except Exception as exc:  # noqa: BLE001 - the follower goes on; the next evaluation may succeed
+                    self._log.error("alert_evaluation_failed", error=f"{type(exc).__name__}: {exc}")
+                else:
+                    self._log.info("alerts_evaluated", seconds=round(time.monotonic() - last, 3),
+                                   findings=result.findings, raised=len(result.raised),
+                                   resolved=len(result.resolved), delivery_failures=result.delivery_failures)
+                self.evaluations += 1
+        finally:
+            if pipeline is not None:
+                pipeline.close()
