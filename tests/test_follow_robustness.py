@@ -1,0 +1,285 @@
+"""``ingest --follow`` under trouble: a sink that does not answer, projections left behind,
+a writer still on a rotated file, SIGTERM, a followed catalog, a path that is no file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fastcommerce import Pipeline
+from fastcommerce.testing import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = [{"product_id": "PROD-001", "name": "Mug", "category": "home", "price": 10.00}]
+
+
+def order(n: int) -> bytes:
+    return orjson.dumps({
+        "order_id": f"ORD-{n}", "customer_id": "CUST-1", "timestamp": f"2024-01-15T10:{n % 60:02d}:00Z",
+        "channel": "web", "items": [{"product_id": "PROD-001", "quantity": 1, "unit_price": 10}],
+        "shipping_address": {"country": "US", "state": "CA", "city": "SF"}, "status": "confirmed",
+    }) + b"\n"
+
+
+def revenue_orders(db) -> int:
+    with Pipeline(db, load_entrypoints=False) as p:
+        rows = p.report("revenue", catch_up=False, start="2024-01-15", end="2024-01-15").rows
+    return sum(r["orders"] for r in rows)
+
+
+def query(db, sql, params=()):
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+@pytest.fixture
+def shop(tmp_path):
+    db = tmp_path / "f.db"
+    catalog = tmp_path / "catalog.json"
+    catalog.write_bytes(orjson.dumps(CATALOG))
+    with Pipeline(db, load_entrypoints=False) as p:
+        p.ingest("catalog", catalog)
+        p.project()
+    return db
+
+
+class Followers:
+    """Starts ``fastcommerce ingest --follow`` subprocesses and stops whatever is left."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path, self.procs = tmp_path, []
+
+    def start(self, db: Path, stream: str, path: Path, *options: str, config: Path | None = None):
+        cmd = [sys.executable, "-m", "fastcommerce.cli", "--db", str(db), "--log-json", "-v"]
+        if config is not None:
+            cmd += ["--config", str(config)]
+        cmd += ["ingest", stream, str(path), "--follow", "--poll", "0.05", *options]
+        env = {**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": "", "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGINT) -> tuple[int, str]:
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=15)
+        return proc.returncode, err.decode()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.fixture
+def followers(tmp_path):
+    f = Followers(tmp_path)
+    yield f
+    f.close()
+
+
+class Blackhole:
+    """A web server that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(50)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self.conns.append(self.sock.accept()[0])
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept: new connections are refused
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+# -- 1. alert evaluation never delays new lines ------------------------------------------
+
+
+def test_a_webhook_that_does_not_answer_does_not_delay_new_lines(tmp_path, shop, followers):
+    hole = Blackhole()
+    config = tmp_path / "wh.toml"
+    config.write_text(f'[sinks]\nwebhook_url = "http://127.0.0.1:{hole.port}/hook"\n'
+                      "webhook_timeout_seconds = 4.0\nwebhook_retries = 0\n")
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(b"")
+    proc = followers.start(shop, "orders", live, config=config)  # the first evaluation is at once
+    try:
+        append(live, b"".join(b"not json %d\n" % i for i in range(60)))  # a bad-data burst: alerts
+        wait_for(lambda: query(shop, "SELECT COUNT(*) FROM event_log WHERE stream = 'orders'")[0][0] == 60)
+        # the alerts are raised (so the sink is now being waited for) ...
+        wait_for(lambda: query(shop, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'alerts'")[0][0]
+                 and query(shop, "SELECT COUNT(*) FROM alerts WHERE rule = 'code_rate' "
+                                 "AND key = 'orders/malformed_record'")[0][0] == 1, timeout=10)
+        # ... and a new line still reaches the report within a second
+        append(live, order(1))
+        elapsed = wait_for(lambda: revenue_orders(shop) == 1)
+        assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    finally:
+        hole.close()  # the sink fails at once now: the follower stops without waiting
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert "alert_delivery_failed" in err, err
+
+
+# -- 2. projections are caught up even when nothing new arrives --------------------------
+
+
+def test_projections_left_behind_are_caught_up_at_start_and_while_following(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1) + order(2))
+    with Pipeline(shop, load_entrypoints=False) as p:  # an earlier follower stopped before projecting
+        p.ingest("orders", live)
+    assert revenue_orders(shop) == 0
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 2, timeout=5)  # nothing new in the file
+    with Pipeline(shop, load_entrypoints=False) as p:  # another process appends, and does not project
+        p.ingest_records("orders", [order(3)])
+    wait_for(lambda: revenue_orders(shop) == 3, timeout=5)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+
+
+# -- 3. a writer still on the rotated file loses nothing ---------------------------------
+
+
+def test_lines_written_to_the_rotated_file_after_the_switch_are_read(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 1)
+    writer = open(live, "ab", buffering=0)  # a writer that keeps its file open across rotation
+    writer.write(order(2) + order(3)[:25])  # the last line half written
+    rotated = Path(os.path.realpath(tmp_path)) / "live.jsonl.1"
+    os.rename(live, rotated)  # logrotate `create`: rename, then a new empty file
+    live.write_bytes(order(10))
+    wait_for(lambda: revenue_orders(shop) == 3)  # the follower has switched to the new file
+    writer.write(order(3)[25:] + order(4))  # the writer has not reopened yet
+    time.sleep(0.5)
+    writer.write(order(5))
+    writer.close()
+    wait_for(lambda: revenue_orders(shop) == 6, timeout=5)
+    append(live, order(11))
+    wait_for(lambda: revenue_orders(shop) == 7, timeout=5)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT COUNT(*) FROM event_log WHERE rejected IS NOT NULL") == [(0,)]
+    # the old file's records read after the switch carry its own name and lines, and its
+    # checkpoint is where they left off: ingesting it again reads nothing new
+    rows = query(shop, "SELECT natural_key, source, line FROM event_log WHERE natural_key IN "
+                       "('ORD-3', 'ORD-4', 'ORD-5') ORDER BY line")
+    assert rows == [("ORD-3", str(rotated), 3), ("ORD-4", str(rotated), 4), ("ORD-5", str(rotated), 5)]
+    with Pipeline(shop, load_entrypoints=False) as p:
+        again = p.ingest("orders", rotated).sources[0]
+    assert (again.read, again.skipped) == (0, 5)
+
+
+def test_a_rotated_file_deleted_while_its_writer_still_appends_is_read_to_the_end(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 1)
+    writer = open(live, "ab", buffering=0)
+    os.rename(live, tmp_path / "live.jsonl.1")
+    live.write_bytes(order(10))
+    wait_for(lambda: revenue_orders(shop) == 2)
+    os.unlink(tmp_path / "live.jsonl.1")  # rotated and removed (no delaycompress)
+    writer.write(order(2) + order(3)[:25])  # ... its last line never finished
+    writer.close()
+    wait_for(lambda: revenue_orders(shop) == 3, timeout=5)
+    # a finished file's last line is read without its newline once the file has been quiet
+    wait_for(lambda: query(shop, "SELECT COUNT(*) FROM event_log WHERE rejected = 'malformed_record'")
+             == [(1,)], timeout=8)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    # read after the switch, under the name the file had when it was rotated
+    assert query(shop, "SELECT source FROM event_log WHERE natural_key = 'ORD-2'") == [
+        (os.path.realpath(tmp_path / "live.jsonl.1"),)]
+
+
+# -- 4. SIGTERM stops the follower like Ctrl-C -------------------------------------------
+
+
+def test_sigterm_stops_the_follower_cleanly(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 1)
+    rc, err = followers.stop(proc, signal.SIGTERM)
+    assert rc == 0, err
+    assert "stopped following" in err
+    # the database was closed: the last connection checkpointed the WAL and removed it
+    assert not Path(f"{shop}-wal").exists()
+
+
+# -- 5. a followed catalog is read again only when it changes -----------------------------
+
+
+def test_a_followed_catalog_is_read_again_only_when_it_changes(tmp_path, shop, followers):
+    catalog = tmp_path / "catalog.json"
+    proc = followers.start(shop, "catalog", catalog)
+    runs = "SELECT COUNT(*), SUM(duplicates) FROM ingest_runs WHERE stream = 'catalog'"
+    wait_for(lambda: query(shop, runs)[0][0] == 2)  # the fixture's run, and the follower's first read
+    time.sleep(1.0)
+    assert query(shop, runs) == [(2, 1)]  # 20 polls later: not read again
+    catalog.write_bytes(orjson.dumps([*CATALOG, {"product_id": "PROD-002", "name": "Cup", "category": "home",
+                                                 "price": 5.00}]))
+    wait_for(lambda: query(shop, "SELECT COUNT(*) FROM event_log WHERE natural_key = 'PROD-002'") == [(1,)],
+             timeout=5)
+    time.sleep(0.5)
+    assert query(shop, runs)[0][0] == 3
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+
+
+# -- 6. a path that is not a file ---------------------------------------------------------
+
+
+def test_following_a_directory_is_a_clear_error(tmp_path, shop):
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "fastcommerce.cli", "--db", str(shop), "ingest", "orders", str(adir), "--follow"],
+        cwd=tmp_path, env={**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": "", "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"fastcommerce: error: {adir}: not a regular file"
+
+
+def test_a_missing_file_is_waited_for_and_said_so(tmp_path, shop, followers):
+    live = tmp_path / "later.jsonl"
+    proc = followers.start(shop, "orders", live)
+    time.sleep(0.5)
+    live.write_bytes(order(1))
+    wait_for(lambda: revenue_orders(shop) == 1, timeout=5)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert f"fastcommerce: {live}: no such file yet; waiting for it to appear" in err
