@@ -212,11 +212,12 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 
         log = structlog.get_logger("fastcommerce.cli")
         stop = threading.Event()
+        received: list[str] = []
 
-        def on_signal(signum, _frame):
+        def on_signal(signum, _frame):  # writes nothing: the main thread may be writing to stderr
+            received.append(signal.Signals(signum).name)
             if stop.is_set():  # asked twice: stop now, whatever is under way (rolled back)
                 raise KeyboardInterrupt
-            log.info("stopping", signal=signal.Signals(signum).name)
             stop.set()  # the follower finishes its cycle and stops
 
         def on_cycle(summary):
@@ -237,6 +238,7 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        log.info("stopped_following", signals=received)
         click.echo("stopped following", err=True)
         return
     progress = Progress("ingest")
