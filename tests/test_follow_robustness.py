@@ -73,20 +73,30 @@ class Followers:
             cmd += ["--config", str(config)]
         cmd += ["ingest", stream, str(path), "--follow", "--poll", "0.05", *options]
         env = {**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": "", "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.err = []  # its stderr lines so far, read on a thread of their own
+
+        def read() -> None:
+            for line in proc.stderr:
+                proc.err.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        proc.reader = reader
         self.procs.append(proc)
         return proc
 
     def stop(self, proc, sig=signal.SIGINT) -> tuple[int, str]:
         proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=15)
-        return proc.returncode, err.decode()
+        proc.wait(timeout=15)
+        proc.reader.join(timeout=5)
+        return proc.returncode, b"".join(proc.err).decode()
 
     def close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
+                proc.wait()
 
 
 @pytest.fixture
@@ -277,7 +287,7 @@ def test_following_a_directory_is_a_clear_error(tmp_path, shop):
 def test_a_missing_file_is_waited_for_and_said_so(tmp_path, shop, followers):
     live = tmp_path / "later.jsonl"
     proc = followers.start(shop, "orders", live)
-    time.sleep(0.5)
+    wait_for(lambda: any(b"waiting for it to appear" in line for line in proc.err))
     live.write_bytes(order(1))
     wait_for(lambda: revenue_orders(shop) == 1, timeout=5)
     rc, err = followers.stop(proc)
