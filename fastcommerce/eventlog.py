@@ -314,10 +314,17 @@ class EventLog:
             attrs.astuple(cp),
         )
 
-    def save_run(self, row: dict[str, Any]) -> None:
+    def save_run(self, row: dict[str, Any]) -> int:
+        """Insert an ingest run's row (inside :meth:`transaction`); its id. The column names
+        come from our own code, never from input."""
         cols = ", ".join(row)
         marks = ", ".join("?" * len(row))
-        self.conn.execute(f"INSERT INTO {RUNS_TABLE} ({cols}) VALUES ({marks})", list(row.values()))
+        return self.conn.execute(f"INSERT INTO {RUNS_TABLE} ({cols}) VALUES ({marks})", list(row.values())).lastrowid
+
+    def update_run(self, run: int, values: dict[str, Any]) -> None:
+        """Update columns of the run row ``run`` (inside :meth:`transaction`)."""
+        sets = ", ".join(f"{c} = ?" for c in values)
+        self.conn.execute(f"UPDATE {RUNS_TABLE} SET {sets} WHERE id = ?", [*values.values(), run])
 
     # -- reading -----------------------------------------------------------------------
 

@@ -73,6 +73,37 @@ def latency_bucket(seconds: float) -> int:
     return round(s, -digits)
 
 
+class _RunRow:
+    """A run's row in ``ingest_runs`` (pipeline health reads throughput and latency from it,
+    the operations report its duplicates). It is written in the transaction of each batch,
+    so a run that is stopped or killed part-way still counts every record it committed, and
+    completed at the end with the latency percentiles."""
+
+    def __init__(self, ingester: Ingester, source_id: str, summary: SourceSummary) -> None:
+        self.ingester, self.source_id, self.summary = ingester, source_id, summary
+        self.started, self.tick = ingester.clock(), time.perf_counter()
+        self.id: int | None = None
+
+    def save(self, now: datetime | None = None, *, latencies: bool = False) -> None:
+        """Insert or update the row with the counts so far (inside a transaction); ``now``:
+        the batch's recorded time, else the clock is read."""
+        s, log = self.summary, self.ingester.log
+        values = {"finished_at": format_time(now or self.ingester.clock()), "read": s.read, "appended": s.appended,
+                  "duplicates": s.duplicates, "malformed": s.malformed, "skipped": s.skipped,
+                  "seconds": round(time.perf_counter() - self.tick, 6)}
+        if latencies:
+            values["latency_p50_s"], values["latency_p95_s"] = s.latency_percentiles()
+        if self.id is None:
+            self.id = log.save_run({"run_id": self.ingester.run_id, "source_id": self.source_id,
+                                    "stream": s.stream, "started_at": format_time(self.started), **values})
+        else:
+            log.update_run(self.id, values)
+
+    def finish(self) -> None:
+        with self.ingester.log.transaction():
+            self.save(latencies=True)
+
+
 def content_hash(raw: bytes) -> bytes:
     """The idempotency key: SHA-256 of the record's bytes, line terminator aside."""
     return hashlib.sha256(raw).digest()
@@ -155,24 +186,11 @@ class Ingester:
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
-        started, tick = self.clock(), time.perf_counter()
-        self._run(stream, source, reader, summary, save_checkpoint, on_batch)
+        run = _RunRow(self, source_id, summary)
+        self._run(stream, source, reader, summary, save_checkpoint, on_batch, run)
         if summary.read or record_empty_run:
-            self._record_run(source_id, summary, started, time.perf_counter() - tick)
+            run.finish()
         return summary
-
-    def _record_run(self, source_id: str, summary: SourceSummary, started: datetime, seconds: float) -> None:
-        """One row per source and run: pipeline health reads throughput and latency from it,
-        the operations report its duplicates."""
-        p50, p95 = summary.latency_percentiles()
-        with self.log.transaction():
-            self.log.save_run({
-                "run_id": self.run_id, "source_id": source_id, "stream": summary.stream,
-                "started_at": format_time(started), "finished_at": format_time(self.clock()),
-                "read": summary.read, "appended": summary.appended, "duplicates": summary.duplicates,
-                "malformed": summary.malformed, "skipped": summary.skipped, "seconds": round(seconds, 6),
-                "latency_p50_s": p50, "latency_p95_s": p95,
-            })
 
     # -- in-memory records (the Python API) ---------------------------------------------
 
@@ -207,14 +225,14 @@ class Ingester:
                     reason = "JSON value is not an object"
                 yield RawRecord(n, 0, body, value if reason is None else None, reason)
 
-        started, tick = self.clock(), time.perf_counter()
-        self._run(stream, source, raw_records(), summary, None, on_batch)
-        self._record_run(f"{stream}:{source}", summary, started, time.perf_counter() - tick)
+        run = _RunRow(self, f"{stream}:{source}", summary)
+        self._run(stream, source, raw_records(), summary, None, on_batch, run)
+        run.finish()
         return summary
 
     # -- the loop ----------------------------------------------------------------------
 
-    def _run(self, stream, source, reader, summary, save_checkpoint, on_batch) -> None:
+    def _run(self, stream, source, reader, summary, save_checkpoint, on_batch, run: _RunRow) -> None:
         log = logger.bind(stream=stream, source=source)
         canonical = self.registry.canonical(stream)
         reader = iter(reader)
@@ -247,11 +265,13 @@ class Ingester:
                     self.log.insert(new_rows)
                 if save_checkpoint is not None:
                     save_checkpoint(last, self.log.last_offset() if new_rows else None)
-            summary.read += len(rows)
-            summary.appended += len(new_rows)
-            summary.duplicates += len(rows) - len(new_rows)
-            summary.malformed += malformed
-            summary.unknown_schema += unknown
+                summary.read += len(rows)
+                summary.appended += len(new_rows)
+                summary.duplicates += len(rows) - len(new_rows)
+                summary.malformed += malformed
+                summary.unknown_schema += unknown
+                if rows:
+                    run.save(now)  # with the batch: a run stopped later still counts what it committed
             if rows:
                 log.info("batch_appended", read=len(rows), appended=len(new_rows),
                          duplicates=len(rows) - len(new_rows), malformed=malformed,

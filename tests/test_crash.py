@@ -246,6 +246,12 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_log(big_orders, tmp
     assert summary["resumed_from_line"] == landed[-1][1]
     assert summary["read"] == N_LINES - summary["resumed_from_line"]
     assert summary["read"] == summary["appended"] + summary["duplicates"]
+    # each run's row counts what it committed, killed runs too: over all the runs, lines read
+    # = appended + duplicates, as in the run that was never killed (the operations report
+    # sums these rows)
+    (totals,) = query(crash_db, "SELECT SUM(read), SUM(appended), SUM(duplicates), COUNT(*) FROM ingest_runs")
+    assert totals[:3] == (N_LINES, ref_src["appended"], ref_src["duplicates"]), (totals, ref_src)
+    assert totals[3] > 1  # the killed runs left rows of their own
 
     # the same log as the uninterrupted run, row for row (recorded_at aside)
     ref_rows, crash_rows = log_rows(ref_db), log_rows(crash_db)
