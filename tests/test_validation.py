@@ -201,13 +201,19 @@ def test_inventory_row_with_wrong_number_of_fields_is_malformed(pipeline, tmp_pa
     assert _inventory(pipeline, tmp_path, ["PROD-001,5,WH-SF"]) == [["malformed_record"]]
 
 
-def test_catalog_missing_field(pipeline, tmp_path):
+def _one_product(pipeline, tmp_path, text: str):
+    """The problems of the one product of a catalog file with ``text``."""
     path = tmp_path / "catalog2.json"
-    path.write_text('{"products": [{"product_id": "PROD-009", "category": "x", "price": 1.50}]}')
+    path.write_text(text)
     pipeline.ingest("catalog", path)
     (event,) = [e for e in pipeline.events(stream="catalog") if e.record.source == str(path)]
-    assert [p.code for p in event.problems] == ["missing_field"]
-    assert "name" in event.problems[0].reason
+    return event.problems
+
+
+def test_catalog_missing_field(pipeline, tmp_path):
+    problems = _one_product(pipeline, tmp_path, '{"products": [{"product_id": "PROD-009", "category": "x", "price": 1.50}]}')
+    assert [p.code for p in problems] == ["missing_field"]
+    assert "name" in problems[0].reason
 
 
 def test_unknown_product(pipeline):
@@ -299,12 +305,9 @@ def test_a_product_id_that_is_not_text_is_an_invalid_item_and_sells_nothing(pipe
 
 
 def test_a_catalog_product_id_that_is_not_text_is_malformed(pipeline, tmp_path):
-    path = tmp_path / "catalog3.json"
-    path.write_text('[{"product_id": 44, "name": "x", "category": "y", "price": 1.50}]')
-    pipeline.ingest("catalog", path)
-    (event,) = [e for e in pipeline.events(stream="catalog") if e.record.source == str(path)]
-    assert [p.code for p in event.problems] == ["malformed_record"]
-    assert "$.product_id" in event.problems[0].reason
+    problems = _one_product(pipeline, tmp_path, '[{"product_id": 44, "name": "x", "category": "y", "price": 1.50}]')
+    assert [p.code for p in problems] == ["malformed_record"]
+    assert "$.product_id" in problems[0].reason
 
 
 def test_an_inventory_row_written_another_way_is_a_new_record_not_a_duplicate(pipeline, tmp_path):
