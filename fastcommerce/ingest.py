@@ -27,7 +27,9 @@ from .errors import SourceError
 from .eventlog import Checkpoint, EventLog, format_time
 from .logs import get_logger
 from .memory import gc_paused
-from .sources import DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, parse_json, strip_eol
+from .sources import (
+    DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity, parse_json, strip_eol,
+)
 from .upcasting import SchemaRegistry
 
 logger = get_logger(__name__)
@@ -212,11 +214,17 @@ class Ingester:
                     except TypeError as exc:
                         yield RawRecord(n, 0, repr(rec).encode(), None, f"cannot serialise as JSON: {exc}")
                         continue
+                if not isinstance(rec, dict):
+                    body = strip_eol(body)
+                if len(body) > self.max_record_bytes:  # as the file readers do: a prefix is kept
+                    yield RawRecord(n, 0, body[:self.max_record_bytes], None,
+                                    over_limit("record", len(body), self.max_record_bytes),
+                                    identity=oversized_identity(hashlib.sha256(body).digest()))
+                    continue
                 if isinstance(rec, dict):
                     # detection sees what is stored: orjson writes inf/NaN as null, for one
                     yield RawRecord(n, 0, body, orjson.loads(body), None)
                     continue
-                body = strip_eol(body)
                 if not body.strip():
                     yield RawRecord(n, 0, body, None, "blank line")
                     continue

@@ -99,7 +99,7 @@ def oversized_identity(digest: bytes) -> bytes:
     return b"\noversized record, sha256 " + digest
 
 
-def _over_limit(what: str, size: int, limit: int) -> str:
+def over_limit(what: str, size: int, limit: int) -> str:
     return f"{what} is {size:,} bytes, over the {limit:,}-byte limit (the first {limit:,} bytes are kept)"
 
 
@@ -214,7 +214,7 @@ def read_jsonl(
                 line += 1
                 pos += acc.size
             kept, size, identity = acc.finish()
-            yield RawRecord(line, pos, kept, None, _over_limit("line", size, max_record_bytes), identity=identity)
+            yield RawRecord(line, pos, kept, None, over_limit("line", size, max_record_bytes), identity=identity)
 
 
 def read_csv_header(
@@ -315,7 +315,7 @@ def read_csv(
             pos += read
             identity = salt + body if over is None else over
             if over is not None:
-                why = _over_limit("row", size, max_record_bytes)
+                why = over_limit("row", size, max_record_bytes)
                 if problem is not None:
                     why = f"cannot read the file's header: {problem}; {why}"
                 yield RawRecord(first, pos, body, None, why, line, identity)
@@ -371,7 +371,7 @@ def _capped(rec: RawRecord, limit: int) -> RawRecord:
     if len(rec.raw) <= limit:
         return rec
     return attrs.evolve(rec, raw=rec.raw[:limit], identity=oversized_identity(hashlib.sha256(rec.raw).digest()),
-                        malformed=f"{rec.malformed}; {_over_limit('the rest of the file', len(rec.raw), limit)}")
+                        malformed=f"{rec.malformed}; {over_limit('the rest of the file', len(rec.raw), limit)}")
 
 
 class _CatalogScanner:
@@ -452,7 +452,7 @@ class _CatalogScanner:
             raw = t[start:end].encode("utf-8")
             if len(raw) > max_record_bytes:
                 yield RawRecord(self._line(start), self.size, raw[:max_record_bytes], None,
-                                _over_limit("product", len(raw), max_record_bytes),
+                                over_limit("product", len(raw), max_record_bytes),
                                 identity=oversized_identity(hashlib.sha256(raw).digest()))
             else:
                 reason = None if isinstance(value, dict) else f"JSON {_json_kind(value)}, not an object"

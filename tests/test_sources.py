@@ -382,3 +382,17 @@ def test_catalog_broken_documents_keep_what_they_can(tmp_path, text, reason):
     recs = list(read_catalog(path))
     assert reason in recs[-1].malformed
     assert all(r.malformed is None for r in recs[:-1])
+
+
+def test_records_given_through_the_api_obey_the_size_limit(tmp_path):
+    from fastcommerce import Pipeline
+
+    huge = '{"order_id": "' + "x" * 5000 + '"}'
+    with Pipeline(tmp_path / "log.db", load_entrypoints=False, max_record_bytes=1000) as p:
+        first = p.ingest_records("orders", [huge, {"order_id": "y" * 5000}, '{"order_id": "O1"}'])
+        again = p.ingest_records("orders", [huge])
+        rows = p.log.conn.execute("SELECT length(raw), rejected, reason FROM event_log ORDER BY \"offset\"").fetchall()
+    assert (first.appended, again.duplicates) == (3, 1)  # a re-delivery is still a duplicate
+    assert [r[:2] for r in rows[:2]] == [(1000, "malformed_record")] * 2
+    assert "record is 5,016 bytes, over the 1,000-byte limit (the first 1,000 bytes are kept)" in rows[0][2]
+    assert rows[2][0] < 1000 and rows[2][1] is None
