@@ -228,6 +228,7 @@ def read_csv_header(
     with open(path, "rb") as fh:
         _read_line(fh.readline, fh.readline(chunk), acc, chunk)
     body, size, identity = acc.finish()
+    body = body.removeprefix(_BOM)  # not part of the header: with or without it, the same rows
     if identity is not None:
         return None, acc.size, f"header is {size:,} bytes, over the {max_record_bytes:,}-byte limit", identity
     try:
@@ -287,6 +288,8 @@ def _csv_rows(fh: Any, max_record_bytes: int, complete_lines_only: bool,
         while inside and acc.size <= max_record_bytes:
             more = readline(chunk)
             if not more:
+                if complete_lines_only:
+                    return  # the row is still being written: its closing quote is to come
                 break  # the file ends inside the quotes: the csv module will say so
             if not _read_line(readline, more, acc, chunk) and complete_lines_only:
                 return  # the row is still being written

@@ -396,3 +396,11 @@ def test_records_given_through_the_api_obey_the_size_limit(tmp_path):
     assert [r[:2] for r in rows[:2]] == [(1000, "malformed_record")] * 2
     assert "record is 5,016 bytes, over the 1,000-byte limit (the first 1,000 bytes are kept)" in rows[0][2]
     assert rows[2][0] < 1000 and rows[2][1] is None
+
+
+def test_a_csv_with_a_bom_has_the_same_rows_as_without(tmp_path):
+    plain, bom = tmp_path / "a.csv", tmp_path / "b.csv"
+    plain.write_bytes(b"product_id,available_quantity\nP1,5\n")
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    a, b = list(read_csv(plain)), list(read_csv(bom))
+    assert [r.identity for r in a] == [r.identity for r in b] and a[0].value == b[0].value
