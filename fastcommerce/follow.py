@@ -240,16 +240,19 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
 def _follow_catalog(pipeline: Pipeline, path: Path, log, *, poll_interval: float,
                     should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
                     sleep: Callable[[float], None], alerts: BackgroundAlerts | None) -> None:
+    def look() -> tuple | None:
+        st = _check_followable(path)
+        return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
     read_as: tuple | None = None  # the file's (device, inode, size, mtime) when last read
-    seen: tuple | None = None  # ... at the previous poll
+    seen = look()  # ... at the previous poll: a file there at the start is read at the first
     _catch_up(pipeline, False, alerts)
     while not should_stop():
-        st = _check_followable(path)
-        now = None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        now = look()
         appended = 0
-        # read once the change has settled for a poll (a rewrite may be under way); at the
-        # start at once
-        if now is not None and now != read_as and (now == seen or read_as is None):
+        # read once a change has settled for a poll: a catalog being written (or one that
+        # appeared while the follower waited for it) is not read half-written
+        if now is not None and now != read_as and now == seen:
             try:
                 summary = pipeline._ingester.ingest_file("catalog", path, record_empty_run=False)
             except SourceError:

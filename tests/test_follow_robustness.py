@@ -291,3 +291,40 @@ def test_a_missing_file_is_waited_for_and_said_so(tmp_path, shop, followers):
     rc, err = followers.stop(proc)
     assert rc == 0, err
     assert f"fastcommerce: {live}: no such file yet; waiting for it to appear" in err
+
+
+def test_a_catalog_that_appears_while_waited_for_is_read_once_it_has_settled(tmp_path, shop):
+    """Polls driven by the follower's own ``sleep``: the file appears half-written between two
+    polls and is completed before the next. A catalog is read only once it has stayed the
+    same for a poll, so the half-written one is never read. (A writer that pauses longer
+    than a poll should write to another name and rename.)"""
+    from fastcommerce.follow import follow
+
+    catalog = tmp_path / "later-catalog.json"
+    first = orjson.dumps({"product_id": "PROD-007", "name": "Pen", "category": "office", "price": 1.00})
+    second = orjson.dumps({"product_id": "PROD-008", "name": "Ink", "category": "office", "price": 2.00})
+    steps = [lambda: catalog.write_bytes(b"[" + first + b",\n"),  # appears, still being written
+             lambda: append(catalog, second + b"]"),  # finished
+             lambda: None, lambda: None]
+
+    def sleep(_seconds: float) -> None:
+        steps.pop(0)()
+
+    with Pipeline(shop, load_entrypoints=False) as p:
+        follow(p, "catalog", catalog, sleep=sleep, should_stop=lambda: not steps)
+        rows = p.log.conn.execute("SELECT natural_key, rejected FROM event_log WHERE source = ? ORDER BY \"offset\"",
+                                  [str(catalog)]).fetchall()
+    assert rows == [("PROD-007", None), ("PROD-008", None)]
+
+
+def test_a_csv_row_with_a_quoted_line_break_written_while_followed_is_one_row(tmp_path, shop, followers):
+    inv = tmp_path / "inv.csv"
+    inv.write_bytes(b'product_id,available_quantity,warehouse_location,last_updated\nPROD-001,5,"WH\n')
+    proc = followers.start(shop, "inventory", inv)
+    time.sleep(1.0)  # five polls with the row still open in its quotes
+    append(inv, b'A",2024-01-15T09:00:00Z\n')
+    stock = "SELECT rejected, raw FROM event_log WHERE stream = 'inventory' ORDER BY \"offset\" DESC LIMIT 1"
+    wait_for(lambda: query(shop, stock) and b"WH\\nA" in query(shop, stock)[0][1], timeout=5)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT COUNT(*) FROM event_log WHERE stream = 'inventory' AND rejected IS NOT NULL") == [(0,)]
