@@ -20,6 +20,7 @@ import structlog
 
 from . import __version__
 from .errors import EventLogError, FastCommerceError
+from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
 
 FORMATS = click.Choice(["text", "json"])
@@ -203,6 +204,9 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
            follow: bool, poll: float, alert_interval: float, rotation_grace: float) -> None:
     """Append every record of FILES to the log of STREAM."""
+    if not follow:  # before the database is created: a file that cannot be read leaves nothing behind
+        for f in files:
+            check_readable(f)
     pipeline = open_pipeline(ctx, create=True)
     if follow:
         if len(files) != 1:

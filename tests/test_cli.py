@@ -169,3 +169,10 @@ def test_database_errors_name_the_file_without_a_traceback(files, tmp_path):
     good.write_bytes(bytes(data))
     result = CliRunner().invoke(main, ["--db", str(good), "status"])
     assert result.exit_code == 1 and f"{good}: " in result.output and "Traceback" not in result.output, result.output
+
+
+def test_ingest_of_a_file_that_cannot_be_read_creates_no_database(tmp_path):
+    db = tmp_path / "new.db"
+    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "orders", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    assert not db.exists()  # else a mistyped --db would from then on pass for a real database
