@@ -164,6 +164,39 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             on_cycle(summary)
         return summary.appended
 
+    def name_of(fh: IO[bytes], fd: Path) -> Path:
+        """The open file's name now (``… (deleted)`` when it has none), never one that a
+        retired file still being read already goes by."""
+        name = os.readlink(fd)
+        if not name.endswith(" (deleted)"):
+            try:
+                same, mine = os.stat(name), os.fstat(fh.fileno())
+                if (same.st_dev, same.st_ino) != (mine.st_dev, mine.st_ino):
+                    name = f"{name} (deleted)"
+            except OSError:
+                name = f"{name} (deleted)"
+        if any(str(r.identity) == name and r.fh is not fh for r in retired):  # two deleted files, say
+            name = f"{name} (inode {os.fstat(fh.fileno()).st_ino})"
+        return Path(name)
+
+    def move_checkpoint(from_id: str, identity: Path) -> None:
+        cp = pipeline.log.checkpoint(from_id)
+        if cp is not None:
+            with pipeline.log.transaction():
+                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=f"{stream}:{identity.resolve()}",
+                                                          path=str(identity.resolve())))
+
+    def rename_retired() -> None:
+        """A retired file renamed again (a second rotation within the grace period) takes
+        its checkpoint to its new name, so two files never share one."""
+        for r in retired:
+            fd = _fd_path(r.fh)
+            now = name_of(r.fh, fd) if fd is not None else r.identity
+            if now != r.identity:
+                move_checkpoint(f"{stream}:{r.identity.resolve()}", now)
+                log.info("rotated_file_renamed", old_file=str(r.identity), now=str(now))
+                r.identity = now
+
     def retire(old: IO[bytes]) -> None:
         """Keep reading ``old`` under its own name and checkpoint, which starts where the
         followed path's checkpoint (just read up to the end of ``old``) left off."""
@@ -171,21 +204,9 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         if fd is None:  # no /proc: nothing to read it by once it has another name
             old.close()
             return
-        name = os.readlink(fd)
-        identity = Path(name)
-        if not name.endswith(" (deleted)"):
-            try:
-                same = os.stat(identity)
-                mine = os.fstat(old.fileno())
-                if (same.st_dev, same.st_ino) != (mine.st_dev, mine.st_ino):
-                    identity = Path(f"{name} (deleted)")
-            except OSError:
-                identity = Path(f"{name} (deleted)")
-        cp = pipeline.log.checkpoint(source_id)
-        if cp is not None:
-            with pipeline.log.transaction():
-                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=f"{stream}:{identity.resolve()}",
-                                                          path=str(identity.resolve())))
+        rename_retired()  # first: ``old`` may now have the name an earlier one had
+        identity = name_of(old, fd)
+        move_checkpoint(source_id, identity)
         size = os.fstat(old.fileno()).st_size
         retired.append(_Retired(old, identity, size, time.monotonic()))
         log.info("file_rotated", old_file=str(identity), grace_seconds=rotation_grace)

@@ -328,3 +328,45 @@ def test_a_csv_row_with_a_quoted_line_break_written_while_followed_is_one_row(tm
     rc, err = followers.stop(proc)
     assert rc == 0, err
     assert query(shop, "SELECT COUNT(*) FROM event_log WHERE stream = 'inventory' AND rejected IS NOT NULL") == [(0,)]
+
+
+def test_two_rotations_within_the_grace_period_read_each_file_once(tmp_path, shop):
+    """``live`` -> ``live.1``, then ``live.1`` -> ``live.2`` and ``live`` -> ``live.1`` again,
+    each writer still appending to its old file: the two retired files must not share a
+    checkpoint (they did: both went by ``live.1``, and were read again from the start at
+    every poll, counted as duplicates)."""
+    from fastcommerce.follow import follow
+
+    live = tmp_path / "live.jsonl"
+    one, two = tmp_path / "live.jsonl.1", tmp_path / "live.jsonl.2"
+    live.write_bytes(order(1) + order(2))
+    a = live.open("ab")  # writer of the first file
+
+    def first_rotation() -> None:
+        live.rename(one)
+        live.write_bytes(order(3))
+        a.write(order(4))
+        a.flush()
+
+    def second_rotation() -> None:
+        one.rename(two)
+        live.rename(one)
+        live.write_bytes(order(5))
+        a.write(order(6))
+        a.flush()
+        with one.open("ab") as b:
+            b.write(order(7))
+
+    steps = [first_rotation, second_rotation] + [lambda: None] * 5
+
+    def sleep(_seconds: float) -> None:
+        steps.pop(0)()
+
+    try:
+        with Pipeline(shop, load_entrypoints=False) as p:
+            follow(p, "orders", live, sleep=sleep, should_stop=lambda: not steps, rotation_grace=3600)
+    finally:
+        a.close()
+    assert revenue_orders(shop) == 7
+    assert query(shop, "SELECT COUNT(*) FROM event_log WHERE stream = 'orders'") == [(7,)]
+    assert query(shop, "SELECT SUM(duplicates) FROM ingest_runs WHERE stream = 'orders'") == [(0,)]
