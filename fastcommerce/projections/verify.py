@@ -73,10 +73,10 @@ def verify(pipeline: Pipeline) -> list[TableCheck]:
         dst.close()
         scratch = pipeline.clone(scratch_path)
         try:
-            reached = {name: last for name, (_version, last) in scratch.projections.state().items()}
+            built = scratch.projections.state()
+            reached = {name: built[name][1] if name in built else scratch.log.last_offset() for name in projections}
             live = {(name, table): table_checksum(scratch.log.conn, table)
                     for name, (_plugin, projection) in sorted(projections.items()) for table in projection.tables}
-            reached = {name: reached.get(name, scratch.log.last_offset()) for name in projections}
             by_offset: dict[int, list[str]] = {}
             for name in sorted(projections):
                 by_offset.setdefault(reached[name], []).append(name)
