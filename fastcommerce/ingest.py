@@ -28,7 +28,7 @@ from .eventlog import Checkpoint, EventLog, format_time
 from .logs import get_logger
 from .memory import gc_paused
 from .sources import (
-    DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity, parse_json, strip_eol,
+    DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity_of, parse_json, strip_eol,
 )
 from .upcasting import SchemaRegistry
 
@@ -219,7 +219,7 @@ class Ingester:
                 if len(body) > self.max_record_bytes:  # as the file readers do: a prefix is kept
                     yield RawRecord(n, 0, body[:self.max_record_bytes], None,
                                     over_limit("record", len(body), self.max_record_bytes),
-                                    identity=oversized_identity(hashlib.sha256(body).digest()))
+                                    identity=oversized_identity_of(body))
                     continue
                 if isinstance(rec, dict):
                     # detection sees what is stored: orjson writes inf/NaN as null, for one

@@ -99,6 +99,11 @@ def oversized_identity(digest: bytes) -> bytes:
     return b"\noversized record, sha256 " + digest
 
 
+def oversized_identity_of(data: bytes) -> bytes:
+    """:func:`oversized_identity` of bytes held whole."""
+    return oversized_identity(hashlib.sha256(data).digest())
+
+
 def over_limit(what: str, size: int, limit: int) -> str:
     return f"{what} is {size:,} bytes, over the {limit:,}-byte limit (the first {limit:,} bytes are kept)"
 
@@ -151,7 +156,7 @@ class _Capped:
             body = strip_eol(b"".join(self.parts))
             if len(body) <= self.limit:
                 return body, len(body), None
-            return body[:self.limit], len(body), oversized_identity(hashlib.sha256(self.salt + body).digest())
+            return body[:self.limit], len(body), oversized_identity_of(self.salt + body)
         tail = strip_eol(self.tail)
         self.hasher.update(tail)
         return self.prefix, self.size - len(self.tail) + len(tail), oversized_identity(self.hasher.digest())
@@ -373,7 +378,7 @@ def _capped(rec: RawRecord, limit: int) -> RawRecord:
     first ``limit`` bytes, and a reason that says so."""
     if len(rec.raw) <= limit:
         return rec
-    return attrs.evolve(rec, raw=rec.raw[:limit], identity=oversized_identity(hashlib.sha256(rec.raw).digest()),
+    return attrs.evolve(rec, raw=rec.raw[:limit], identity=oversized_identity_of(rec.raw),
                         malformed=f"{rec.malformed}; {over_limit('the rest of the file', len(rec.raw), limit)}")
 
 
@@ -456,7 +461,7 @@ class _CatalogScanner:
             if len(raw) > max_record_bytes:
                 yield RawRecord(self._line(start), self.size, raw[:max_record_bytes], None,
                                 over_limit("product", len(raw), max_record_bytes),
-                                identity=oversized_identity(hashlib.sha256(raw).digest()))
+                                identity=oversized_identity_of(raw))
             else:
                 reason = None if isinstance(value, dict) else f"JSON {_json_kind(value)}, not an object"
                 yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
