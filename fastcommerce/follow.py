@@ -40,7 +40,7 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary
+from .ingest import SourceSummary, source_id
 from .logs import get_logger
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
     fh: IO[bytes] | None = None
     ident: tuple[int, int] | None = None  # (device, inode) of the open file
     retired: list[_Retired] = []
-    source_id = f"{stream}:{path.resolve()}"
+    followed = source_id(stream, path)
 
     def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True) -> int:
         summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from,
@@ -183,7 +183,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         cp = pipeline.log.checkpoint(from_id)
         if cp is not None:
             with pipeline.log.transaction():
-                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=f"{stream}:{identity.resolve()}",
+                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=source_id(stream, identity),
                                                           path=str(identity.resolve())))
 
     def rename_retired() -> None:
@@ -193,7 +193,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             fd = _fd_path(r.fh)
             now = name_of(r.fh, fd) if fd is not None else r.identity
             if now != r.identity:
-                move_checkpoint(f"{stream}:{r.identity.resolve()}", now)
+                move_checkpoint(source_id(stream, r.identity), now)
                 log.info("rotated_file_renamed", old_file=str(r.identity), now=str(now))
                 r.identity = now
 
@@ -206,7 +206,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             return
         rename_retired()  # first: ``old`` may now have the name an earlier one had
         identity = name_of(old, fd)
-        move_checkpoint(source_id, identity)
+        move_checkpoint(followed, identity)
         size = os.fstat(old.fileno()).st_size
         retired.append(_Retired(old, identity, size, time.monotonic()))
         log.info("file_rotated", old_file=str(identity), grace_seconds=rotation_grace)

@@ -81,8 +81,8 @@ class _RunRow:
     so a run that is stopped or killed part-way still counts every record it committed, and
     completed at the end with the latency percentiles."""
 
-    def __init__(self, ingester: Ingester, source_id: str, summary: SourceSummary) -> None:
-        self.ingester, self.source_id, self.summary = ingester, source_id, summary
+    def __init__(self, ingester: Ingester, key: str, summary: SourceSummary) -> None:
+        self.ingester, self.source_id, self.summary = ingester, key, summary
         self.started, self.tick = ingester.clock(), time.perf_counter()
         self.id: int | None = None
 
@@ -104,6 +104,11 @@ class _RunRow:
     def finish(self) -> None:
         with self.ingester.log.transaction():
             self.save(latencies=True)
+
+
+def source_id(stream: str, path: Path) -> str:
+    """The key of a file's checkpoint: its stream and absolute path."""
+    return f"{stream}:{path.resolve()}"
 
 
 def content_hash(raw: bytes) -> bytes:
@@ -163,9 +168,9 @@ class Ingester:
         data = Path(read_from) if read_from is not None else path
         check_readable(data)
         source = str(path)
-        source_id = f"{stream}:{path.resolve()}"
+        key = source_id(stream, path)
         start, line = 0, 0
-        cp = self.log.checkpoint(source_id)
+        cp = self.log.checkpoint(key)
         last_offset = cp.last_offset if cp is not None else None
         if resume and stream != "catalog":
             size = data.stat().st_size
@@ -183,12 +188,12 @@ class Ingester:
                 last_offset = appended_up_to
             end = last.end if last else start
             self.log.save_checkpoint(Checkpoint(
-                source_id=source_id, stream=stream, path=str(path.resolve()), byte_offset=end,
+                source_id=key, stream=stream, path=str(path.resolve()), byte_offset=end,
                 line=last.lines_read if last else line, fingerprint=fingerprint(data, end),
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 
-        run = _RunRow(self, source_id, summary)
+        run = _RunRow(self, key, summary)
         self._run(stream, source, reader, summary, save_checkpoint, on_batch, run)
         if summary.read or record_empty_run:
             run.finish()
