@@ -314,6 +314,17 @@ class EventLog:
             attrs.astuple(cp),
         )
 
+    def move_checkpoint(self, from_id: str, to_id: str, to_path: str) -> bool:
+        """Give the checkpoint of ``from_id`` to ``to_id`` (a file that a rotation renamed),
+        replacing any checkpoint ``to_id`` had (inside :meth:`transaction`). Whether there
+        was one to give."""
+        if self.checkpoint(from_id) is None:
+            return False
+        self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE source_id = ?", [to_id])
+        self.conn.execute(f"UPDATE {CHECKPOINT_TABLE} SET source_id = ?, path = ? WHERE source_id = ?",
+                          [to_id, to_path, from_id])
+        return True
+
     def save_run(self, row: dict[str, Any]) -> int:
         """Insert an ingest run's row (inside :meth:`transaction`); its id. The column names
         come from our own code, never from input."""

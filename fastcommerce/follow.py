@@ -15,7 +15,9 @@ path's left off, until nothing has been written to it for ``rotation_grace`` sec
 writer that has not reopened its file yet loses nothing. Its last line is read then even
 without a newline (the file is finished). Meanwhile the new file is read from its start. A
 truncated or replaced file no longer matches its checkpoint's fingerprint and is read from
-the start, its known records counted as duplicates.
+the start, its known records counted as duplicates. A file rotated away while no follower ran
+(lines appended after the last one stopped) is found at start by its checkpoint's
+fingerprint (:func:`~fastcommerce.ingest.rotated_away`) and read like a retired file.
 
 The catalog is one JSON document, not a stream of lines: it is read again only when the
 file changed (size, modification time or inode) and then stayed unchanged for one poll,
@@ -40,7 +42,7 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, source_id
+from .ingest import SourceSummary, adopt_rotated, source_id
 from .logs import get_logger
 
 if TYPE_CHECKING:
@@ -180,11 +182,8 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         return Path(name)
 
     def move_checkpoint(from_id: str, identity: Path) -> None:
-        cp = pipeline.log.checkpoint(from_id)
-        if cp is not None:
-            with pipeline.log.transaction():
-                pipeline.log.save_checkpoint(attrs.evolve(cp, source_id=source_id(stream, identity),
-                                                          path=str(identity.resolve())))
+        with pipeline.log.transaction():
+            pipeline.log.move_checkpoint(from_id, source_id(stream, identity), str(identity.resolve()))
 
     def rename_retired() -> None:
         """A retired file renamed again (a second rotation within the grace period) takes
@@ -229,8 +228,18 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
                 log.info("rotated_file_closed" if not final else "rotated_file_left", old_file=str(r.identity))
         return appended
 
+    def adopt() -> None:
+        """Lines appended after an earlier follower stopped, then rotated away with their
+        file: that file is read under its new name, as one rotated while following is."""
+        found = adopt_rotated(pipeline.log, stream, path)
+        old = _open(found) if found is not None else None
+        if old is not None:
+            retired.append(_Retired(old, found.resolve(), os.fstat(old.fileno()).st_size,  # type: ignore[union-attr]
+                                    time.monotonic()))
+
     try:
         _catch_up(pipeline, False, alerts)  # an earlier follower may have stopped before projecting
+        adopt()
         while not should_stop():
             appended = 0
             st = _check_followable(path)

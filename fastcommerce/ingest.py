@@ -10,6 +10,7 @@ UNIQUE content-hash key and counted, never silently ignored.
 from __future__ import annotations
 
 import hashlib
+import stat
 import time
 import uuid
 from collections import Counter
@@ -124,6 +125,67 @@ def fingerprint(path: Path, upto: int) -> bytes:
         fh.seek(max(0, upto - FINGERPRINT_BYTES))
         tail = fh.read(min(FINGERPRINT_BYTES, upto))
     return hashlib.sha256(head + b"\0" + tail + b"\0" + str(upto).encode()).digest()
+
+
+def _holds(path: Path, cp: Checkpoint) -> bool:
+    """Whether ``path`` is the file ``cp`` describes: as long, and the same bytes where
+    the checkpoint took its fingerprint."""
+    try:
+        return path.stat().st_size >= cp.byte_offset and fingerprint(path, cp.byte_offset) == cp.fingerprint
+    except OSError:
+        return False
+
+
+ROTATION_SEPARATORS = (".", "-", "_")
+"""What follows a file's name in the names rotation gives it: ``live.jsonl.1``,
+``live.jsonl-20261126``, ``live.jsonl_old``."""
+
+
+def rotated_away(log: EventLog, stream: str, path: Path) -> Path | None:
+    """The file ``path``'s checkpoint describes, if it was rotated away to a sibling name
+    while no one was reading it and has lines past the checkpoint; else ``None``.
+
+    A follower that stops, then a writer that appends and a rotation, leave the unread
+    lines in ``live.jsonl.1`` while a new file takes ``live.jsonl``. This finds that
+    sibling by the checkpoint's fingerprint (its name alone proves nothing). A compressed
+    rotation (``live.jsonl.1.gz``) has other bytes and is not found.
+    """
+    cp = log.checkpoint(source_id(stream, path))
+    if cp is None or cp.byte_offset == 0 or _holds(path, cp):
+        return None
+    try:
+        siblings = sorted(path.parent.iterdir())
+    except OSError:
+        return None
+    name, found = path.name, []
+    for sibling in siblings:
+        rest = sibling.name[len(name):]
+        if not (sibling.name.startswith(name) and rest[:1] in ROTATION_SEPARATORS and rest[1:]):
+            continue
+        try:
+            st = sibling.stat()
+        except OSError:
+            continue
+        if not (stat.S_ISREG(st.st_mode) and st.st_size > cp.byte_offset and _holds(sibling, cp)):
+            continue
+        own = log.checkpoint(source_id(stream, sibling))
+        if own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own):
+            continue  # already read under its own name at least as far
+        found.append((st.st_mtime_ns, sibling))
+    return max(found)[1] if found else None  # copies of one file: the last written to
+
+
+def adopt_rotated(log: EventLog, stream: str, path: Path) -> Path | None:
+    """If :func:`rotated_away` finds the file ``path``'s checkpoint describes under another
+    name, give it that checkpoint, so reading it by its new name resumes where reading
+    ``path`` stopped; its new name, or ``None``."""
+    found = rotated_away(log, stream, path)
+    if found is None:
+        return None
+    with log.transaction():
+        log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
+    logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
+    return found
 
 
 def check_readable(path: Path) -> None:

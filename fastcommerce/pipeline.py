@@ -15,13 +15,13 @@ from .converter import make_converter
 from .errors import SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, adopt_rotated, check_readable
 from .logs import get_logger
+from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
-from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .settings import Settings
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .upcasting import SchemaRegistry
@@ -156,13 +156,20 @@ class Pipeline:
     def ingest(self, stream: str, *paths: str | Path, resume: bool = True,
                on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
         """Append every record of ``paths`` to ``stream``. All files are checked before
-        any is read, so a missing file leaves the log as it was."""
+        any is read, so a missing file leaves the log as it was. When a file was rotated
+        away since it was last read (``live.jsonl`` renamed ``live.jsonl.1``, a new
+        ``live.jsonl`` created), the rest of the old file is read first, under its new name
+        (:func:`~fastcommerce.ingest.rotated_away`)."""
         self._check_stream(stream)
         files = [Path(p) for p in paths]
         for f in files:
             check_readable(f)
         summary = IngestSummary()
         for f in files:
+            # the rest of a file rotated away since the last run, before the new file
+            rotated = adopt_rotated(self.log, stream, f) if resume and stream != "catalog" else None
+            if rotated is not None and rotated.resolve() not in {g.resolve() for g in files}:
+                summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
             summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
         return summary
 

@@ -211,6 +211,27 @@ def test_lines_written_to_the_rotated_file_after_the_switch_are_read(tmp_path, s
     assert (again.read, again.skipped) == (0, 5)
 
 
+def test_lines_written_and_rotated_away_while_no_follower_ran_are_read_on_restart(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 1)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    append(live, order(2) + order(3))  # written while no follower runs ...
+    rotated = Path(os.path.realpath(tmp_path)) / "live.jsonl.1"
+    os.rename(live, rotated)  # ... then rotated away
+    live.write_bytes(order(10))
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 4, timeout=8)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert "rotated_file_found" in err
+    assert query(shop, "SELECT natural_key, source, line FROM event_log WHERE natural_key IN ('ORD-2', 'ORD-3') "
+                       "ORDER BY line") == [("ORD-2", str(rotated), 2), ("ORD-3", str(rotated), 3)]
+    assert query(shop, "SELECT COUNT(*) FROM event_log") == [(5,)]  # the catalog entry and four orders
+
+
 def test_a_rotated_file_deleted_while_its_writer_still_appends_is_read_to_the_end(tmp_path, shop, followers):
     live = tmp_path / "live.jsonl"
     live.write_bytes(order(1))

@@ -1,0 +1,98 @@
+"""A file rotated away between two ingests keeps its unread lines: the next ingest of the
+path finds it by its checkpoint's fingerprint and reads the rest under its new name."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import orjson
+
+from fastcommerce import Pipeline
+
+
+def order(n: int) -> bytes:
+    return orjson.dumps({
+        "order_id": f"ORD-{n}", "customer_id": "CUST-1", "timestamp": f"2024-01-15T10:{n % 60:02d}:00Z",
+        "channel": "web", "items": [{"product_id": "PROD-001", "quantity": 1, "unit_price": 10}],
+        "shipping_address": {"country": "US", "state": "CA", "city": "SF"}, "status": "confirmed",
+    }) + b"\n"
+
+
+def logged(p: Pipeline) -> list[tuple[str, str, int]]:
+    return p.db.execute("SELECT natural_key, source, line FROM event_log WHERE stream = 'orders' "
+                        'ORDER BY "offset"').fetchall()
+
+
+def rotate(live: Path, to: str, new: bytes) -> Path:
+    rotated = live.with_name(to)
+    os.rename(live, rotated)
+    live.write_bytes(new)
+    return rotated
+
+
+def test_lines_appended_before_a_rotation_are_read_by_the_next_ingest(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1) + order(2))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:  # appended after that ingest ...
+            fh.write(order(3) + order(4))
+        rotated = rotate(live, "live.jsonl.1", order(10))  # ... then rotated away
+        summary = p.ingest("orders", live)
+        assert [(s.source, s.read, s.appended) for s in summary.sources] == [
+            (str(rotated), 2, 2), (str(live), 1, 1)]
+        assert logged(p) == [("ORD-1", str(live), 1), ("ORD-2", str(live), 2),
+                             ("ORD-3", str(rotated), 3), ("ORD-4", str(rotated), 4), ("ORD-10", str(live), 1)]
+        # both files are now read to their end under their own names: nothing more to read
+        again = p.ingest("orders", live, rotated)
+        assert [(s.read, s.appended) for s in again.sources] == [(0, 0), (0, 0)]
+
+
+def test_the_rotated_file_is_found_by_its_bytes_not_its_name(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:
+            fh.write(order(2))
+        # rotated and compressed: other bytes, so not taken for the checkpointed file
+        compressed = live.with_name("live.jsonl.1.gz")
+        compressed.write_bytes(gzip.compress(live.read_bytes()))
+        live.unlink()
+        live.write_bytes(order(10))
+        # an older rotation: other bytes where the checkpoint took its fingerprint
+        (tmp_path / "live.jsonl.2").write_bytes(order(7) + order(99))
+        # a file whose name merely starts like it is not a rotation of it
+        (tmp_path / "live.jsonlx").write_bytes(order(1) + order(98))
+        summary = p.ingest("orders", live)
+        assert [s.source for s in summary.sources] == [str(live)]
+        assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-10"]
+
+
+def test_a_rotated_file_already_read_under_its_own_name_is_not_read_again(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:
+            fh.write(order(2))
+        rotated = rotate(live, "live.jsonl-20240115", order(10))
+        p.ingest("orders", rotated)  # read by hand first
+        summary = p.ingest("orders", live)
+        assert [(s.source, s.read) for s in summary.sources] == [(str(live), 1)]
+        assert p.db.execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == 3
+        assert sum(s.duplicates for s in summary.sources) == 0
+
+
+def test_without_resume_nothing_is_looked_for(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:
+            fh.write(order(2))
+        rotate(live, "live.jsonl.1", order(10))
+        summary = p.ingest("orders", live, resume=False)
+        assert [s.source for s in summary.sources] == [str(live)]
