@@ -32,6 +32,10 @@ class DatabaseLockedError(EventLogError):
     """Another process holds the write lock for longer than the busy timeout."""
 
 
+class DatabaseDamagedError(EventLogError):
+    """SQLite's integrity check found the database file damaged."""
+
+
 class AppendOnlyViolation(EventLogError):
     """Something tried to UPDATE or DELETE a row of the append-only log."""
 

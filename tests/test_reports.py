@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -243,6 +244,30 @@ def test_verify_reports_a_missing_live_table_as_a_difference(shop):
     assert tables["sales_orders"]["offset"] == before
     assert tables["quality_problems"]["offset"] == shop.log.last_offset()
     assert tables["quality_daily"]["ok"] and tables["inventory_current"]["ok"]
+
+
+def test_verify_finds_a_damaged_index_that_the_rebuild_never_reads(tmp_path):
+    db = tmp_path / "damaged.db"
+    with Pipeline(db, load_entrypoints=False) as p:
+        p.ingest_records("catalog", CATALOG)
+        p.ingest_records("orders", [line(ev("O1", "2024-01-15T10:00:00Z", "confirmed", [("P1", 1, "10.00")]))])
+        p.project()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_event_log_1'").fetchone()
+    (size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as fh:  # the index that keeps the log free of duplicates: its keys changed
+        fh.seek((root - 1) * size)
+        page = fh.read(size)
+        assert page.count(b"orders") == 1
+        fh.seek((root - 1) * size)
+        fh.write(page.replace(b"orders", b"ordert"))
+    result = CliRunner().invoke(main, ["--db", str(db), "verify"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"{db}: the database file is damaged (SQLite's integrity check: " in result.output
+    assert "missing from index sqlite_autoindex_event_log_1" in result.output
 
 
 def test_inventory_lists_active_catalog_products_with_no_stock_as_low_stock(tmp_path):

@@ -1,4 +1,5 @@
-"""``verify``: rebuild every projection in a scratch copy and compare table checksums.
+"""``verify``: check the file's integrity, then rebuild every projection in a scratch copy
+and compare table checksums.
 
 A projection that is deterministic gives, rebuilt from offset 0, exactly the tables that
 incremental catch-ups built. Any difference points at a projection that depends on
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
+
+from ..errors import DatabaseDamagedError
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -54,6 +57,26 @@ def table_checksum(conn: sqlite3.Connection, table: str) -> tuple[int, str]:
     return n, digest.hexdigest()
 
 
+INTEGRITY_MESSAGES = 5
+"""How many of SQLite's integrity-check messages a damaged file's error quotes."""
+
+
+def _check_integrity(copy: sqlite3.Connection, pipeline: Pipeline) -> None:
+    """Raise :class:`DatabaseDamagedError` if SQLite finds the copy damaged. The copy has the
+    live file's pages as they are; a rebuild and the checksums read only the tables, so a
+    damaged index (the one that keeps the log free of duplicates, say) would pass them."""
+    try:
+        found = [" ".join(m.split()) for (m,) in copy.execute(f"PRAGMA integrity_check({INTEGRITY_MESSAGES})")]
+    except sqlite3.DatabaseError as exc:  # damaged beyond what the check can walk
+        found = [str(exc)]
+    if found != ["ok"]:
+        rows = pipeline.log.conn.execute("PRAGMA database_list").fetchall()
+        name = next((r[2] for r in rows if r[1] == "main"), "") or "the database"
+        raise DatabaseDamagedError(
+            f"{name}: the database file is damaged (SQLite's integrity check: {'; '.join(found)}); "
+            "restore it from a backup, or ingest the source files into a new database")
+
+
 def verify(pipeline: Pipeline) -> list[TableCheck]:
     """Catch up, take one consistent copy of the database, and in that copy compare each
     projection's tables with a rebuild of it up to the offset its tables had reached.
@@ -70,7 +93,10 @@ def verify(pipeline: Pipeline) -> list[TableCheck]:
         scratch_path = Path(tmp) / "scratch.db"
         dst = sqlite3.connect(scratch_path)
         pipeline.log.conn.backup(dst)  # one snapshot: the log and the tables as they stood together
-        dst.close()
+        try:
+            _check_integrity(dst, pipeline)
+        finally:
+            dst.close()
         scratch = pipeline.clone(scratch_path)
         try:
             built = scratch.projections.state()
