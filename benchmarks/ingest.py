@@ -287,7 +287,7 @@ def child_main(args: argparse.Namespace) -> None:
 def run_fastcommerce_child(script_args: list[str], db_path: Path, input_path: Path,
                            workdir: Path, tag: str, profile: Path | None = None) -> dict:
     result = workdir / f"result-{tag}.json"
-    log = workdir / f"child-{tag}.log"  # the library's structlog lines (stdout by default)
+    log = workdir / f"child-{tag}.log"  # the child's stdout and stderr (the library's warnings)
     try:  # the child runs with this interpreter's flags (e.g. -S), as multiprocessing does
         flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     except AttributeError:

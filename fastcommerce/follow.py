@@ -30,6 +30,7 @@ that does not answer never delays the ingest and projection of new lines.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import stat
@@ -320,7 +321,11 @@ class BackgroundAlerts:
         if not self._file:
             self._log.warning("alerts_not_evaluated", reason="an in-memory database has no second connection")
             return
-        self._thread = threading.Thread(target=self._run, name="fastcommerce-alerts", daemon=True)
+        # The thread runs in a copy of the caller's context, so its log lines keep what the
+        # command bound there (run_id).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="fastcommerce-alerts",
+                                        daemon=True)
         self._thread.start()
 
     def poke(self) -> None:

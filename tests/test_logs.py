@@ -90,3 +90,22 @@ def test_a_call_overrides_a_bound_value_on_both_paths(unconfigured, caplog):
     structlog.configure(processors=[capture])
     log.warning("moved", stream="inventory")
     assert capture.entries[-1]["stream"] == "inventory"
+
+
+def test_background_alert_lines_carry_the_context_of_the_command(tmp_path, unconfigured):
+    """The CLI binds run_id in context variables; the follower's alert thread must keep it."""
+    from fastcommerce.follow import BackgroundAlerts
+    from fastcommerce.testing import wait_for
+
+    capture = LogCapture()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture],
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    with Pipeline(tmp_path / "x.db", load_entrypoints=False) as p:
+        p.ingest_records("orders", [dumps(ORDER)])
+        with structlog.contextvars.bound_contextvars(run_id="run-1"):
+            alerts = BackgroundAlerts(p, interval=0)
+            alerts.poke()
+            wait_for(lambda: alerts.evaluations >= 1)
+            alerts.stop()
+    evaluated = [e for e in capture.entries if e["event"] == "alerts_evaluated"]
+    assert evaluated and all(e.get("run_id") == "run-1" for e in evaluated)
