@@ -357,7 +357,8 @@ def _projection_results(results, fmt) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.pass_context
 def verify(ctx, fmt) -> None:
-    """Rebuild every projection in a scratch copy and compare its tables with the live ones."""
+    """Check the database file's integrity, then rebuild every projection in a scratch copy
+    and compare its tables with the live ones."""
     import attrs
 
     checks = open_pipeline(ctx).verify()
