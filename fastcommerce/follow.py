@@ -15,9 +15,10 @@ path's left off, until nothing has been written to it for ``rotation_grace`` sec
 writer that has not reopened its file yet loses nothing. Its last line is read then even
 without a newline (the file is finished). Meanwhile the new file is read from its start. A
 truncated or replaced file no longer matches its checkpoint's fingerprint and is read from
-the start, its known records counted as duplicates. A file rotated away while no follower ran
-(lines appended after the last one stopped) is found at start by its checkpoint's
-fingerprint (:func:`~fastcommerce.ingest.rotated_away`) and read like a retired file.
+the start, its known records counted as duplicates. At start, files rotated away with
+lines no follower read (appended after the last one stopped, or within its grace period)
+are found by their checkpoints (:func:`~fastcommerce.ingest.rotated_away`) and read like
+retired files.
 
 The catalog is one JSON document, not a stream of lines: it is read again only when the
 file changed (size, modification time or inode) and then stayed unchanged for one poll,
@@ -43,7 +44,7 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, adopt_rotated, source_id
+from .ingest import SourceSummary, rotated_away, source_id
 from .logs import get_logger
 
 if TYPE_CHECKING:
@@ -230,13 +231,12 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         return appended
 
     def adopt() -> None:
-        """Lines appended after an earlier follower stopped, then rotated away with their
-        file: that file is read under its new name, as one rotated while following is."""
-        found = adopt_rotated(pipeline.log, stream, path)
-        old = _open(found) if found is not None else None
-        if old is not None:
-            retired.append(_Retired(old, found.resolve(), os.fstat(old.fileno()).st_size,  # type: ignore[union-attr]
-                                    time.monotonic()))
+        """Lines written after an earlier follower stopped to a file rotated away since:
+        that file is read under its new name, as one rotated while following is."""
+        for found in rotated_away(pipeline.log, stream, path):
+            old = _open(found)
+            if old is not None:
+                retired.append(_Retired(old, found.resolve(), os.fstat(old.fileno()).st_size, time.monotonic()))
 
     try:
         _catch_up(pipeline, False, alerts)  # an earlier follower may have stopped before projecting

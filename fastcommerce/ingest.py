@@ -141,22 +141,12 @@ ROTATION_SEPARATORS = (".", "-", "_")
 ``live.jsonl-20261126``, ``live.jsonl_old``."""
 
 
-def rotated_away(log: EventLog, stream: str, path: Path) -> Path | None:
-    """The file ``path``'s checkpoint describes, if it was rotated away to a sibling name
-    while no one was reading it and has lines past the checkpoint; else ``None``.
-
-    A follower that stops, then a writer that appends and a rotation, leave the unread
-    lines in ``live.jsonl.1`` while a new file takes ``live.jsonl``. This finds that
-    sibling by the checkpoint's fingerprint (its name alone proves nothing). A compressed
-    rotation (``live.jsonl.1.gz``) has other bytes and is not found.
-    """
-    cp = log.checkpoint(source_id(stream, path))
-    if cp is None or cp.byte_offset == 0 or _holds(path, cp):
-        return None
+def _rotations(path: Path) -> list[tuple[int, Path]]:
+    """``(mtime, sibling)`` of the regular files beside ``path`` named like rotations of it."""
     try:
         siblings = sorted(path.parent.iterdir())
     except OSError:
-        return None
+        return []
     name, found = path.name, []
     for sibling in siblings:
         rest = sibling.name[len(name):]
@@ -166,26 +156,46 @@ def rotated_away(log: EventLog, stream: str, path: Path) -> Path | None:
             st = sibling.stat()
         except OSError:
             continue
-        if not (stat.S_ISREG(st.st_mode) and st.st_size > cp.byte_offset and _holds(sibling, cp)):
-            continue
-        own = log.checkpoint(source_id(stream, sibling))
-        if own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own):
-            continue  # already read under its own name at least as far
-        found.append((st.st_mtime_ns, sibling))
-    return max(found)[1] if found else None  # copies of one file: the last written to
-
-
-def adopt_rotated(log: EventLog, stream: str, path: Path) -> Path | None:
-    """If :func:`rotated_away` finds the file ``path``'s checkpoint describes under another
-    name, give it that checkpoint, so reading it by its new name resumes where reading
-    ``path`` stopped; its new name, or ``None``."""
-    found = rotated_away(log, stream, path)
-    if found is None:
-        return None
-    with log.transaction():
-        log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
-    logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, sibling))
     return found
+
+
+def _unread(path: Path, cp: Checkpoint | None) -> bool:
+    """``path`` is the file ``cp`` describes and has bytes past it."""
+    try:
+        return cp is not None and path.stat().st_size > cp.byte_offset and _holds(path, cp)
+    except OSError:
+        return False
+
+
+def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
+    """Files rotated away from ``path`` that hold lines no one has read, oldest first.
+
+    A reader that stops, then a writer that appends and a rotation, leave the unread lines
+    in ``live.jsonl.1`` while a new file takes ``live.jsonl``. That file is found by the
+    path's checkpoint: its bytes match the checkpoint's fingerprint (the name alone proves
+    nothing), and it is given the checkpoint. A rotated file already read under its own
+    name (by a follower, within its grace period) is found by its own checkpoint, when
+    it has grown since. A compressed rotation (``live.jsonl.1.gz``) has other bytes and is
+    not found.
+    """
+    siblings = _rotations(path)
+    cp = log.checkpoint(source_id(stream, path))
+    if cp is not None and cp.byte_offset and not _holds(path, cp):
+        moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(log, stream, s, cp)]
+        if moved:
+            found = max(moved)[1]  # copies of one file: the last written to
+            with log.transaction():
+                log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
+            logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
+    return [s for _t, s in sorted(siblings) if _unread(s, log.checkpoint(source_id(stream, s)))]
+
+
+def _read_as_far(log: EventLog, stream: str, sibling: Path, cp: Checkpoint) -> bool:
+    """``sibling`` has a checkpoint of its own, at least as far as ``cp``."""
+    own = log.checkpoint(source_id(stream, sibling))
+    return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
 
 
 def check_readable(path: Path) -> None:

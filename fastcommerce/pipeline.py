@@ -15,7 +15,7 @@ from .converter import make_converter
 from .errors import SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, adopt_rotated, check_readable
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable, rotated_away
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
@@ -166,10 +166,10 @@ class Pipeline:
             check_readable(f)
         summary = IngestSummary()
         for f in files:
-            # the rest of a file rotated away since the last run, before the new file
-            rotated = adopt_rotated(self.log, stream, f) if resume and stream != "catalog" else None
-            if rotated is not None and rotated.resolve() not in {g.resolve() for g in files}:
-                summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
+            # the rest of files rotated away since the last run, before the new file
+            for rotated in rotated_away(self.log, stream, f) if resume and stream != "catalog" else ():
+                if rotated.resolve() not in {g.resolve() for g in files}:
+                    summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
             summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
         return summary
 

@@ -232,6 +232,26 @@ def test_lines_written_and_rotated_away_while_no_follower_ran_are_read_on_restar
     assert query(shop, "SELECT COUNT(*) FROM event_log") == [(5,)]  # the catalog entry and four orders
 
 
+def test_a_follower_stopped_within_a_rotation_grace_period_reads_the_rest_when_restarted(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    proc = followers.start(shop, "orders", live, "--rotation-grace", "60")
+    wait_for(lambda: revenue_orders(shop) == 1)
+    rotated = Path(os.path.realpath(tmp_path)) / "live.jsonl.1"
+    with open(live, "ab", buffering=0) as writer:
+        os.rename(live, rotated)
+        live.write_bytes(order(10))
+        wait_for(lambda: revenue_orders(shop) == 2)  # switched; the old file is read for 60 s
+        rc, err = followers.stop(proc)  # ... but the follower stops now
+        assert rc == 0, err
+        writer.write(order(2))  # the writer has not reopened yet
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 3, timeout=8)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT source FROM event_log WHERE natural_key = 'ORD-2'") == [(str(rotated),)]
+
+
 def test_a_rotated_file_deleted_while_its_writer_still_appends_is_read_to_the_end(tmp_path, shop, followers):
     live = tmp_path / "live.jsonl"
     live.write_bytes(order(1))

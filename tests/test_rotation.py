@@ -96,3 +96,18 @@ def test_without_resume_nothing_is_looked_for(tmp_path):
         rotate(live, "live.jsonl.1", order(10))
         summary = p.ingest("orders", live, resume=False)
         assert [s.source for s in summary.sources] == [str(live)]
+
+
+def test_a_rotated_file_that_grew_after_it_was_read_under_its_own_name_is_read_again(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab", buffering=0) as writer:  # a writer that has not reopened its file yet
+            writer.write(order(2))
+            rotated = rotate(live, "live.jsonl.1", order(10))
+            p.ingest("orders", live)  # the rest of live.jsonl.1 so far, then the new file
+            writer.write(order(3))  # ... still written to the rotated file
+        summary = p.ingest("orders", live)
+        assert [(s.source, s.read) for s in summary.sources] == [(str(rotated), 1), (str(live), 0)]
+        assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-2", "ORD-10", "ORD-3"]
