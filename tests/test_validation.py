@@ -341,3 +341,13 @@ def test_an_inventory_row_logged_by_an_older_version_is_still_a_duplicate(pipeli
                     + "PROD-001,6,WH-SF,2024-01-15T10:00:00Z\n")
     (summary,) = pipeline.ingest("inventory", path).sources
     assert (summary.read, summary.appended, summary.duplicates) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("text", [b"1e-400", b"1E-400", b"-1e-400", b"2.5e-324", b"1.5e-310"])
+def test_a_price_too_small_for_a_binary_float_is_judged_on_its_written_value(pipeline, text):
+    # a binary float reads 1e-400 as 0.0 (and 2.5e-324 as 5e-324): the price is a
+    # non-zero value with more than 2 decimals (section 6), not a free item
+    line = orjson.dumps(WEB).replace(b"29.99", text)
+    assert codes_of(pipeline, line) == [["invalid_item"]]
+    [event] = pipeline.events(stream="orders")
+    assert str(Decimal(text.decode())) in event.problems[0].reason  # the value as written
