@@ -22,6 +22,7 @@ from .builtins.clean_orders import (
 )
 from .converter import structure_error_messages, structure_payload
 from .events import LAZY, Event, LogRecord, OrderEvent, Problem
+from .sources import unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
 
@@ -87,7 +88,11 @@ def parse_exact(raw: bytes) -> Any:
             return _decimals(orjson.loads(raw))
         except orjson.JSONDecodeError:
             pass  # the stdlib parser gives the error message
-    return json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+    value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+    bad = unpaired_surrogate(value)  # orjson refuses these; a record stored before ingest did too
+    if bad is not None:
+        raise ValueError(f"{bad!r} holds an unpaired surrogate, which UTF-8 cannot encode")
+    return value
 
 
 def _rejected(record: LogRecord, code: str, reason: str) -> Event:
