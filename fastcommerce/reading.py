@@ -22,6 +22,7 @@ from .builtins.clean_orders import (
 )
 from .converter import structure_error_messages, structure_payload
 from .events import LAZY, Event, LogRecord, OrderEvent, Problem
+from .sources import unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
 
@@ -33,16 +34,24 @@ def _refuse(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# A number token with 16 or more digits may not survive a trip through a binary float.
-# Found by mapping digits and dots to b"1" and the rest to b" ", then looking for 16 ones
-# (one C pass each, ~8x faster than a regex; a run of dots alone also matches, which only
-# sends the record to the exact parser).
-_NUMBER_CHARS = bytes(49 if chr(i) in "0123456789." else 32 for i in range(256))
+# A number token with 16 or more digits may not survive a trip through a binary float, nor
+# may one with a negative exponent: 1e-400 reads as 0.0 (a price with more than 2 decimals
+# would pass as free) and 2.5e-324 as 5e-324. Found by mapping digits and dots to b"1",
+# e/E to b"e", minus to b"-" and the rest to b" ", then looking for 16 ones or b"1e-" (one
+# C pass each, ~8x faster than a regex; a run of dots alone, or text such as "A1e-2",
+# also matches, which only sends the record to the exact parser). A positive exponent too
+# large for a float makes orjson fail, which also falls back to the exact parser.
+_NUMBER_CHARS = bytes(
+    49 if chr(i) in "0123456789." else 101 if chr(i) in "eE" else 45 if chr(i) == "-" else 32
+    for i in range(256))
 _LONG_RUN = b"1" * 16
+_NEGATIVE_EXPONENT = b"1e-"
 
 
 def _has_long_number(raw: bytes) -> bool:
-    return _LONG_RUN in raw.translate(_NUMBER_CHARS)
+    """Whether ``raw`` may hold a number that a binary float does not read exactly."""
+    mapped = raw.translate(_NUMBER_CHARS)
+    return _LONG_RUN in mapped or _NEGATIVE_EXPONENT in mapped
 
 
 def _decimals(value: Any) -> Any:
@@ -79,7 +88,11 @@ def parse_exact(raw: bytes) -> Any:
             return _decimals(orjson.loads(raw))
         except orjson.JSONDecodeError:
             pass  # the stdlib parser gives the error message
-    return json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+    value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+    bad = unpaired_surrogate(value)  # orjson refuses these; a record stored before ingest did too
+    if bad is not None:
+        raise ValueError(f"{bad!r} holds an unpaired surrogate, which UTF-8 cannot encode")
+    return value
 
 
 def _rejected(record: LogRecord, code: str, reason: str) -> Event:

@@ -57,9 +57,32 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def unpaired_surrogate(value: Any) -> str | None:
+    """The first string (key or value) in a parsed JSON value that holds an unpaired
+    surrogate (``"\\ud800"``), else ``None``. JSON's grammar allows the escape, but such a
+    string is not text that UTF-8 (the stream's encoding, and SQLite's) can hold: stored, it
+    raised ``UnicodeEncodeError``. orjson refuses it; the stdlib parser does not, so every
+    value that parser gives is checked."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return v
+        elif t is dict:
+            stack.extend(v)
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+    return None
+
+
 def parse_json(body: bytes) -> tuple[Any, str | None]:
     """``(value, None)`` or ``(None, reason)``. orjson first; stdlib only for what orjson
-    refuses but JSON allows (integers beyond 64 bits)."""
+    refuses but JSON allows (integers beyond 64 bits), never a string UTF-8 cannot hold."""
     try:
         return orjson.loads(body), None
     except orjson.JSONDecodeError as exc:
@@ -71,9 +94,13 @@ def parse_json(body: bytes) -> tuple[Any, str | None]:
     if not text.strip():
         return None, "blank line"
     try:
-        return json.loads(text, parse_constant=_refuse_constant), None
+        value = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         return None, f"not valid JSON: {first_error}"
+    bad = unpaired_surrogate(value)
+    if bad is not None:
+        return None, f"not valid JSON text: {bad!r} holds an unpaired surrogate, which UTF-8 cannot encode"
+    return value, None
 
 
 def _json_kind(value: Any) -> str:

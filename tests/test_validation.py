@@ -341,3 +341,44 @@ def test_an_inventory_row_logged_by_an_older_version_is_still_a_duplicate(pipeli
                     + "PROD-001,6,WH-SF,2024-01-15T10:00:00Z\n")
     (summary,) = pipeline.ingest("inventory", path).sources
     assert (summary.read, summary.appended, summary.duplicates) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("text", [b"1e-400", b"1E-400", b"-1e-400", b"2.5e-324", b"1.5e-310"])
+def test_a_price_too_small_for_a_binary_float_is_judged_on_its_written_value(pipeline, text):
+    # a binary float reads 1e-400 as 0.0 (and 2.5e-324 as 5e-324): the price is a
+    # non-zero value with more than 2 decimals (section 6), not a free item
+    line = orjson.dumps(WEB).replace(b"29.99", text)
+    assert codes_of(pipeline, line) == [["invalid_item"]]
+    [event] = pipeline.events(stream="orders")
+    assert str(Decimal(text.decode())) in event.problems[0].reason  # the value as written
+
+
+@pytest.mark.parametrize("field", ["order_id", "customer_id", "channel", "status"])
+def test_an_unpaired_surrogate_escape_is_a_malformed_record_not_a_crash(pipeline, tmp_path, field):
+    # "\ud800" is an escape JSON's grammar allows, but the string it makes is not text that
+    # UTF-8 (the stream's encoding, and SQLite's) can hold: inserting it raised
+    # UnicodeEncodeError, at ingest (order_id) or in every catch-up of the sales projection
+    line = orjson.dumps(WEB).replace(f'"{field}":"'.encode(), f'"{field}":"\\ud800'.encode(), 1)
+    assert b"\\ud800" in line
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(line + b"\n" + orjson.dumps(WEB) + b"\n")
+    (summary,) = pipeline.ingest("orders", path).sources
+    assert (summary.read, summary.appended, summary.duplicates) == (2, 2, 0)
+    pipeline.project()
+    assert [sorted({p.code for p in e.problems}) for e in pipeline.events(stream="orders")] == [["malformed_record"], []]
+    assert pipeline.report("customers").summary["customers"] == 1
+
+
+def test_a_paired_surrogate_escape_is_ordinary_text(pipeline):
+    line = orjson.dumps(WEB).replace(b'"CUST-1"', b'"CUST-\\ud83d\\ude00"')
+    assert codes_of(pipeline, line) == [[]]
+    pipeline.project()
+    assert pipeline.report("customers").rows[0]["customer_id"] == "CUST-\U0001F600"
+
+
+def test_the_exact_parser_refuses_an_unpaired_surrogate_in_a_record_already_in_the_log():
+    from fastcommerce.reading import parse_exact
+    with pytest.raises(ValueError, match="surrogate"):
+        parse_exact(b'{"customer_id": "C\\udfff", "n": 12345678901234567890}')
+    with pytest.raises(ValueError, match="surrogate"):
+        parse_exact(b'{"customer_id\\ud800": "C"}')
