@@ -381,3 +381,38 @@ def test_hookspec_is_documented(name):
     assert ("All results are collected" in doc) or ("All implementations are called" in doc)
     for arg in inspect.signature(spec).parameters:
         assert f":param {arg}:" in doc
+
+
+def _claims(*tables: str, name: str = "claimant"):
+    class Claimant:
+        __name__ = f"{name}-plugin"
+
+        @hookimpl
+        def register_projections(self):
+            def create(db):
+                for t in tables:
+                    db.execute(f"CREATE TABLE [{t}] (x)")
+            return [Projection(name=name, version=1, tables=tables, create=create, apply=lambda db, events: None)]
+
+    return Claimant()
+
+
+@pytest.mark.parametrize("table", ["event_log", "EVENT_LOG", "checkpoints", "ingest_runs", "projection_state",
+                                   "projection_runs", "alerts", "alert_deliveries", "_sqlite_migrations",
+                                   "sqlite_sequence"])
+def test_a_projection_claiming_a_core_table_is_refused_before_it_drops_it(db_path, table):
+    with Pipeline(db_path, load_entrypoints=False) as p:
+        p.ingest_records("orders", [WEB])
+    with pytest.raises(PluginConfigError, match=rf"'claimant' from plugin 'claimant-plugin' claims table '{table}'"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[_claims(table)])
+    with Pipeline(db_path, load_entrypoints=False) as p:  # the log is untouched
+        assert p.log.last_offset() == 1 and len(list(p.events())) == 1
+
+
+def test_a_table_claimed_twice_names_both_projections_and_plugins_whatever_its_case(db_path):
+    with pytest.raises(PluginConfigError) as raised:
+        Pipeline(db_path, load_entrypoints=False, plugins=[_claims("SALES_ORDERS")])
+    message = str(raised.value)
+    assert "is claimed by projection" in message
+    assert "projection 'sales' (plugin 'fastcommerce.builtins.sales')" in message
+    assert "projection 'claimant' (plugin 'claimant-plugin')" in message
