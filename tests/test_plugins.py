@@ -12,6 +12,7 @@ from fastcommerce import (
     Pipeline,
     PluginConfigError,
     PluginError,
+    PluginLoadError,
     Projection,
     Schema,
     Upcaster,
@@ -416,3 +417,53 @@ def test_a_table_claimed_twice_names_both_projections_and_plugins_whatever_its_c
     assert "is claimed by projection" in message
     assert "projection 'sales' (plugin 'fastcommerce.builtins.sales')" in message
     assert "projection 'claimant' (plugin 'claimant-plugin')" in message
+
+
+class MisspeltHook:
+    __name__ = "misspelt"
+
+    @hookimpl
+    def register_validator(self):  # register_validators
+        return []
+
+
+class WrongArgument:
+    __name__ = "wrong-argument"
+
+    @hookimpl
+    def register_projections(self, setting):  # settings
+        return []
+
+
+def test_a_misspelt_hook_name_is_an_error_naming_the_plugin_and_the_hook_it_meant(db_path):
+    with pytest.raises(PluginLoadError, match=r"plugin 'misspelt' implements 'register_validator', which is not "
+                                              r"a fastcommerce hook \(did you mean 'register_validators'\?\)"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[MisspeltHook()])
+
+
+def test_a_hook_argument_the_hookspec_does_not_offer_is_an_error_naming_the_plugin(db_path):
+    with pytest.raises(PluginLoadError, match=r"plugin 'wrong-argument' does not match the fastcommerce hookspecs: "
+                                              r".*register_projections\(setting\).*\{'setting'\}"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[WrongArgument()])
+
+
+def test_a_hook_implementation_that_raises_is_a_plugin_error_naming_it(db_path):
+    class Raising:
+        __name__ = "raising"
+
+        @hookimpl
+        def register_validators(self):
+            raise RuntimeError("no config file")
+
+    class BadSeverity:
+        __name__ = "bad-severity"
+
+        @hookimpl
+        def register_validators(self):  # a generator: the Validator is made when it is listed
+            yield Validator(name="v", stream="orders", codes={"x": "fatal"}, check=lambda r, c: ())
+
+    with pytest.raises(PluginError, match=r"plugin 'raising' raised RuntimeError in register_validators: no config"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[Raising()])
+    with pytest.raises(PluginError, match=r"plugin 'bad-severity' raised ValueError in register_validators: "
+                                          r"validator 'v': code 'x' has severity 'fatal'"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[BadSeverity()])
