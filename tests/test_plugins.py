@@ -467,3 +467,47 @@ def test_a_hook_implementation_that_raises_is_a_plugin_error_naming_it(db_path):
     with pytest.raises(PluginError, match=r"plugin 'bad-severity' raised ValueError in register_validators: "
                                           r"validator 'v': code 'x' has severity 'fatal'"):
         Pipeline(db_path, load_entrypoints=False, plugins=[BadSeverity()])
+
+
+def _boom_variant(name: str, *, detect_raises: bool = False, upcast_raises: bool = False):
+    class Boom:
+        __name__ = name
+
+        @hookimpl
+        def register_schemas(self):
+            def detect(record):
+                if detect_raises:
+                    return record["schema_version"] == "boom-1"
+                return isinstance(record, dict) and record.get("schema_version") == "boom-1"
+            return [Schema(stream="orders", variant="boom", version=1, detect=detect)]
+
+        @hookimpl
+        def register_upcasters(self):
+            def upcast(record):
+                if upcast_raises:
+                    raise KeyError("orderRef")
+                return {k: v for k, v in record.items() if k != "schema_version"}
+            return [Upcaster(stream="orders", variant="boom", from_version=1, to_variant="web", to_version=2,
+                             upcast=upcast)]
+
+    return Boom()
+
+
+def test_a_detector_or_upcaster_that_raises_names_the_plugin_and_the_record(db_path):
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("touchy", detect_raises=True)])
+    with pytest.raises(PluginError, match=r"detector of orders/boom v1 from plugin 'touchy' raised KeyError: "
+                                          r"'schema_version' on <records>:1"):
+        p.ingest_records("orders", [WEB])
+    p.close()
+    boom = {**WEB, "schema_version": "boom-1"}
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("clumsy", upcast_raises=True)])
+    with pytest.raises(PluginError, match=r"upcaster orders/boom v1 -> web v2 from plugin 'clumsy' raised "
+                                          r"KeyError: 'orderRef' on <records>:2"):
+        p.ingest_records("orders", [WEB, boom])  # at ingest: the key and time are the canonical shape's
+    p.close()
+    with Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("fine")]) as p:
+        p.ingest_records("orders", [WEB, boom])
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("clumsy", upcast_raises=True)])
+    with pytest.raises(PluginError, match=r"from plugin 'clumsy' raised KeyError: 'orderRef' on <records>:2"):
+        list(p.events())  # on read
+    p.close()
