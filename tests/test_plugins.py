@@ -511,3 +511,26 @@ def test_a_detector_or_upcaster_that_raises_names_the_plugin_and_the_record(db_p
     with pytest.raises(PluginError, match=r"from plugin 'clumsy' raised KeyError: 'orderRef' on <records>:2"):
         list(p.events())  # on read
     p.close()
+
+
+def test_a_report_that_raises_names_its_plugin_and_a_value_error_stays_a_usage_error(db_path):
+    from fastcommerce import ReportSpec
+
+    class Reports:
+        __name__ = "reporting"
+
+        @hookimpl
+        def register_reports(self):
+            def broken(source, **options):
+                return {}["missing_table"]
+
+            def picky(source, *, by=None, **options):
+                raise ValueError(f"picky cannot rank by {by}")
+            return [ReportSpec(name="broken", function=broken), ReportSpec(name="picky", function=picky)]
+
+    with Pipeline(db_path, load_entrypoints=False, plugins=[Reports()]) as p:
+        with pytest.raises(PluginError, match=r"report 'broken' from plugin 'reporting' raised KeyError: "
+                                              r"'missing_table'"):
+            p.report("broken")
+        with pytest.raises(ValueError, match="picky cannot rank by units"):
+            p.report("picky", by="units")
