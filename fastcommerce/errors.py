@@ -17,11 +17,14 @@ class PluginConfigError(FastCommerceError):
 
 
 class PluginLoadError(FastCommerceError):
-    """A plugin named by an entry point or by ``FASTCOMMERCE_LOAD_PLUGINS`` failed to import."""
+    """A plugin named by an entry point or by ``FASTCOMMERCE_LOAD_PLUGINS`` failed to import,
+    or a plugin's hook implementations do not fit the hookspecs (an unknown hook name, an
+    argument the hook does not offer)."""
 
 
 class PluginError(FastCommerceError):
-    """A plugin's code raised where it must not (a detector, an upcaster, a validator)."""
+    """A plugin's code raised where it must not (a hook implementation, a detector, an
+    upcaster, a validator, a projection's ``apply``)."""
 
 
 class EventLogError(FastCommerceError):

@@ -67,9 +67,11 @@ def register_upcasters() -> Iterable[Upcaster]:
     ``(to_variant, to_version)`` with a pure function ``upcast(dict) -> dict`` that returns
     a new dict. Steps chain until the stream's canonical schema is reached. At start the
     registry refuses a chain with a gap, a cycle, or two upcasters claiming the same step,
-    naming the plugins involved. Upcasting runs when events are *read*; the log keeps the
-    record as received, so a new or fixed upcaster applies to old records on the next
-    rebuild.
+    naming the plugins involved. Upcasting runs when events are *read* (and at ingest for a
+    schema without a ``key_field`` and ``time_field`` of its own: the log indexes the
+    canonical key and time); the log keeps the record as received, so a new or fixed
+    upcaster applies to old records on the next rebuild. An upcaster that raises is a
+    :class:`~fastcommerce.errors.PluginError` naming it and the record.
 
     :returns: an iterable of :class:`~fastcommerce.upcasting.Upcaster` (may be empty).
 
@@ -105,8 +107,10 @@ def register_validators() -> Iterable[Validator]:
 
     A :class:`~fastcommerce.validation.Validator` has a ``name``, the ``stream`` it
     applies to, the contract ``codes`` it may report with their severity, and a pure
-    ``check(record, context) -> Iterable[Problem]``. A validator returns problems and must
-    not raise; one that raises is a bug and surfaces as
+    ``check(record, context)`` that yields ``(code, reason)`` pairs (the core makes them
+    :class:`~fastcommerce.events.Problem` objects with the declared severity; a code not
+    declared is a :class:`~fastcommerce.errors.PluginError`). A validator must not raise;
+    one that raises is a bug and surfaces as
     :class:`~fastcommerce.errors.PluginError` naming it. An ``error`` problem quarantines
     the event; a ``warning`` flags it.
 
@@ -128,7 +132,8 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
     All results are collected.
 
     A :class:`~fastcommerce.projections.Projection` has a unique ``name``, a ``version``
-    (bumping it makes the next catch-up rebuild it), the ``tables`` it owns, and two pure
+    (bumping it makes the next catch-up rebuild it), the ``tables`` it owns (never one of
+    the core's, such as ``event_log``: a rebuild drops a projection's tables), and two pure
     functions: ``create(db)`` makes its tables and ``apply(db, events)`` folds a batch of
     read, upcast and validated events into them (valid orders carry ``event.facts``, an
     :class:`~fastcommerce.events.OrderFacts`, cheaper to read than ``event.payload``). The

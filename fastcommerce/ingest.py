@@ -392,7 +392,8 @@ class Ingester:
                                  None, None, "malformed_record", rec.malformed, rec.raw))
                     moments.append(None)
                     continue
-                schema = detect(stream, rec.value, where=f"{source}:{rec.line}")
+                where = f"{source}:{rec.line}"
+                schema = detect(stream, rec.value, where=where)
                 if schema is None:
                     rows.append((stream, h, None, None, recorded_at, source, rec.line, None, None,
                                  "unknown_schema", f"matches no registered {stream} variant", rec.raw))
@@ -401,7 +402,7 @@ class Ingester:
                 if schema.key_field or schema.time_field:  # the shape says where they are
                     value, key_field, time_field = rec.value, schema.key_field, schema.time_field
                 else:  # only the canonical shape knows: upcast first
-                    value = upcast(stream, schema.variant, schema.version, rec.value)
+                    value = upcast(stream, schema.variant, schema.version, rec.value, where=where)
                     key_field, time_field = canonical.key_field, canonical.time_field
                 key = value.get(key_field) if key_field else None
                 moment = None

@@ -12,7 +12,7 @@ import attrs
 from sqlite_utils import Database
 
 from .converter import make_converter
-from .errors import SourceError
+from .errors import FastCommerceError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable, rotated_away
@@ -122,7 +122,9 @@ class Pipeline:
         # the fast lane reads off the canonical dict: it turns the lane off
         self.reader = EventReader(self.registry, self.validators, self.converter,
                                   fast=not self.pm.hook.configure_converter.get_hookimpls())
-        self.reports = {spec.name: spec for _plugin, spec in unique_names("report", collect(self.pm, "register_reports"))}
+        reports = unique_names("report", collect(self.pm, "register_reports"))
+        self.reports = {spec.name: spec for _plugin, spec in reports}
+        self._report_plugins = {spec.name: plugin for plugin, spec in reports}
         self.alert_rules = unique_names("alert rule", collect(self.pm, "register_alert_rules"))
         self.alert_sinks = unique_names("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
         self.projections = ProjectionRunner(self.log, self.reader,
@@ -240,7 +242,13 @@ class Pipeline:
             raise SourceError(f"no report named {name!r}; known: {', '.join(self.reports)}")
         if catch_up:
             self.project()
-        return self.reports[name].function(self, **options)
+        try:
+            return self.reports[name].function(self, **options)
+        except (ValueError, FastCommerceError):  # a bad option, in the report's own words (a usage error on the CLI)
+            raise
+        except Exception as exc:
+            raise PluginError(f"report {name!r} from plugin {self._report_plugins[name]!r} raised "
+                              f"{type(exc).__name__}: {exc}") from exc
 
     # -- monitoring --------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ own, so tests and embedding applications never leak plugins into each other.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import importlib
@@ -18,7 +19,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConfigError, PluginLoadError
+from .errors import PluginConfigError, PluginError, PluginLoadError
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -64,13 +65,38 @@ def make_plugin_manager(
         name = _plugin_name(plugin)
         try:
             pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise _hook_mismatch(name, exc) from exc
         except ValueError as exc:  # pluggy: already registered (by entry point, or twice)
             raise PluginConfigError(
                 f"plugin {name!r} cannot be registered: {str(exc).split(':')[0].lower()} "
                 f"(loaded from an entry point already, or passed twice?)"
             ) from exc
-    pm.check_pending()
+    _check_hook_names(pm)
     return pm
+
+
+def _hook_mismatch(name: str, exc: pluggy.PluginValidationError) -> PluginLoadError:
+    """pluggy's words (several lines, naming the plugin object) on one line under the
+    plugin's registered name."""
+    return PluginLoadError(f"plugin {name!r} does not match the fastcommerce hookspecs: "
+                           f"{' '.join(str(exc).split())}")
+
+
+def _check_hook_names(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending`` (an implementation of no hook: a misspelt name, most
+    likely), naming the plugin as registered and the hook it may have meant."""
+    specs = sorted(n for n, c in vars(pm.hook).items() if not n.startswith("_") and c.has_spec())
+    for hook, caller in sorted(vars(pm.hook).items()):
+        if hook.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                guess = difflib.get_close_matches(hook, specs, n=1)
+                raise PluginLoadError(
+                    f"plugin {impl.plugin_name!r} implements {hook!r}, which is not a fastcommerce hook"
+                    + (f" (did you mean {guess[0]!r}?)" if guess else "") + f"; the hooks: {', '.join(specs)}"
+                )
 
 
 def _plugin_name(plugin: Any) -> str:
@@ -102,6 +128,8 @@ def _load_entrypoints(pm: pluggy.PluginManager, only: Sequence[str] | None) -> N
             continue
         try:
             pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME, name=ep.name)
+        except pluggy.PluginValidationError as exc:  # it imported, but its hooks do not fit
+            raise _hook_mismatch(ep.name, exc) from exc
         except Exception as exc:
             raise PluginLoadError(f'Error importing plugin "{ep.name}": {exc}') from exc
 
@@ -116,9 +144,12 @@ def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[st
     out: list[tuple[str, Any]] = []
     caller = getattr(pm.hook, hook)
     for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
-        result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-        for item in result or ():
-            out.append((impl.plugin_name, item))
+        try:
+            # listed here: a generator's objects (a Validator refusing its severity) are made now
+            items = list(impl.function(**{a: kwargs[a] for a in impl.argnames}) or ())
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r} raised {type(exc).__name__} in {hook}: {exc}") from exc
+        out.extend((impl.plugin_name, item) for item in items)
     return out
 
 

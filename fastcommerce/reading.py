@@ -209,7 +209,7 @@ class EventReader:
             if schema is None:
                 return _rejected(record, "unknown_schema", f"matches no registered {stream} variant")
             variant, version = schema.node
-        canonical = self.registry.upcast(stream, variant, version, value)  # type: ignore[arg-type]
+        canonical = self.registry.upcast(stream, variant, version, value, where=record.where)  # type: ignore[arg-type]
         if stream == "orders" and self.fast:
             facts = order_facts_if_clean(canonical, record, catalog)
             if facts is not None:

@@ -193,7 +193,8 @@ class SchemaRegistry:
             except Exception as exc:  # a detector must never raise: that is a plugin bug
                 raise PluginError(
                     f"detector of {stream}/{_node(schema.node)} from plugin {plugin!r} "
-                    f"raised {type(exc).__name__}: {exc}"
+                    f"raised {type(exc).__name__}: {exc}{' on ' + where if where else ''}; "
+                    f"detectors must answer False, never raise"
                 ) from exc
             if hit:
                 found.append((plugin, schema))
@@ -207,8 +208,9 @@ class SchemaRegistry:
             )
         return found[0][1]
 
-    def upcast(self, stream: str, variant: str, version: int, record: Record) -> Record:
-        """Run the chain from ``(variant, version)`` to the canonical shape."""
+    def upcast(self, stream: str, variant: str, version: int, record: Record, *, where: str = "") -> Record:
+        """Run the chain from ``(variant, version)`` to the canonical shape. ``where``
+        (``file:line``) only goes into the error of an upcaster that raises."""
         chain = self._chains[(stream, (variant, version))]
         for plugin, up in chain.steps:
             try:
@@ -217,6 +219,8 @@ class SchemaRegistry:
                 raise PluginError(
                     f"upcaster {stream}/{_node(up.source)} -> {_node(up.target)} from "
                     f"plugin {plugin!r} raised {type(exc).__name__}: {exc}"
+                    f"{' on ' + where if where else ''}; upcasters must leave what they cannot "
+                    f"convert, never raise"
                 ) from exc
         return record
 

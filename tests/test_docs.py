@@ -61,3 +61,17 @@ def test_every_contract_code_is_documented_and_tested():
     for code in codes:
         assert code in docs, f"{code} is not in docs/"
         assert f"def test_{code}" in tests or f'"{code}"' in tests, f"{code} has no test"
+
+
+def test_the_plugin_page_example_package_and_its_test_work_as_written(tmp_path, monkeypatch):
+    """docs/plugins.md's `fastcommerce_myvariant` and its test, run as printed."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    package = next(b for b in blocks if b.startswith("# fastcommerce_myvariant/__init__.py"))
+    test = next(b for b in blocks if "def test_pos_orders_come_in" in b)
+    (tmp_path / "fastcommerce_myvariant").mkdir()
+    (tmp_path / "fastcommerce_myvariant" / "__init__.py").write_text(package)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {}
+    exec(compile(test, "docs/plugins.md", "exec"), namespace)
+    namespace["test_pos_orders_come_in"]()

@@ -12,6 +12,7 @@ from fastcommerce import (
     Pipeline,
     PluginConfigError,
     PluginError,
+    PluginLoadError,
     Projection,
     Schema,
     Upcaster,
@@ -381,3 +382,155 @@ def test_hookspec_is_documented(name):
     assert ("All results are collected" in doc) or ("All implementations are called" in doc)
     for arg in inspect.signature(spec).parameters:
         assert f":param {arg}:" in doc
+
+
+def _claims(*tables: str, name: str = "claimant"):
+    class Claimant:
+        __name__ = f"{name}-plugin"
+
+        @hookimpl
+        def register_projections(self):
+            def create(db):
+                for t in tables:
+                    db.execute(f"CREATE TABLE [{t}] (x)")
+            return [Projection(name=name, version=1, tables=tables, create=create, apply=lambda db, events: None)]
+
+    return Claimant()
+
+
+@pytest.mark.parametrize("table", ["event_log", "EVENT_LOG", "checkpoints", "ingest_runs", "projection_state",
+                                   "projection_runs", "alerts", "alert_deliveries", "_sqlite_migrations",
+                                   "sqlite_sequence"])
+def test_a_projection_claiming_a_core_table_is_refused_before_it_drops_it(db_path, table):
+    with Pipeline(db_path, load_entrypoints=False) as p:
+        p.ingest_records("orders", [WEB])
+    with pytest.raises(PluginConfigError, match=rf"'claimant' from plugin 'claimant-plugin' claims table '{table}'"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[_claims(table)])
+    with Pipeline(db_path, load_entrypoints=False) as p:  # the log is untouched
+        assert p.log.last_offset() == 1 and len(list(p.events())) == 1
+
+
+def test_a_table_claimed_twice_names_both_projections_and_plugins_whatever_its_case(db_path):
+    with pytest.raises(PluginConfigError) as raised:
+        Pipeline(db_path, load_entrypoints=False, plugins=[_claims("SALES_ORDERS")])
+    message = str(raised.value)
+    assert "is claimed by projection" in message
+    assert "projection 'sales' (plugin 'fastcommerce.builtins.sales')" in message
+    assert "projection 'claimant' (plugin 'claimant-plugin')" in message
+
+
+class MisspeltHook:
+    __name__ = "misspelt"
+
+    @hookimpl
+    def register_validator(self):  # register_validators
+        return []
+
+
+class WrongArgument:
+    __name__ = "wrong-argument"
+
+    @hookimpl
+    def register_projections(self, setting):  # settings
+        return []
+
+
+def test_a_misspelt_hook_name_is_an_error_naming_the_plugin_and_the_hook_it_meant(db_path):
+    with pytest.raises(PluginLoadError, match=r"plugin 'misspelt' implements 'register_validator', which is not "
+                                              r"a fastcommerce hook \(did you mean 'register_validators'\?\)"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[MisspeltHook()])
+
+
+def test_a_hook_argument_the_hookspec_does_not_offer_is_an_error_naming_the_plugin(db_path):
+    with pytest.raises(PluginLoadError, match=r"plugin 'wrong-argument' does not match the fastcommerce hookspecs: "
+                                              r".*register_projections\(setting\).*\{'setting'\}"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[WrongArgument()])
+
+
+def test_a_hook_implementation_that_raises_is_a_plugin_error_naming_it(db_path):
+    class Raising:
+        __name__ = "raising"
+
+        @hookimpl
+        def register_validators(self):
+            raise RuntimeError("no config file")
+
+    class BadSeverity:
+        __name__ = "bad-severity"
+
+        @hookimpl
+        def register_validators(self):  # a generator: the Validator is made when it is listed
+            yield Validator(name="v", stream="orders", codes={"x": "fatal"}, check=lambda r, c: ())
+
+    with pytest.raises(PluginError, match=r"plugin 'raising' raised RuntimeError in register_validators: no config"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[Raising()])
+    with pytest.raises(PluginError, match=r"plugin 'bad-severity' raised ValueError in register_validators: "
+                                          r"validator 'v': code 'x' has severity 'fatal'"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[BadSeverity()])
+
+
+def _boom_variant(name: str, *, detect_raises: bool = False, upcast_raises: bool = False):
+    class Boom:
+        __name__ = name
+
+        @hookimpl
+        def register_schemas(self):
+            def detect(record):
+                if detect_raises:
+                    return record["schema_version"] == "boom-1"
+                return isinstance(record, dict) and record.get("schema_version") == "boom-1"
+            return [Schema(stream="orders", variant="boom", version=1, detect=detect)]
+
+        @hookimpl
+        def register_upcasters(self):
+            def upcast(record):
+                if upcast_raises:
+                    raise KeyError("orderRef")
+                return {k: v for k, v in record.items() if k != "schema_version"}
+            return [Upcaster(stream="orders", variant="boom", from_version=1, to_variant="web", to_version=2,
+                             upcast=upcast)]
+
+    return Boom()
+
+
+def test_a_detector_or_upcaster_that_raises_names_the_plugin_and_the_record(db_path):
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("touchy", detect_raises=True)])
+    with pytest.raises(PluginError, match=r"detector of orders/boom v1 from plugin 'touchy' raised KeyError: "
+                                          r"'schema_version' on <records>:1"):
+        p.ingest_records("orders", [WEB])
+    p.close()
+    boom = {**WEB, "schema_version": "boom-1"}
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("clumsy", upcast_raises=True)])
+    with pytest.raises(PluginError, match=r"upcaster orders/boom v1 -> web v2 from plugin 'clumsy' raised "
+                                          r"KeyError: 'orderRef' on <records>:2"):
+        p.ingest_records("orders", [WEB, boom])  # at ingest: the key and time are the canonical shape's
+    p.close()
+    with Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("fine")]) as p:
+        p.ingest_records("orders", [WEB, boom])
+    p = Pipeline(db_path, load_entrypoints=False, plugins=[_boom_variant("clumsy", upcast_raises=True)])
+    with pytest.raises(PluginError, match=r"from plugin 'clumsy' raised KeyError: 'orderRef' on <records>:2"):
+        list(p.events())  # on read
+    p.close()
+
+
+def test_a_report_that_raises_names_its_plugin_and_a_value_error_stays_a_usage_error(db_path):
+    from fastcommerce import ReportSpec
+
+    class Reports:
+        __name__ = "reporting"
+
+        @hookimpl
+        def register_reports(self):
+            def broken(source, **options):
+                return {}["missing_table"]
+
+            def picky(source, *, by=None, **options):
+                raise ValueError(f"picky cannot rank by {by}")
+            return [ReportSpec(name="broken", function=broken), ReportSpec(name="picky", function=picky)]
+
+    with Pipeline(db_path, load_entrypoints=False, plugins=[Reports()]) as p:
+        with pytest.raises(PluginError, match=r"report 'broken' from plugin 'reporting' raised KeyError: "
+                                              r"'missing_table'"):
+            p.report("broken")
+        with pytest.raises(ValueError, match="picky cannot rank by units"):
+            p.report("picky", by="units")

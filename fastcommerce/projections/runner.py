@@ -31,6 +31,19 @@ RUNS_TABLE = "projection_runs"
 FIRST_BUILD, ASKED_FOR = "first build", "asked for"  # why a projection was rebuilt
 
 
+def core_tables() -> frozenset[str]:
+    """The tables the core keeps beside the projections' (lower case, as SQLite compares
+    names): a projection claiming one would drop it at its first build, the log included."""
+    from sqlite_utils.migrations import Migrations
+
+    from ..eventlog import CHECKPOINT_TABLE, LOG_TABLE
+    from ..eventlog import RUNS_TABLE as INGEST_RUNS_TABLE
+    from ..monitoring.alerts import ALERTS, DELIVERIES
+
+    return frozenset(t.lower() for t in (LOG_TABLE, CHECKPOINT_TABLE, INGEST_RUNS_TABLE, STATE_TABLE,
+                                         RUNS_TABLE, ALERTS, DELIVERIES, Migrations.migrations_table))
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class CatchUpResult:
     name: str
@@ -75,16 +88,26 @@ class ProjectionRunner:
         self.run_id = run_id
         self._catalog: tuple[int, CatalogView] | None = None  # the catalog as of an offset: see _decoded
         self.projections: dict[str, tuple[str, Projection]] = {}
-        owners: dict[str, str] = {}
+        owners: dict[str, tuple[str, str]] = {}  # lower-case table -> (projection, plugin)
+        reserved = core_tables()
         from ..plugins import unique_names
 
         for plugin, p in unique_names("projection", list(projections)):
             for t in p.tables:
-                if t in owners:
+                key = t.lower()  # SQLite: SALES_ORDERS is sales_orders
+                if key in reserved or key.startswith("sqlite_"):
                     raise PluginConfigError(
-                        f"table {t!r} is claimed by projection {owners[t]!r} and by {p.name!r}"
+                        f"projection {p.name!r} from plugin {plugin!r} claims table {t!r}, which "
+                        f"fastcommerce keeps for itself (its first build would drop it); reserved: "
+                        f"{', '.join(sorted(reserved))} and sqlite_*"
                     )
-                owners[t] = p.name
+                if key in owners:
+                    owner, owner_plugin = owners[key]
+                    raise PluginConfigError(
+                        f"table {t!r} is claimed by projection {owner!r} (plugin {owner_plugin!r}) "
+                        f"and by projection {p.name!r} (plugin {plugin!r})"
+                    )
+                owners[key] = (p.name, plugin)
             self.projections[p.name] = (plugin, p)
         log.db.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
