@@ -382,3 +382,25 @@ def test_the_exact_parser_refuses_an_unpaired_surrogate_in_a_record_already_in_t
         parse_exact(b'{"customer_id": "C\\udfff", "n": 12345678901234567890}')
     with pytest.raises(ValueError, match="surrogate"):
         parse_exact(b'{"customer_id\\ud800": "C"}')
+
+
+MOBILE = {
+    "order_id": "ORD-3", "customerId": "CUST-3", "timestamp": "2024-01-15T16:00:00+05:30",
+    "channel": "mobile", "items": [{"product_id": "PROD-001", "quantity": 1, "unit_price": "29.99"}],
+    "shipping_address": {"country": "IN", "city": "Pune"}, "status": "CONFIRMED",
+}
+
+
+@pytest.mark.parametrize("text", ["1_000.00", "\u0663\u0660.00", "\uff11\uff10.\uff10\uff10", "2.999e1", "Infinity"])
+def test_a_decimal_string_takes_the_form_the_contract_names(pipeline, text):
+    """Python's Decimal reads these; the contract's decimal string is "29.99"."""
+    mobile = variant(MOBILE, items=[{"product_id": "PROD-001", "quantity": 1, "unit_price": text}])
+    api = variant(API, items=[{"product_id": "PROD-001", "quantity": 2, "price": {"amount": text, "currency": "USD"}}])
+    assert codes_of(pipeline, mobile, api) == [["invalid_item"], ["invalid_item"]]
+
+
+def test_a_decimal_string_may_have_a_sign_a_bare_fraction_and_spaces_around_it(pipeline):
+    ok = variant(MOBILE, items=[{"product_id": "PROD-001", "quantity": 1, "unit_price": " 29.990 "}])
+    negative = variant(MOBILE, order_id="ORD-4", items=[{"product_id": "PROD-001", "quantity": 1, "unit_price": "-1"}])
+    assert codes_of(pipeline, ok, negative) == [[], ["invalid_item"]]
+    assert next(pipeline.events(stream="orders")).payload.items[0].unit_price == Decimal("29.99")

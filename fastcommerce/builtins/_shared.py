@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from ..converter import parse_timestamp
 
+# The form the contract names ("29.99"): ASCII digits, an optional sign and fraction.
+# ``Decimal`` alone would also read "1_000.00", "1e1", "Infinity" and other scripts' digits
+# ("٣٠.00", "１０.００"), which the contract does not name and inventory quantities refuse.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
 
 def to_decimal_or_keep(value: Any) -> Any:
-    """A decimal string becomes ``Decimal``; anything else is kept for the validators."""
+    """A decimal string becomes ``Decimal``; anything else is kept for the validators.
+    Whitespace around it is ignored, as in the other named forms."""
     if isinstance(value, str):
-        try:
-            d = Decimal(value.strip())
-        except InvalidOperation:
-            return value
-        return d if d.is_finite() else value
+        text = value.strip()
+        return Decimal(text) if _DECIMAL_TEXT.fullmatch(text) else value
     return value
 
 
