@@ -18,7 +18,8 @@ truncated or replaced file no longer matches its checkpoint's fingerprint and is
 the start, its known records counted as duplicates. At start, files rotated away with
 lines no follower read (appended after the last one stopped, or within its grace period)
 are found by their checkpoints (:func:`~fastcommerce.ingest.rotated_away`) and read like
-retired files.
+retired files; so is the copy that logrotate's ``copytruncate`` makes before it empties the
+followed file in place.
 
 The catalog is one JSON document, not a stream of lines: it is read again only when the
 file changed (size, modification time or inode) and then stayed unchanged for one poll,
@@ -44,7 +45,7 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, rotated_away, source_id
+from .ingest import SourceSummary, replaced, rotated_away, source_id
 from .logs import get_logger
 
 if TYPE_CHECKING:
@@ -253,6 +254,8 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
                 if fh is not None:
                     opened = os.fstat(fh.fileno())
                     ident = (opened.st_dev, opened.st_ino)
+            if fh is not None and replaced(pipeline.log, stream, path):
+                adopt()  # truncated in place: logrotate's copytruncate left the rest in a copy
             if retired:
                 appended += read_retired(final=False)
             if fh is not None:

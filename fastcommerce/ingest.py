@@ -141,6 +141,18 @@ ROTATION_SEPARATORS = (".", "-", "_")
 ``live.jsonl-20261126``, ``live.jsonl_old``."""
 
 
+def _outdated(log: EventLog, stream: str, path: Path) -> Checkpoint | None:
+    """``path``'s checkpoint, if the file there is no longer the one it describes."""
+    cp = log.checkpoint(source_id(stream, path))
+    return cp if cp is not None and cp.byte_offset > 0 and not _holds(path, cp) else None
+
+
+def replaced(log: EventLog, stream: str, path: Path) -> bool:
+    """Whether the file at ``path`` is no longer the one its checkpoint describes
+    (truncated, or another file): it will be read from its start."""
+    return _outdated(log, stream, path) is not None
+
+
 def _rotations(path: Path) -> list[tuple[int, Path]]:
     """``(mtime, sibling)`` of the regular files beside ``path`` named like rotations of it."""
     try:
@@ -173,7 +185,8 @@ def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
     """Files rotated away from ``path`` that hold lines no one has read, oldest first.
 
     A reader that stops, then a writer that appends and a rotation, leave the unread lines
-    in ``live.jsonl.1`` while a new file takes ``live.jsonl``. That file is found by the
+    in ``live.jsonl.1`` while a new file takes ``live.jsonl`` (or, with logrotate's
+    ``copytruncate``, while ``live.jsonl`` is emptied in place). That file is found by the
     path's checkpoint: its bytes match the checkpoint's fingerprint (the name alone proves
     nothing), and it is given the checkpoint. A rotated file already read under its own
     name (by a follower, within its grace period) is found by its own checkpoint, when
@@ -181,8 +194,8 @@ def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
     not found.
     """
     siblings = _rotations(path)
-    cp = log.checkpoint(source_id(stream, path))
-    if cp is not None and cp.byte_offset and not _holds(path, cp):
+    cp = _outdated(log, stream, path)
+    if cp is not None:
         moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(log, stream, s, cp)]
         if moved:
             found = max(moved)[1]  # copies of one file: the last written to

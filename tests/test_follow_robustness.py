@@ -4,6 +4,7 @@ a writer still on a rotated file, SIGTERM, a followed catalog, a path that is no
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -250,6 +251,24 @@ def test_a_follower_stopped_within_a_rotation_grace_period_reads_the_rest_when_r
     rc, err = followers.stop(proc)
     assert rc == 0, err
     assert query(shop, "SELECT source FROM event_log WHERE natural_key = 'ORD-2'") == [(str(rotated),)]
+
+
+def test_copytruncate_while_following_loses_no_line(tmp_path, shop, followers):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    # polls 2 s apart: the append, the copy and the truncation below fall between two
+    proc = followers.start(shop, "orders", live, "--poll", "2")
+    wait_for(lambda: revenue_orders(shop) == 1)
+    append(live, order(2))  # not read yet when ...
+    shutil.copyfile(live, tmp_path / "live.jsonl.1")  # ... logrotate copies the file
+    with open(live, "r+b") as fh:  # ... and empties it in place
+        fh.truncate(0)
+    append(live, order(3))
+    wait_for(lambda: revenue_orders(shop) == 3, timeout=10)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT source FROM event_log WHERE natural_key = 'ORD-2'") == [
+        (os.path.realpath(tmp_path / "live.jsonl.1"),)]
 
 
 def test_a_rotated_file_deleted_while_its_writer_still_appends_is_read_to_the_end(tmp_path, shop, followers):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 from pathlib import Path
 
 import orjson
@@ -111,3 +112,21 @@ def test_a_rotated_file_that_grew_after_it_was_read_under_its_own_name_is_read_a
         summary = p.ingest("orders", live)
         assert [(s.source, s.read) for s in summary.sources] == [(str(rotated), 1), (str(live), 0)]
         assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-2", "ORD-10", "ORD-3"]
+
+
+def test_copytruncate_leaves_the_unread_lines_in_the_copy_and_they_are_read(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:
+            fh.write(order(2))
+        copy = live.with_name("live.jsonl.1")
+        shutil.copyfile(live, copy)  # logrotate's copytruncate: copy, then empty in place
+        with open(live, "r+b") as fh:
+            fh.truncate(0)
+        with open(live, "ab") as fh:
+            fh.write(order(10) + order(11))
+        summary = p.ingest("orders", live)
+        assert [(s.source, s.read) for s in summary.sources] == [(str(copy), 1), (str(live), 2)]
+        assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-2", "ORD-10", "ORD-11"]
