@@ -127,6 +127,13 @@ def m003_run_metrics(db: Database) -> None:
     db.execute(f"CREATE INDEX {LOG_TABLE}_recorded ON {LOG_TABLE} (recorded_at, stream)")
 
 
+@migrations()
+def m004_rotated_from(db: Database) -> None:
+    """The path a checkpoint was given from by a rotation: only a file rotated away from a
+    path is read again as part of that path (see :mod:`fastcommerce.rotation`)."""
+    db.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN rotated_from TEXT")
+
+
 def format_time(moment: datetime) -> str:
     """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
     order is time order (isoformat pads every year to four digits)."""
@@ -159,6 +166,7 @@ class Checkpoint:
     fingerprint: bytes
     last_offset: int | None
     updated_at: str
+    rotated_from: str | None = None  # the path a rotation moved this file away from
 
 
 _COLUMNS = (
@@ -307,7 +315,7 @@ class EventLog:
         """Upsert a source checkpoint (inside the same transaction as its records)."""
         self.conn.execute(
             f"INSERT INTO {CHECKPOINT_TABLE} (source_id, stream, path, byte_offset, line, "
-            "fingerprint, last_offset, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "fingerprint, last_offset, updated_at, rotated_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source_id) DO UPDATE SET byte_offset = excluded.byte_offset, "
             "line = excluded.line, fingerprint = excluded.fingerprint, "
             "last_offset = excluded.last_offset, updated_at = excluded.updated_at",
@@ -316,12 +324,15 @@ class EventLog:
 
     def move_checkpoint(self, from_id: str, to_id: str, to_path: str) -> bool:
         """Give the checkpoint of ``from_id`` to ``to_id`` (a file that a rotation renamed),
-        replacing any checkpoint ``to_id`` had (inside :meth:`transaction`). Whether there
-        was one to give."""
+        replacing any checkpoint ``to_id`` had (inside :meth:`transaction`), and record the
+        path it was first rotated away from. Whether there was one to give."""
         if self.checkpoint(from_id) is None:
             return False
+        if from_id == to_id:  # the same name (a symlink's target, say): nothing moves
+            return True
         self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE source_id = ?", [to_id])
-        self.conn.execute(f"UPDATE {CHECKPOINT_TABLE} SET source_id = ?, path = ? WHERE source_id = ?",
+        self.conn.execute(f"UPDATE {CHECKPOINT_TABLE} SET source_id = ?, path = ?, "
+                          "rotated_from = COALESCE(rotated_from, path) WHERE source_id = ?",
                           [to_id, to_path, from_id])
         return True
 
@@ -409,7 +420,7 @@ class EventLog:
     def checkpoint(self, source_id: str) -> Checkpoint | None:
         row = self.conn.execute(
             f"SELECT source_id, stream, path, byte_offset, line, fingerprint, last_offset, "
-            f"updated_at FROM {CHECKPOINT_TABLE} WHERE source_id = ?",
+            f"updated_at, rotated_from FROM {CHECKPOINT_TABLE} WHERE source_id = ?",
             [source_id],
         ).fetchone()
         return None if row is None else Checkpoint(**dict(zip(attrs.fields_dict(Checkpoint), row)))
@@ -417,7 +428,7 @@ class EventLog:
     def checkpoints(self) -> list[Checkpoint]:
         rows = self.conn.execute(
             f"SELECT source_id, stream, path, byte_offset, line, fingerprint, last_offset, "
-            f"updated_at FROM {CHECKPOINT_TABLE} ORDER BY stream, path"
+            f"updated_at, rotated_from FROM {CHECKPOINT_TABLE} ORDER BY stream, path"
         ).fetchall()
         return [Checkpoint(**dict(zip(attrs.fields_dict(Checkpoint), r))) for r in rows]
 

@@ -17,7 +17,7 @@ without a newline (the file is finished). Meanwhile the new file is read from it
 truncated or replaced file no longer matches its checkpoint's fingerprint and is read from
 the start, its known records counted as duplicates. At start, files rotated away with
 lines no follower read (appended after the last one stopped, or within its grace period)
-are found by their checkpoints (:func:`~fastcommerce.ingest.rotated_away`) and read like
+are found by their checkpoints (:func:`~fastcommerce.rotation.rotated_away`) and read like
 retired files; so is the copy that logrotate's ``copytruncate`` makes before it empties the
 followed file in place.
 
@@ -45,8 +45,9 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, replaced, rotated_away, source_id
+from .ingest import SourceSummary, source_id
 from .logs import get_logger
+from .rotation import replaced, rotated_away
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -160,6 +161,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
     ident: tuple[int, int] | None = None  # (device, inode) of the open file
     retired: list[_Retired] = []
     followed = source_id(stream, path)
+    seen: tuple[int, int] | None = None  # the open file's size and mtime at the last poll
 
     def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True) -> int:
         summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from,
@@ -233,11 +235,20 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
 
     def adopt() -> None:
         """Lines written after an earlier follower stopped to a file rotated away since:
-        that file is read under its new name, as one rotated while following is."""
+        that file is read under its new name, as one rotated while following is (unless it
+        is the followed file itself, through a symlink, or already being read)."""
+        open_files = [r.fh for r in retired] + ([fh] if fh is not None else [])
+        held = {(st.st_dev, st.st_ino) for st in map(os.fstat, (f.fileno() for f in open_files))}
         for found in rotated_away(pipeline.log, stream, path):
             old = _open(found)
-            if old is not None:
-                retired.append(_Retired(old, found.resolve(), os.fstat(old.fileno()).st_size, time.monotonic()))
+            if old is None:
+                continue
+            st = os.fstat(old.fileno())
+            if (st.st_dev, st.st_ino) in held:
+                old.close()
+                continue
+            held.add((st.st_dev, st.st_ino))
+            retired.append(_Retired(old, found.resolve(), st.st_size, time.monotonic()))
 
     try:
         _catch_up(pipeline, False, alerts)  # an earlier follower may have stopped before projecting
@@ -254,8 +265,12 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
                 if fh is not None:
                     opened = os.fstat(fh.fileno())
                     ident = (opened.st_dev, opened.st_ino)
-            if fh is not None and replaced(pipeline.log, stream, path):
-                adopt()  # truncated in place: logrotate's copytruncate left the rest in a copy
+            if fh is not None:
+                now = os.fstat(fh.fileno())
+                # an idle poll reads no checkpoint: only a written file can have been truncated
+                if (now.st_size, now.st_mtime_ns) != seen and replaced(pipeline.log, stream, path):
+                    adopt()  # truncated in place: logrotate's copytruncate left the rest in a copy
+                seen = (now.st_size, now.st_mtime_ns)
             if retired:
                 appended += read_retired(final=False)
             if fh is not None:

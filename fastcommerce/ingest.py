@@ -10,7 +10,6 @@ UNIQUE content-hash key and counted, never silently ignored.
 from __future__ import annotations
 
 import hashlib
-import stat
 import time
 import uuid
 from collections import Counter
@@ -125,90 +124,6 @@ def fingerprint(path: Path, upto: int) -> bytes:
         fh.seek(max(0, upto - FINGERPRINT_BYTES))
         tail = fh.read(min(FINGERPRINT_BYTES, upto))
     return hashlib.sha256(head + b"\0" + tail + b"\0" + str(upto).encode()).digest()
-
-
-def _holds(path: Path, cp: Checkpoint) -> bool:
-    """Whether ``path`` is the file ``cp`` describes: as long, and the same bytes where
-    the checkpoint took its fingerprint."""
-    try:
-        return path.stat().st_size >= cp.byte_offset and fingerprint(path, cp.byte_offset) == cp.fingerprint
-    except OSError:
-        return False
-
-
-ROTATION_SEPARATORS = (".", "-", "_")
-"""What follows a file's name in the names rotation gives it: ``live.jsonl.1``,
-``live.jsonl-20261126``, ``live.jsonl_old``."""
-
-
-def _outdated(log: EventLog, stream: str, path: Path) -> Checkpoint | None:
-    """``path``'s checkpoint, if the file there is no longer the one it describes."""
-    cp = log.checkpoint(source_id(stream, path))
-    return cp if cp is not None and cp.byte_offset > 0 and not _holds(path, cp) else None
-
-
-def replaced(log: EventLog, stream: str, path: Path) -> bool:
-    """Whether the file at ``path`` is no longer the one its checkpoint describes
-    (truncated, or another file): it will be read from its start."""
-    return _outdated(log, stream, path) is not None
-
-
-def _rotations(path: Path) -> list[tuple[int, Path]]:
-    """``(mtime, sibling)`` of the regular files beside ``path`` named like rotations of it."""
-    try:
-        siblings = sorted(path.parent.iterdir())
-    except OSError:
-        return []
-    name, found = path.name, []
-    for sibling in siblings:
-        rest = sibling.name[len(name):]
-        if not (sibling.name.startswith(name) and rest[:1] in ROTATION_SEPARATORS and rest[1:]):
-            continue
-        try:
-            st = sibling.stat()
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            found.append((st.st_mtime_ns, sibling))
-    return found
-
-
-def _unread(path: Path, cp: Checkpoint | None) -> bool:
-    """``path`` is the file ``cp`` describes and has bytes past it."""
-    try:
-        return cp is not None and path.stat().st_size > cp.byte_offset and _holds(path, cp)
-    except OSError:
-        return False
-
-
-def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
-    """Files rotated away from ``path`` that hold lines no one has read, oldest first.
-
-    A reader that stops, then a writer that appends and a rotation, leave the unread lines
-    in ``live.jsonl.1`` while a new file takes ``live.jsonl`` (or, with logrotate's
-    ``copytruncate``, while ``live.jsonl`` is emptied in place). That file is found by the
-    path's checkpoint: its bytes match the checkpoint's fingerprint (the name alone proves
-    nothing), and it is given the checkpoint. A rotated file already read under its own
-    name (by a follower, within its grace period) is found by its own checkpoint, when
-    it has grown since. A compressed rotation (``live.jsonl.1.gz``) has other bytes and is
-    not found.
-    """
-    siblings = _rotations(path)
-    cp = _outdated(log, stream, path)
-    if cp is not None:
-        moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(log, stream, s, cp)]
-        if moved:
-            found = max(moved)[1]  # copies of one file: the last written to
-            with log.transaction():
-                log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
-            logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
-    return [s for _t, s in sorted(siblings) if _unread(s, log.checkpoint(source_id(stream, s)))]
-
-
-def _read_as_far(log: EventLog, stream: str, sibling: Path, cp: Checkpoint) -> bool:
-    """``sibling`` has a checkpoint of its own, at least as far as ``cp``."""
-    own = log.checkpoint(source_id(stream, sibling))
-    return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
 
 
 def check_readable(path: Path) -> None:

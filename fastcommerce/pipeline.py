@@ -15,13 +15,14 @@ from .converter import make_converter
 from .errors import FastCommerceError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable, rotated_away
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
+from .rotation import rotated_away
 from .settings import Settings
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .upcasting import SchemaRegistry
@@ -161,7 +162,7 @@ class Pipeline:
         any is read, so a missing file leaves the log as it was. When a file was rotated
         away since it was last read (``live.jsonl`` renamed ``live.jsonl.1``, a new
         ``live.jsonl`` created), the rest of the old file is read first, under its new name
-        (:func:`~fastcommerce.ingest.rotated_away`)."""
+        (:func:`~fastcommerce.rotation.rotated_away`)."""
         self._check_stream(stream)
         files = [Path(p) for p in paths]
         for f in files:

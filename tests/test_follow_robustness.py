@@ -256,19 +256,41 @@ def test_a_follower_stopped_within_a_rotation_grace_period_reads_the_rest_when_r
 def test_copytruncate_while_following_loses_no_line(tmp_path, shop, followers):
     live = tmp_path / "live.jsonl"
     live.write_bytes(order(1))
-    # polls 2 s apart: the append, the copy and the truncation below fall between two
-    proc = followers.start(shop, "orders", live, "--poll", "2")
+    # polls 3 s apart: the append, the copy and the truncation below fall between two
+    proc = followers.start(shop, "orders", live, "--poll", "3")
     wait_for(lambda: revenue_orders(shop) == 1)
     append(live, order(2))  # not read yet when ...
     shutil.copyfile(live, tmp_path / "live.jsonl.1")  # ... logrotate copies the file
     with open(live, "r+b") as fh:  # ... and empties it in place
         fh.truncate(0)
     append(live, order(3))
-    wait_for(lambda: revenue_orders(shop) == 3, timeout=10)
+    wait_for(lambda: revenue_orders(shop) == 3, timeout=12)
     rc, err = followers.stop(proc)
     assert rc == 0, err
     assert query(shop, "SELECT source FROM event_log WHERE natural_key = 'ORD-2'") == [
         (os.path.realpath(tmp_path / "live.jsonl.1"),)]
+
+
+def test_a_followed_symlink_to_a_file_named_like_a_rotation_reads_each_line_once(tmp_path, shop, followers):
+    target = tmp_path / "live.jsonl-20240115"
+    target.write_bytes(order(1))
+    live = tmp_path / "live.jsonl"
+    live.symlink_to(target.name)
+    proc = followers.start(shop, "orders", live)
+    wait_for(lambda: revenue_orders(shop) == 1)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    append(target, order(2))  # written while no follower runs
+    proc = followers.start(shop, "orders", live)  # a restart looks for rotated files
+    wait_for(lambda: revenue_orders(shop) == 2)
+    append(target, order(3))
+    wait_for(lambda: revenue_orders(shop) == 3)
+    time.sleep(0.5)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT SUM(duplicates) FROM ingest_runs") == [(0,)]
+    assert query(shop, "SELECT COUNT(*) FROM event_log WHERE stream = 'orders'") == [(3,)]
+    assert "file_rotated" not in err and "rotated_file_found" not in err
 
 
 def test_a_rotated_file_deleted_while_its_writer_still_appends_is_read_to_the_end(tmp_path, shop, followers):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import orjson
 
+import structlog
+
 from fastcommerce import Pipeline
 
 
@@ -130,3 +132,33 @@ def test_copytruncate_leaves_the_unread_lines_in_the_copy_and_they_are_read(tmp_
         summary = p.ingest("orders", live)
         assert [(s.source, s.read) for s in summary.sources] == [(str(copy), 1), (str(live), 2)]
         assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-2", "ORD-10", "ORD-11"]
+
+
+def test_a_sibling_that_was_never_rotated_away_from_the_path_is_not_read_with_it(tmp_path):
+    live, eu = tmp_path / "live.jsonl", tmp_path / "live.jsonl.eu"  # two sources, one name prefix
+    live.write_bytes(order(1))
+    eu.write_bytes(order(50))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live, eu)
+        with open(eu, "ab") as fh:
+            fh.write(order(51)[:20])  # its writer is mid-line
+        summary = p.ingest("orders", live)
+        assert [(s.source, s.read) for s in summary.sources] == [(str(live), 0)]
+        assert p.db.execute("SELECT COUNT(*) FROM event_log WHERE rejected IS NOT NULL").fetchone() == (0,)
+
+
+def test_a_rotation_nobody_read_between_two_reads_is_named_in_a_warning(tmp_path):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(order(1))
+    with Pipeline(tmp_path / "r.db", load_entrypoints=False) as p:
+        p.ingest("orders", live)
+        with open(live, "ab") as fh:
+            fh.write(order(2))
+        first = rotate(live, "live.jsonl.2", order(3))
+        os.utime(first, ns=(1, 1))  # rotated first, so last written before the other
+        second = rotate(live, "live.jsonl.1", order(4))
+        with structlog.testing.capture_logs() as logs:
+            summary = p.ingest("orders", live)
+        assert [s.source for s in summary.sources] == [str(first), str(live)]
+        warned = [e for e in logs if e["event"] == "rotated_files_not_read"]
+        assert [e["files"] for e in warned] == [[str(second)]]

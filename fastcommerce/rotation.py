@@ -1,0 +1,113 @@
+"""Finding the unread rest of a file that a rotation moved away from its path.
+
+A reader that stops, then a writer that appends and a rotation (``live.jsonl`` renamed
+``live.jsonl.1``, a new ``live.jsonl`` created, or, with logrotate's ``copytruncate``,
+``live.jsonl`` copied and emptied in place), leave lines that no one read under another
+name. A file's checkpoint says how far it was read and fingerprints the bytes up to there,
+so the old file can be recognised by its bytes, whatever it is now called. The names only
+narrow the search to siblings named like rotations of the path.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from .eventlog import Checkpoint, EventLog
+from .ingest import fingerprint, source_id
+from .logs import get_logger
+
+logger = get_logger(__name__)
+
+ROTATION_SEPARATORS = (".", "-", "_")
+"""What follows a file's name in the names rotation gives it: ``live.jsonl.1``,
+``live.jsonl-20261126``, ``live.jsonl_old``."""
+
+
+def _holds(path: Path, cp: Checkpoint) -> bool:
+    """Whether ``path`` is the file ``cp`` describes: as long, and the same bytes where
+    the checkpoint took its fingerprint."""
+    try:
+        return path.stat().st_size >= cp.byte_offset and fingerprint(path, cp.byte_offset) == cp.fingerprint
+    except OSError:
+        return False
+
+
+def _unread(path: Path, cp: Checkpoint | None) -> bool:
+    """``path`` is the file ``cp`` describes and has bytes past it."""
+    try:
+        return cp is not None and path.stat().st_size > cp.byte_offset and _holds(path, cp)
+    except OSError:
+        return False
+
+
+def _outdated(log: EventLog, stream: str, path: Path) -> Checkpoint | None:
+    """``path``'s checkpoint, if the file there is no longer the one it describes."""
+    cp = log.checkpoint(source_id(stream, path))
+    return cp if cp is not None and cp.byte_offset > 0 and not _holds(path, cp) else None
+
+
+def replaced(log: EventLog, stream: str, path: Path) -> bool:
+    """Whether the file at ``path`` is no longer the one its checkpoint describes
+    (truncated, or another file): it will be read from its start."""
+    return _outdated(log, stream, path) is not None
+
+
+def _siblings(path: Path) -> list[tuple[int, Path]]:
+    """``(mtime, sibling)`` of the regular files beside ``path`` named like rotations of it."""
+    try:
+        entries = sorted(path.parent.iterdir())
+    except OSError:
+        return []
+    name, found = path.name, []
+    for sibling in entries:
+        rest = sibling.name[len(name):]
+        if not (sibling.name.startswith(name) and rest[:1] in ROTATION_SEPARATORS and rest[1:]):
+            continue
+        try:
+            st = sibling.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime_ns, sibling))
+    return found
+
+
+def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
+    """Files rotated away from ``path`` that hold lines no one has read, oldest first.
+
+    - The file ``path``'s checkpoint describes, when another file is at ``path`` now: found
+      among the siblings by the checkpoint's fingerprint and given the checkpoint (which
+      then records where it came from).
+    - A file given a checkpoint that way earlier (by this function, or by a follower that
+      saw the rotation) that has grown since: a writer that had not reopened its file.
+
+    A sibling with no checkpoint, written after the one found, is another rotation that
+    no one read (two rotations between two reads); it is not guessed at, only logged. A
+    compressed rotation (``live.jsonl.1.gz``) has other bytes and is not found.
+    """
+    siblings = _siblings(path)
+    cp = _outdated(log, stream, path)
+    if cp is not None:
+        moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(log, stream, s, cp)]
+        if moved:
+            when, found = max(moved)  # copies of one file: the last written to
+            with log.transaction():
+                log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
+            logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
+            unknown = [str(s) for t, s in siblings if t > when and log.checkpoint(source_id(stream, s)) is None]
+            if unknown:
+                logger.warning("rotated_files_not_read", stream=stream, source=str(path), files=unknown,
+                               reason="rotated after the file found, never read: ingest them by name")
+    followed, unread = str(path.resolve()), []
+    for _t, sibling in sorted(siblings):
+        own = log.checkpoint(source_id(stream, sibling))
+        if own is not None and own.rotated_from == followed and _unread(sibling, own):
+            unread.append(sibling)
+    return unread
+
+
+def _read_as_far(log: EventLog, stream: str, sibling: Path, cp: Checkpoint) -> bool:
+    """``sibling`` has a checkpoint of its own, at least as far as ``cp``."""
+    own = log.checkpoint(source_id(stream, sibling))
+    return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
