@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable
 
 import cattrs
@@ -22,6 +22,19 @@ ISO_FORMAT_HINT = "ISO-8601 with 'T' and 'Z' or a +HH:MM offset"
 _ZONE = re.compile(r"\d(?:Z|[+-]\d\d:\d\d)\Z")
 """How the text must end: a digit of the time, then ``Z`` or ``+HH:MM``/``-HH:MM``, the only
 offsets the data contract names (Python also reads ``+05``, ``+0530`` and ``10:00 +05:30``)."""
+
+
+# The decimal string the contract names ("29.99"): ASCII digits, an optional sign and
+# fraction. ``Decimal`` alone would also read "1_000.00", "1e1", "Infinity" and other
+# scripts' digits ("٣٠.00", "１０.００"), which the contract does not name and inventory
+# quantities refuse.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def decimal_text(text: str) -> Decimal | None:
+    """The number a plain decimal string names (whitespace around it ignored), else ``None``."""
+    text = text.strip()
+    return Decimal(text) if _DECIMAL_TEXT.fullmatch(text) else None
 
 
 def parse_decimal(value: Any) -> Decimal:
@@ -37,12 +50,9 @@ def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, float):
         raise ValueError(f"{value!r} is a binary float; money must be read exactly")
     if isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number") from None
-        if not result.is_finite():
-            raise ValueError(f"{value!r} is not a finite number")
+        result = decimal_text(value)
+        if result is None:
+            raise ValueError(f"{value!r} is not a plain decimal number")
         return result
     raise ValueError(f"{value!r} is not a number")
 

@@ -399,6 +399,13 @@ def test_a_decimal_string_takes_the_form_the_contract_names(pipeline, text):
     assert codes_of(pipeline, mobile, api) == [["invalid_item"], ["invalid_item"]]
 
 
+@pytest.mark.parametrize("text", ["5_9.98", "\u0665\u0669.98", "5.998e1"])
+def test_an_order_total_written_as_text_takes_the_same_form(pipeline, text):
+    assert codes_of(pipeline, variant(API, order_total=text), variant(WEB, order_total=text)) == [
+        ["total_mismatch"], ["total_mismatch"]]
+    assert codes_of(pipeline, variant(API, order_id="ORD-9", order_total=" 59.980 "))[-1] == []
+
+
 def test_a_decimal_string_may_have_a_sign_a_bare_fraction_and_spaces_around_it(pipeline):
     ok = variant(MOBILE, items=[{"product_id": "PROD-001", "quantity": 1, "unit_price": " 29.990 "}])
     negative = variant(MOBILE, order_id="ORD-4", items=[{"product_id": "PROD-001", "quantity": 1, "unit_price": "-1"}])

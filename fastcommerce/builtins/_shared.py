@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Any
 
-from ..converter import parse_timestamp
-
-# The form the contract names ("29.99"): ASCII digits, an optional sign and fraction.
-# ``Decimal`` alone would also read "1_000.00", "1e1", "Infinity" and other scripts' digits
-# ("٣٠.00", "１０.００"), which the contract does not name and inventory quantities refuse.
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+from ..converter import decimal_text, parse_timestamp
 
 
 def to_decimal_or_keep(value: Any) -> Any:
-    """A decimal string becomes ``Decimal``; anything else is kept for the validators.
-    Whitespace around it is ignored, as in the other named forms."""
+    """A plain decimal string (:func:`~fastcommerce.converter.decimal_text`) becomes
+    ``Decimal``; anything else is kept for the validators."""
     if isinstance(value, str):
-        text = value.strip()
-        return Decimal(text) if _DECIMAL_TEXT.fullmatch(text) else value
+        number = decimal_text(value)
+        return value if number is None else number
     return value
 
 
