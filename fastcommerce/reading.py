@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -34,42 +35,50 @@ def _refuse(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# A number token with 16 or more digits may not survive a trip through a binary float, nor
-# may one with a negative exponent: 1e-400 reads as 0.0 (a price with more than 2 decimals
-# would pass as free) and 2.5e-324 as 5e-324. Found by mapping digits and dots to b"1",
-# e/E to b"e", minus to b"-" and the rest to b" ", then looking for 16 ones or b"1e-" (one
-# C pass each, ~8x faster than a regex; a run of dots alone, or text such as "A1e-2",
-# also matches, which only sends the record to the exact parser). A positive exponent too
-# large for a float makes orjson fail, which also falls back to the exact parser.
-_NUMBER_CHARS = bytes(
-    49 if chr(i) in "0123456789." else 101 if chr(i) in "eE" else 45 if chr(i) == "-" else 32
-    for i in range(256))
+# A number token with 16 or more digits may not survive a trip through a binary float.
+# Found by mapping digits and dots to b"1" and the rest to b" ", then looking for 16 ones
+# (one C pass each, ~8x faster than a regex; a run of dots alone also matches, which only
+# sends the record to the exact parser).
+_NUMBER_CHARS = bytes(49 if chr(i) in "0123456789." else 32 for i in range(256))
 _LONG_RUN = b"1" * 16
-_NEGATIVE_EXPONENT = b"1e-"
 
 
 def _has_long_number(raw: bytes) -> bool:
-    """Whether ``raw`` may hold a number that a binary float does not read exactly."""
-    mapped = raw.translate(_NUMBER_CHARS)
-    return _LONG_RUN in mapped or _NEGATIVE_EXPONENT in mapped
+    return _LONG_RUN in raw.translate(_NUMBER_CHARS)
+
+
+# A float read as zero or below the normal range may have lost its value: 1e-400 reads as
+# 0.0 (a price with more than 2 decimals would pass as free), 2.5e-324 as 5e-324. A
+# normal float with at most 15 significant digits is exactly the decimal its repr shows.
+_SMALLEST_NORMAL = sys.float_info.min
+
+
+class _Underflow(Exception):
+    """A float that may not be the number written: the exact parser reads the record."""
+
+
+def _exact(v: float) -> Decimal:
+    if -_SMALLEST_NORMAL < v < _SMALLEST_NORMAL:  # 0.0 included: "0.0", or an underflow
+        raise _Underflow
+    return Decimal(repr(v))
 
 
 def _decimals(value: Any) -> Any:
     """Floats to ``Decimal``, in place: the value was just parsed and belongs to no one."""
     if type(value) is float:
-        return Decimal(repr(value))
+        return _exact(value)
     if type(value) is dict:
         for k, v in value.items():
             t = type(v)
             if t is float:
-                value[k] = Decimal(repr(v))
+                value[k] = _exact(v)
             elif t is dict or t is list:
                 _decimals(v)
     elif type(value) is list:
         for i, v in enumerate(value):
             t = type(v)
             if t is float:
-                value[i] = Decimal(repr(v))
+                value[i] = _exact(v)
             elif t is dict or t is list:
                 _decimals(v)
     return value
@@ -79,15 +88,16 @@ def parse_exact(raw: bytes) -> Any:
     """JSON with every non-integer number as ``Decimal``: money is never a binary float.
 
     Fast path: orjson, then each float becomes the ``Decimal`` of its shortest repr, which is
-    exactly the number written whenever it has at most 15 significant digits. A record with
-    a longer digit run anywhere (a 20-digit price, a huge integer) takes the exact stdlib
-    parser instead, so no value is ever rounded.
+    exactly the number written whenever it has at most 15 significant digits and is in the
+    normal range. A record with a longer digit run anywhere (a 20-digit price, a huge
+    integer), or a float that came out zero or subnormal (``1e-400``), takes the exact
+    stdlib parser instead, so no value is ever rounded.
     """
     if not _has_long_number(raw):
         try:
             return _decimals(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            pass  # the stdlib parser gives the error message
+        except (orjson.JSONDecodeError, _Underflow):
+            pass  # the stdlib parser reads it exactly, or gives the error message
     value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
     bad = unpaired_surrogate(value)  # orjson refuses these; a record stored before ingest did too
     if bad is not None:

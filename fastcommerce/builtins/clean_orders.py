@@ -130,7 +130,7 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             # would read it as Decimal(repr(price)). Within the bounds, that decimal has at
             # most two places exactly when the double nearest to round(price * 100) / 100
             # is ``price`` itself, and then the cents are round(price * 100).
-            if not 0 <= price <= _MAX_PRICE_FLOAT:
+            if not 0 < price <= _MAX_PRICE_FLOAT:  # 0.0 may be an underflow (1e-400): not sure
                 return None
             cents = round(price * 100)
             if cents / 100 != price:
