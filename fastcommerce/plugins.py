@@ -19,7 +19,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConfigError, PluginError, PluginLoadError
+from .errors import FastCommerceError, PluginConfigError, PluginError, PluginLoadError
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -147,6 +147,8 @@ def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[st
         try:
             # listed here: a generator's objects (a Validator refusing its severity) are made now
             items = list(impl.function(**{a: kwargs[a] for a in impl.argnames}) or ())
+        except FastCommerceError:  # already in our words (a bad setting, a refused name)
+            raise
         except Exception as exc:
             raise PluginError(f"plugin {impl.plugin_name!r} raised {type(exc).__name__} in {hook}: {exc}") from exc
         out.extend((impl.plugin_name, item) for item in items)

@@ -468,6 +468,16 @@ def test_a_hook_implementation_that_raises_is_a_plugin_error_naming_it(db_path):
                                           r"validator 'v': code 'x' has severity 'fatal'"):
         Pipeline(db_path, load_entrypoints=False, plugins=[BadSeverity()])
 
+    class OwnWords:  # an error of the library's own, raised inside a hook, keeps its class and words
+        __name__ = "own-words"
+
+        @hookimpl
+        def register_validators(self):
+            raise PluginConfigError("validator 'v' is registered twice")
+
+    with pytest.raises(PluginConfigError, match=r"^validator 'v' is registered twice$"):
+        Pipeline(db_path, load_entrypoints=False, plugins=[OwnWords()])
+
 
 def _boom_variant(name: str, *, detect_raises: bool = False, upcast_raises: bool = False):
     class Boom:
