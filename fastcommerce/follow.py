@@ -47,7 +47,7 @@ import attrs
 from .errors import SourceError
 from .ingest import SourceSummary, source_id
 from .logs import get_logger
-from .rotation import replaced, rotated_away
+from .rotation import rotated_away
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -161,45 +161,62 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
     ident: tuple[int, int] | None = None  # (device, inode) of the open file
     retired: list[_Retired] = []
     followed = source_id(stream, path)
-    seen: tuple[int, int] | None = None  # the open file's size and mtime at the last poll
 
-    def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True) -> int:
+    def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True,
+               on_replaced: Callable[[], None] | None = None) -> int:
         summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from,
                                                  complete_lines_only=complete_lines_only,
-                                                 record_empty_run=False)
+                                                 record_empty_run=False, on_replaced=on_replaced)
         if on_cycle is not None:
             on_cycle(summary)
         return summary.appended
 
     def name_of(fh: IO[bytes], fd: Path) -> Path:
-        """The open file's name now (``… (deleted)`` when it has none), never one that a
-        retired file still being read already goes by."""
+        """The open file's name now. A deleted file keeps the last name it had while no
+        other file has taken it, and is ``… (deleted)`` after that."""
         name = os.readlink(fd)
-        if not name.endswith(" (deleted)"):
-            try:
-                same, mine = os.stat(name), os.fstat(fh.fileno())
-                if (same.st_dev, same.st_ino) != (mine.st_dev, mine.st_ino):
-                    name = f"{name} (deleted)"
-            except OSError:
-                name = f"{name} (deleted)"
-        if any(str(r.identity) == name and r.fh is not fh for r in retired):  # two deleted files, say
-            name = f"{name} (inode {os.fstat(fh.fileno()).st_ino})"
-        return Path(name)
+        last = name.removesuffix(" (deleted)")
+        try:
+            there, mine = os.stat(last), os.fstat(fh.fileno())
+        except OSError:  # nothing has that name now
+            return Path(last)
+        return Path(last if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino) else f"{last} (deleted)")
+
+    def unique(name: Path, fh: IO[bytes], taken: set[str]) -> Path:
+        """``name``, or ``name (inode N)`` when another retired file goes by it (two deleted
+        files, say): two files never share a checkpoint."""
+        return Path(f"{name} (inode {os.fstat(fh.fileno()).st_ino})") if str(name) in taken else name
 
     def move_checkpoint(from_id: str, identity: Path) -> None:
         with pipeline.log.transaction():
             pipeline.log.move_checkpoint(from_id, source_id(stream, identity), str(identity.resolve()))
 
     def rename_retired() -> None:
-        """A retired file renamed again (a second rotation within the grace period) takes
-        its checkpoint to its new name, so two files never share one."""
+        """Retired files renamed again (logrotate's ``live.jsonl.1`` becoming
+        ``live.jsonl.2``) take their checkpoints to their new names, so two files never
+        share one. In two steps, through names no file has, so a name one file leaves and
+        another takes in the same rotation never loses a checkpoint, in whatever order the
+        files are listed."""
+        taken: set[str] = set()
+        moves = []
         for r in retired:
             fd = _fd_path(r.fh)
-            now = name_of(r.fh, fd) if fd is not None else r.identity
+            now = unique(name_of(r.fh, fd), r.fh, taken) if fd is not None else r.identity
+            taken.add(str(now))
             if now != r.identity:
-                move_checkpoint(source_id(stream, r.identity), now)
-                log.info("rotated_file_renamed", old_file=str(r.identity), now=str(now))
-                r.identity = now
+                moves.append((r, now))
+        if not moves:
+            return
+        with pipeline.log.transaction():
+            for i, (r, _now) in enumerate(moves):
+                pipeline.log.move_checkpoint(source_id(stream, r.identity), f"{followed} (renaming {i})",
+                                             str(r.identity))
+            for i, (r, now) in enumerate(moves):
+                pipeline.log.move_checkpoint(f"{followed} (renaming {i})", source_id(stream, now),
+                                             str(now.resolve()))
+        for r, now in moves:
+            log.info("rotated_file_renamed", old_file=str(r.identity), now=str(now))
+            r.identity = now
 
     def retire(old: IO[bytes]) -> None:
         """Keep reading ``old`` under its own name and checkpoint, which starts where the
@@ -209,13 +226,14 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             old.close()
             return
         rename_retired()  # first: ``old`` may now have the name an earlier one had
-        identity = name_of(old, fd)
+        identity = unique(name_of(old, fd), old, {str(r.identity) for r in retired})
         move_checkpoint(followed, identity)
         size = os.fstat(old.fileno()).st_size
         retired.append(_Retired(old, identity, size, time.monotonic()))
         log.info("file_rotated", old_file=str(identity), grace_seconds=rotation_grace)
 
     def read_retired(final: bool) -> int:
+        rename_retired()  # logrotate may have renamed them since the last poll
         appended = 0
         now = time.monotonic()
         for r in list(retired):
@@ -237,6 +255,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         """Lines written after an earlier follower stopped to a file rotated away since:
         that file is read under its new name, as one rotated while following is (unless it
         is the followed file itself, through a symlink, or already being read)."""
+        rename_retired()  # first: the file found may have the name a retired one had
         open_files = [r.fh for r in retired] + ([fh] if fh is not None else [])
         held = {(st.st_dev, st.st_ino) for st in map(os.fstat, (f.fileno() for f in open_files))}
         for found in rotated_away(pipeline.log, stream, path):
@@ -265,16 +284,12 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
                 if fh is not None:
                     opened = os.fstat(fh.fileno())
                     ident = (opened.st_dev, opened.st_ino)
-            if fh is not None:
-                now = os.fstat(fh.fileno())
-                # an idle poll reads no checkpoint: only a written file can have been truncated
-                if (now.st_size, now.st_mtime_ns) != seen and replaced(pipeline.log, stream, path):
-                    adopt()  # truncated in place: logrotate's copytruncate left the rest in a copy
-                seen = (now.st_size, now.st_mtime_ns)
             if retired:
                 appended += read_retired(final=False)
             if fh is not None:
-                appended += ingest(path, _fd_path(fh))
+                # truncated in place: logrotate's copytruncate left the rest in a copy, which
+                # is found and kept open (adopt) before the file is read again from its start
+                appended += ingest(path, _fd_path(fh), on_replaced=adopt)
             _catch_up(pipeline, appended > 0, alerts)
             sleep(poll_interval)
         if retired:  # stopped within a rotation's grace period: read what is complete

@@ -160,10 +160,14 @@ class Ingester:
     def ingest_file(self, stream: str, path: Path, *, resume: bool = True,
                     on_batch: Callable[[SourceSummary], None] | None = None,
                     read_from: Path | None = None, complete_lines_only: bool = False,
-                    record_empty_run: bool = True) -> SourceSummary:
+                    record_empty_run: bool = True,
+                    on_replaced: Callable[[], None] | None = None) -> SourceSummary:
         """Ingest one file. ``read_from`` reads the bytes from another name of the same file
         (``/proc/self/fd/N`` of a file that ``follow`` holds open across a rotation) while
-        ``path`` stays its identity for the checkpoint."""
+        ``path`` stays its identity for the checkpoint. ``on_replaced()`` is called when the
+        file no longer matches its checkpoint (truncated, or another file), before it is read
+        from its start: the follower looks there for the copy ``copytruncate`` made. Called
+        here, at the one check, a truncation cannot slip between a check and the read."""
         path = Path(path)
         data = Path(read_from) if read_from is not None else path
         check_readable(data)
@@ -176,6 +180,8 @@ class Ingester:
             size = data.stat().st_size
             if cp is not None and cp.byte_offset <= size and fingerprint(data, cp.byte_offset) == cp.fingerprint:
                 start, line = cp.byte_offset, cp.line
+            elif cp is not None and cp.byte_offset and on_replaced is not None:
+                on_replaced()
         summary = SourceSummary(stream=stream, source=source, resumed_from_line=line,
                                 skipped=line - (1 if stream == "inventory" and line else 0))
         reader = READERS[stream](data, start=start, line=line, max_record_bytes=self.max_record_bytes,

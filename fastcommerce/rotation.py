@@ -47,12 +47,6 @@ def _outdated(log: EventLog, stream: str, path: Path) -> Checkpoint | None:
     return cp if cp is not None and cp.byte_offset > 0 and not _holds(path, cp) else None
 
 
-def replaced(log: EventLog, stream: str, path: Path) -> bool:
-    """Whether the file at ``path`` is no longer the one its checkpoint describes
-    (truncated, or another file): it will be read from its start."""
-    return _outdated(log, stream, path) is not None
-
-
 def _siblings(path: Path) -> list[tuple[int, Path]]:
     """``(mtime, sibling)`` of the regular files beside ``path`` named like rotations of it."""
     try:

@@ -271,6 +271,44 @@ def test_copytruncate_while_following_loses_no_line(tmp_path, shop, followers):
         (os.path.realpath(tmp_path / "live.jsonl.1"),)]
 
 
+def _logrotate(live: Path, *, copytruncate: bool, keep: int = 9) -> None:
+    """logrotate's numbered scheme: live.jsonl.N -> N+1, ..., then live.jsonl -> .1 (renamed,
+    and a new empty file created; or copied and emptied in place with copytruncate)."""
+    for n in range(keep - 1, 0, -1):
+        older = live.with_name(f"{live.name}.{n}")
+        if older.exists():
+            os.rename(older, live.with_name(f"{live.name}.{n + 1}"))
+    if copytruncate:
+        shutil.copyfile(live, live.with_name(f"{live.name}.1"))
+        with open(live, "r+b") as fh:
+            fh.truncate(0)
+    else:
+        os.rename(live, live.with_name(f"{live.name}.1"))
+        live.write_bytes(b"")
+
+
+@pytest.mark.parametrize("copytruncate", [False, True], ids=["create", "copytruncate"])
+def test_numbered_rotations_within_the_grace_period_read_every_line_once(tmp_path, shop, followers, copytruncate):
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(b"")
+    proc = followers.start(shop, "orders", live, "--rotation-grace", "30")  # every rotated file stays open
+    n = 0
+    for _rotation in range(4):
+        for _line in range(3):
+            n += 1
+            append(live, order(n))
+        wait_for(lambda n=n: revenue_orders(shop) == n)  # read before the rotation
+        append(live, order(n + 1))  # ... and one line not read yet when the rotation comes
+        n += 1
+        _logrotate(live, copytruncate=copytruncate)
+        time.sleep(0.2)
+    wait_for(lambda: revenue_orders(shop) == n, timeout=10)
+    rc, err = followers.stop(proc)
+    assert rc == 0, err
+    assert query(shop, "SELECT COUNT(*), COUNT(DISTINCT natural_key) FROM event_log WHERE stream = 'orders'") == [(n, n)]
+    assert query(shop, "SELECT SUM(duplicates) FROM ingest_runs") == [(0,)]
+
+
 def test_a_followed_symlink_to_a_file_named_like_a_rotation_reads_each_line_once(tmp_path, shop, followers):
     target = tmp_path / "live.jsonl-20240115"
     target.write_bytes(order(1))
