@@ -193,9 +193,15 @@ class Ingester:
             if appended_up_to is not None:
                 last_offset = appended_up_to
             end = last.end if last else start
+            bytes_of = data
+            if last is not None and stream != "catalog" and data.stat().st_size < end:
+                # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
+                from .rotation import copy_holding
+
+                bytes_of = copy_holding(path, last.raw, end) or data
             self.log.save_checkpoint(Checkpoint(
                 source_id=key, stream=stream, path=str(path.resolve()), byte_offset=end,
-                line=last.lines_read if last else line, fingerprint=fingerprint(data, end),
+                line=last.lines_read if last else line, fingerprint=fingerprint(bytes_of, end),
                 last_offset=last_offset, updated_at=format_time(self.clock()),
             ))
 

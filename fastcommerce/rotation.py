@@ -105,3 +105,20 @@ def _read_as_far(log: EventLog, stream: str, sibling: Path, cp: Checkpoint) -> b
     """``sibling`` has a checkpoint of its own, at least as far as ``cp``."""
     own = log.checkpoint(source_id(stream, sibling))
     return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
+
+
+def copy_holding(path: Path, record: bytes, end: int) -> Path | None:
+    """The sibling named like a rotation of ``path`` whose line ending at byte ``end`` is
+    ``record``: the copy ``copytruncate`` made of ``path`` while a reader was on its way to
+    ``end``. The reader found the file emptied when it came to save its checkpoint, so
+    that checkpoint is fingerprinted on the copy, which holds the bytes it read."""
+    for _t, sibling in sorted(_siblings(path), reverse=True):  # the newest copy first
+        try:
+            with open(sibling, "rb") as fh:
+                fh.seek(max(0, end - len(record) - 2))
+                tail = fh.read(end - max(0, end - len(record) - 2))
+        except OSError:
+            continue
+        if tail.endswith((record + b"\n", record + b"\r\n")) and len(tail) == min(end, len(record) + 2):
+            return sibling
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,13 @@ def test_public_retail_check_agrees_on_data_in_the_cdnow_layout(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all reports agree with the independent computation" in result.stdout
     assert "invalid_item" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("logrotate") is None, reason="the logrotate program is not installed")
+def test_logrotate_check_finds_every_line_once_under_a_real_logrotate(tmp_path):
+    """The release check with a real logrotate (create and copytruncate) and a real follower."""
+    result = run_example("logrotate_check.py", "--workdir", str(tmp_path), "--rotations", "3", "--interval", "0.5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["create", "copytruncate"]
+    assert all(line.endswith("[OK]") and "missing 0, logged twice 0, duplicates counted 0" in line for line in lines)

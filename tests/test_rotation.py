@@ -12,6 +12,7 @@ import pytest
 import structlog
 from test_follow_robustness import append, order
 
+import fastcommerce.ingest
 from fastcommerce import Pipeline
 
 
@@ -129,3 +130,25 @@ def test_a_rotation_nobody_read_between_two_reads_is_named_in_a_warning(unread):
     assert [s.source for s in summary.sources] == [str(first), str(live)]
     warned = [e for e in logs if e["event"] == "rotated_files_not_read"]
     assert [e["files"] for e in warned] == [[str(second)]]
+
+
+def test_a_file_emptied_between_its_read_and_its_checkpoint_is_fingerprinted_on_its_copy(unread, monkeypatch):
+    """copytruncate while a reader is on the file: the checkpoint is saved after the file
+    was emptied, so it is fingerprinted on the copy, which holds the bytes that were read."""
+    p, live = unread
+    plain = fastcommerce.ingest.READERS["orders"]
+
+    def reader(*args, **kwargs):
+        yield from plain(*args, **kwargs)  # ORD-2 read; then, before the checkpoint is saved:
+        append(live, order(3))  # the writer adds a line
+        shutil.copyfile(live, live.with_name("live.jsonl.1"))  # logrotate copies ...
+        with open(live, "r+b") as fh:  # ... and empties the file
+            fh.truncate(0)
+
+    monkeypatch.setitem(fastcommerce.ingest.READERS, "orders", reader)
+    p.ingest("orders", live)
+    monkeypatch.setitem(fastcommerce.ingest.READERS, "orders", plain)
+    append(live, order(10))
+    summary = p.ingest("orders", live)
+    assert [(s.source, s.read) for s in summary.sources] == [(str(live.with_name("live.jsonl.1")), 1), (str(live), 1)]
+    assert [k for k, _s, _l in logged(p)] == ["ORD-1", "ORD-2", "ORD-3", "ORD-10"]
