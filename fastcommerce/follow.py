@@ -252,9 +252,10 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
         return appended
 
     def adopt() -> None:
-        """Lines written after an earlier follower stopped to a file rotated away since:
-        that file is read under its new name, as one rotated while following is (unless it
-        is the followed file itself, through a symlink, or already being read)."""
+        """Files rotated away from the path with lines no one read (at start: written after
+        an earlier follower stopped; while following: the copy ``copytruncate`` made) are
+        read under their new names, as a file rotated while following is (unless one is the
+        followed file itself, through a symlink, or already being read)."""
         rename_retired()  # first: the file found may have the name a retired one had
         open_files = [r.fh for r in retired] + ([fh] if fh is not None else [])
         held = {(st.st_dev, st.st_ino) for st in map(os.fstat, (f.fileno() for f in open_files))}
