@@ -93,6 +93,17 @@ def test_run_status_and_plugins(files, tmp_path):
     names = {p["name"] for p in plugins["plugins"]}
     assert "fastcommerce.builtins.orders" in names
     assert {s["variant"] for s in plugins["schemas"]["orders"]} >= {"web", "legacy", "mobile", "api"}
+    # what each plugin registered: a plugin author checks their own validators and projections here
+    validators = {v["name"]: v for v in plugins["validators"]}
+    assert validators["order_products"] == {"name": "order_products", "stream": "orders",
+                                            "codes": {"price_deviation": "warning", "unknown_product": "error"},
+                                            "plugin": "fastcommerce.builtins.validators"}
+    projections = {p["name"]: p for p in plugins["projections"]}
+    assert projections["sales"]["plugin"] == "fastcommerce.builtins.sales"
+    assert "sales_daily_revenue" in projections["sales"]["tables"]
+    listed = invoke("--db", db, "plugins").output
+    assert "price_deviation (warning), unknown_product (error)" in listed
+    assert "validators:" in listed and "projections:" in listed
 
 
 def test_missing_file_is_one_line_and_leaves_the_log_as_it_was(files, tmp_path):
