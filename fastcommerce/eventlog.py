@@ -134,6 +134,11 @@ def m004_rotated_from(db: Database) -> None:
     db.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN rotated_from TEXT")
 
 
+def _main_file(conn: sqlite3.Connection) -> str:
+    """The absolute path of the connection's main database file (``""`` in memory)."""
+    return next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+
+
 def format_time(moment: datetime) -> str:
     """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
     order is time order (isoformat pads every year to four digits)."""
@@ -243,11 +248,15 @@ class EventLog:
             conn.execute("PRAGMA cache_size = -32768")
             if wal:
                 conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
-                file = next(r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main")  # absolute
-                checkpointer = BackgroundCheckpointer(file, busy_timeout=busy_timeout)
+                checkpointer = BackgroundCheckpointer(_main_file(conn), busy_timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return cls(Database(conn, execute_plugins=False), checkpointer=checkpointer)
+
+    @property
+    def file(self) -> str:
+        """The database file's absolute path; ``""`` for a database in memory."""
+        return _main_file(self.conn)
 
     def close(self) -> None:
         if self._stop_checkpointer is not None:

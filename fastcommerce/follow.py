@@ -345,8 +345,7 @@ class BackgroundAlerts:
         self.interval, self.stop_timeout = interval, stop_timeout
         self.evaluations = 0
         self._clone = pipeline.clone
-        rows = pipeline.log.conn.execute("PRAGMA database_list").fetchall()
-        self._file = next((r[2] for r in rows if r[1] == "main"), "")
+        self._file = pipeline.log.file
         self._log = logger.bind(component="background_alerts")
         self._due = threading.Event()  # something was appended since the last evaluation
         self._wake = threading.Event()

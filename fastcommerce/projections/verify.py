@@ -70,8 +70,7 @@ def _check_integrity(copy: sqlite3.Connection, pipeline: Pipeline) -> None:
     except sqlite3.DatabaseError as exc:  # damaged beyond what the check can walk
         found = [str(exc)]
     if found != ["ok"]:
-        rows = pipeline.log.conn.execute("PRAGMA database_list").fetchall()
-        name = next((r[2] for r in rows if r[1] == "main"), "") or "the database"
+        name = pipeline.log.file or "the database"
         raise DatabaseDamagedError(
             f"{name}: the database file is damaged (SQLite's integrity check: {'; '.join(found)}); "
             "restore it from a backup, or ingest the source files into a new database")
