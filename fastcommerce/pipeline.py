@@ -168,10 +168,11 @@ class Pipeline:
         for f in files:
             check_readable(f)
         summary = IngestSummary()
+        named = {f.resolve() for f in files}
         for f in files:
             # the rest of files rotated away since the last run, before the new file
             for rotated in rotated_away(self.log, stream, f) if resume and stream != "catalog" else ():
-                if rotated.resolve() not in {g.resolve() for g in files}:
+                if rotated.resolve() not in named:
                     summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
             summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
         return summary

@@ -80,30 +80,28 @@ def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
     no one read (two rotations between two reads); it is not guessed at, only logged. A
     compressed rotation (``live.jsonl.1.gz``) has other bytes and is not found.
     """
-    siblings = _siblings(path)
+    siblings = sorted(_siblings(path))  # oldest first
+    own = {s: log.checkpoint(source_id(stream, s)) for _t, s in siblings}
     cp = _outdated(log, stream, path)
     if cp is not None:
-        moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(log, stream, s, cp)]
+        moved = [(t, s) for t, s in siblings if _unread(s, cp) and not _read_as_far(s, own[s], cp)]
         if moved:
-            when, found = max(moved)  # copies of one file: the last written to
+            when, found = moved[-1]  # copies of one file: the last written to
             with log.transaction():
                 log.move_checkpoint(source_id(stream, path), source_id(stream, found), str(found.resolve()))
+            own[found] = log.checkpoint(source_id(stream, found))
             logger.info("rotated_file_found", stream=stream, source=str(path), old_file=str(found))
-            unknown = [str(s) for t, s in siblings if t > when and log.checkpoint(source_id(stream, s)) is None]
+            unknown = [str(s) for t, s in siblings if t > when and own[s] is None]
             if unknown:
                 logger.warning("rotated_files_not_read", stream=stream, source=str(path), files=unknown,
                                reason="rotated after the file found, never read: ingest them by name")
-    followed, unread = str(path.resolve()), []
-    for _t, sibling in sorted(siblings):
-        own = log.checkpoint(source_id(stream, sibling))
-        if own is not None and own.rotated_from == followed and _unread(sibling, own):
-            unread.append(sibling)
-    return unread
+    followed = str(path.resolve())
+    return [s for _t, s in siblings
+            if own[s] is not None and own[s].rotated_from == followed and _unread(s, own[s])]
 
 
-def _read_as_far(log: EventLog, stream: str, sibling: Path, cp: Checkpoint) -> bool:
-    """``sibling`` has a checkpoint of its own, at least as far as ``cp``."""
-    own = log.checkpoint(source_id(stream, sibling))
+def _read_as_far(sibling: Path, own: Checkpoint | None, cp: Checkpoint) -> bool:
+    """``sibling`` has a checkpoint of its own (``own``), at least as far as ``cp``."""
     return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
 
 
