@@ -9,12 +9,11 @@ log and the checkpoints always agree.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from .checkpointing import BACKSTOP_PAGES, BackgroundCheckpointer
 from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from .events import LogRecord
 from .logs import get_logger
+from .times import format_time, parse_time  # noqa: F401  (re-exported: the log's time form)
 
 logger = get_logger(__name__)
 
@@ -134,29 +134,23 @@ def m004_rotated_from(db: Database) -> None:
     db.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN rotated_from TEXT")
 
 
+@migrations()
+def m005_canonical(db: Database) -> None:
+    """The canonical rows beside the raw ones (:mod:`fastcommerce.canonical`). A log that
+    already holds records gets them derived once, on open, from its raw bytes
+    (:meth:`fastcommerce.decoding.Decoder.sync`)."""
+    from . import canonical
+
+    for statement in canonical.DDL:
+        db.execute(statement)
+    # records already in the log (written by an earlier version) are derived on open
+    db.execute(f"INSERT INTO {canonical.META} (key, value) VALUES ('backfill_done', 0), "
+               f"('backfill_upto', (SELECT COALESCE(MAX(\"offset\"), 0) FROM {LOG_TABLE}))")
+
+
 def _main_file(conn: sqlite3.Connection) -> str:
     """The absolute path of the connection's main database file (``""`` in memory)."""
     return next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
-
-
-def format_time(moment: datetime) -> str:
-    """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
-    order is time order (isoformat pads every year to four digits)."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: times in the log are timezone-aware UTC")
-    if moment.tzinfo is not timezone.utc:
-        moment = moment.astimezone(timezone.utc)
-    text = moment.isoformat(timespec="microseconds")
-    return text[:26] + "Z"
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_time(text: str | None) -> datetime | None:
-    """Inverse of :func:`format_time` (cached: a batch shares a few recorded times, and
-    records recorded together then share one object, whose hash is computed once)."""
-    if text is None:
-        return None
-    return datetime.fromisoformat(text)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -366,12 +360,15 @@ class EventLog:
         stream: str | None = None,
         to_offset: int | None = None,
         batch_size: int = 5000,
+        streams: tuple[str, ...] | None = None,
     ) -> Iterator[LogRecord]:
-        """Records with ``offset > from_offset`` (up to ``to_offset``), in log order.
+        """Records with ``offset > from_offset`` (up to ``to_offset``), in log order, of
+        ``stream`` (or of ``streams``).
 
         Reads in keyset-paginated batches, so memory stays flat however long the log is.
         """
-        for batch in self.read_batches(from_offset, stream=stream, to_offset=to_offset, batch_size=batch_size):
+        for batch in self.read_batches(from_offset, stream=stream, to_offset=to_offset, batch_size=batch_size,
+                                       streams=streams):
             yield from batch
 
     def read_batches(
@@ -381,12 +378,16 @@ class EventLog:
         stream: str | None = None,
         to_offset: int | None = None,
         batch_size: int = 5000,
+        streams: tuple[str, ...] | None = None,
     ) -> Iterator[list[LogRecord]]:
         where = ['"offset" > ?']
         params: list[Any] = []
         if stream is not None:
             where.append("stream = ?")
             params.append(stream)
+        if streams is not None:
+            where.append(f"stream IN ({', '.join('?' * len(streams))})")
+            params.extend(streams)
         if to_offset is not None:
             where.append('"offset" <= ?')
             params.append(to_offset)

@@ -17,20 +17,24 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 
 from .converter import parse_timestamp
 from .errors import SourceError
-from .eventlog import Checkpoint, EventLog, format_time
+from .eventlog import Checkpoint, EventLog, format_time, parse_time
+from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
 from .sources import (
     DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity_of, parse_json, strip_eol,
 )
 from .upcasting import SchemaRegistry
+
+if TYPE_CHECKING:
+    from .decoding import Decoder
 
 logger = get_logger(__name__)
 
@@ -106,6 +110,20 @@ class _RunRow:
             self.save(latencies=True)
 
 
+def _records(first: int, rows: list[tuple]) -> list[LogRecord]:
+    """Appended log rows as the records the log now holds (offsets from ``first`` on: the
+    append holds the write lock, and the log's offsets are never reused)."""
+    out = []
+    for offset, row in enumerate(rows, start=first):
+        event_time = row[3]
+        out.append(LogRecord(offset, row[0], row[1], row[2], None if event_time is None else _from_text(event_time),
+                             parse_time(row[4]), *row[5:]))
+    return out
+
+
+_from_text = datetime.fromisoformat
+
+
 def source_id(stream: str, path: Path) -> str:
     """The key of a file's checkpoint: its stream and absolute path."""
     return f"{stream}:{path.resolve()}"
@@ -150,8 +168,10 @@ class Ingester:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         run_id: str | None = None,
+        decoder: Decoder | None = None,
     ) -> None:
         self.log, self.registry, self.clock = log, registry, clock
+        self.decoder = decoder  # writes each appended batch's canonical rows in its transaction
         self.batch_size, self.max_record_bytes = batch_size, max_record_bytes
         self.run_id = run_id or uuid.uuid4().hex  # one id per pipeline: a process run is one run
 
@@ -287,7 +307,10 @@ class Ingester:
                     elif moment is not None:
                         summary.latencies[latency_bucket((now - moment).total_seconds())] += 1
                 if new_rows:
+                    first_offset = self.log.last_offset() + 1
                     self.log.insert(new_rows)
+                    if self.decoder is not None:
+                        self.decoder.write(_records(first_offset, new_rows))
                 if save_checkpoint is not None:
                     save_checkpoint(last, self.log.last_offset() if new_rows else None)
                 summary.read += len(rows)

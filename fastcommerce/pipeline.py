@@ -18,7 +18,10 @@ from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
-from .plugins import PluginInfo, collect, describe, make_plugin_manager, reading_fingerprint, unique_names
+from .decoding import Decoder, fingerprint_of
+from .plugins import (
+    PluginInfo, collect, decoder_plugins, describe, make_plugin_manager, reading_fingerprint, unique_names,
+)
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
@@ -108,9 +111,10 @@ class Pipeline:
                              settings=self.settings, monitoring=self.monitoring)
         self.pm = make_plugin_manager(plugins=self._options["plugins"], load_entrypoints=load_entrypoints,
                                       blocked=self._options["blocked"], only_entrypoints=only_entrypoints)
-        self.registry = SchemaRegistry(collect(self.pm, "register_schemas"),
-                                       collect(self.pm, "register_upcasters"))
-        self.validators = ValidatorSet(collect(self.pm, "register_validators"))
+        schemas, upcasters = collect(self.pm, "register_schemas"), collect(self.pm, "register_upcasters")
+        validators = collect(self.pm, "register_validators")
+        self.registry = SchemaRegistry(schemas, upcasters)
+        self.validators = ValidatorSet(validators)
         self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
         if isinstance(db, EventLog):
             self.log = db
@@ -123,6 +127,10 @@ class Pipeline:
         # the fast lane reads off the canonical dict: it turns the lane off
         self.reader = EventReader(self.registry, self.validators, self.converter,
                                   fast=not self.pm.hook.configure_converter.get_hookimpls())
+        touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
+        decoders = decoder_plugins(self.pm, touched)
+        self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders)
+        """Writes the canonical rows at ingest and keeps them current with the plugins."""
         reports = unique_names("report", collect(self.pm, "register_reports"))
         self.reports = {spec.name: spec for _plugin, spec in reports}
         self._report_plugins = {spec.name: plugin for plugin, spec in reports}
@@ -131,9 +139,9 @@ class Pipeline:
         self.projections = ProjectionRunner(self.log, self.reader,
                                             collect(self.pm, "register_projections", settings=self.settings),
                                             clock=clock, run_id=self.run_id,
-                                            reading=reading_fingerprint(self.pm))
+                                            reading=reading_fingerprint(self.pm), decoder=self.decoder)
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
-                                  max_record_bytes=max_record_bytes, run_id=self.run_id)
+                                  max_record_bytes=max_record_bytes, run_id=self.run_id, decoder=self.decoder)
 
     # -- lifecycle ---------------------------------------------------------------------
 

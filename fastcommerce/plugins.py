@@ -197,8 +197,8 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 READING_HOOKS = frozenset({"register_schemas", "register_upcasters", "register_validators", "configure_converter"})
 # The core's side of reading: what a built-in plugin's behaviour also depends on.
-_READING_CORE = ("converter", "events", "money", "reading", "upcasting", "validation",
-                 "builtins._shared", "builtins.clean_orders")
+_READING_CORE = ("canonical", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
+                 "validation", "builtins._shared", "builtins.clean_orders")
 
 
 def reading_fingerprint(pm: pluggy.PluginManager) -> str:
@@ -212,8 +212,13 @@ def reading_fingerprint(pm: pluggy.PluginManager) -> str:
     (``?`` when it has none, as for a class in a test). The built-ins carry a digest of
     their source and the core's reading code, so a change to a built-in validator rebuilds
     the projections even when fastcommerce's version did not move."""
+    return ";".join(sorted(_plugin_versions(pm).values()))
+
+
+def _plugin_versions(pm: pluggy.PluginManager) -> dict[str, str]:
+    """``registered name -> identity==version`` of every plugin with a reading hook."""
     versions = {id(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()}
-    parts = []
+    out = {}
     for name, plugin in pm.list_name_plugin():
         if plugin is None or not READING_HOOKS.intersection(c.name for c in pm.get_hookcallers(plugin) or ()):
             continue
@@ -222,8 +227,25 @@ def reading_fingerprint(pm: pluggy.PluginManager) -> str:
             version = _builtin_reading_digest()
         else:
             version = versions.get(id(plugin)) or _distribution_version(module) or "?"
-        parts.append(f"{identity}=={version}")
-    return ";".join(sorted(parts))
+        out[name] = f"{identity}=={version}"
+    return out
+
+
+def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Per stream, the plugins (``identity==version``, sorted, ``;``-joined) whose hooks
+    decide how its records decode: those that registered one of its schemas, upcasters or
+    validators, every converter hook, and (for every stream but the catalog, whose versions
+    the others are checked against) the catalog's. ``touched``: ``(plugin, stream)`` pairs."""
+    versions = _plugin_versions(pm)
+    by_stream: dict[str, set[str]] = {}
+    for plugin, stream in touched:
+        if plugin in versions:
+            by_stream.setdefault(stream, set()).add(versions[plugin])
+    everywhere = {versions[impl.plugin_name] for impl in pm.hook.configure_converter.get_hookimpls()
+                  if impl.plugin_name in versions}
+    catalog = by_stream.get("catalog", set())
+    return {stream: ";".join(sorted(parts | everywhere | (catalog if stream != "catalog" else set())))
+            for stream, parts in by_stream.items()}
 
 
 @functools.lru_cache(maxsize=1)

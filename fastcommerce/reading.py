@@ -169,6 +169,25 @@ class EventReader:
         self._canonical_node = canonical.node if canonical is not None else None
         self._order_validators = orders
         self._subsets: dict[frozenset, ValidatorSet] = {}
+        self._structurers: dict[str, Any] = {}
+
+    def structure_for(self, stream: str) -> Any:
+        """``structure(canonical)`` for records of ``stream``."""
+        found = self._structurers.get(stream)
+        if found is None:
+            found = self._structurers[stream] = functools.partial(structure_payload, self.converter, stream)
+        return found
+
+    def canonical_of(self, record: LogRecord) -> dict[str, Any] | None:
+        """The canonical dict of a valid record, from its raw bytes (on demand only)."""
+        value = parse_exact(record.raw)
+        variant, version = record.variant, record.schema_version
+        if variant is None or not self.registry.knows(record.stream, variant, version):
+            schema = self.registry.detect(record.stream, value, where=record.where)
+            if schema is None:
+                return None
+            variant, version = schema.node
+        return self.registry.upcast(record.stream, variant, version, value, where=record.where)  # type: ignore[arg-type]
 
     def _checks(self, checks: list) -> ValidatorSet:
         """The order validators running one of ``checks``, in their usual order."""

@@ -8,11 +8,11 @@ time minus event time, in whole seconds) so percentiles are a lookup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlite_utils import Database
 
-from ..events import Event
+from ..canonical import PROBLEMS as CANON_PROBLEMS
+from ..canonical import RECORDS as CANON_RECORDS
+from ..eventlog import LOG_TABLE
 from ..hookspecs import hookimpl
 from ..projections import Projection
 
@@ -38,54 +38,41 @@ def create(db: Database) -> None:
     )
 
 
-def apply(db: Database, events: Sequence[Event]) -> None:
-    problems: list[tuple] = []
-    counts: dict[tuple[str, str], list[int]] = {}  # (recorded date, stream) -> events, valid, quarantined
-    latency: dict[tuple[str, str, int], int] = {}
-    days: dict = {}  # recorded time -> date text: a batch shares a handful of recorded times
-    for e in events:
-        rec = e.record
-        recorded, stream = rec.recorded_at, rec.stream
-        day = days.get(recorded)
-        if day is None:
-            day = days[recorded] = recorded.date().isoformat()
-        row = counts.get((day, stream))
-        if row is None:
-            row = counts[(day, stream)] = [0, 0, 0]
-        row[0] += 1
-        if e.problems:
-            quarantined = e.quarantined
-            for n, p in enumerate(e.problems):
-                problems.append((e.offset, n, stream, rec.source, rec.line, day, p.code,
-                                 p.severity, p.reason, int(quarantined)))
-            if quarantined:
-                row[2] += 1
-                continue
-        row[1] += 1
-        facts = e.facts
-        moment = facts.time if facts is not None else e.event_time
-        if moment is not None:
-            key = (day, stream, int((recorded - moment).total_seconds()))
-            latency[key] = latency.get(key, 0) + 1
-    conn = db.conn
-    if problems:
-        conn.executemany(f"INSERT INTO {PROBLEMS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", problems)
-    conn.executemany(
-        f"INSERT INTO {DAILY} VALUES (?, ?, ?, ?, ?) ON CONFLICT (recorded_date, stream) DO UPDATE SET "
-        "events = events + excluded.events, valid = valid + excluded.valid, "
-        "quarantined = quarantined + excluded.quarantined",
-        [(d, s, *row) for (d, s), row in sorted(counts.items())],
-    )
-    conn.executemany(
-        f"INSERT INTO {LATENCY} VALUES (?, ?, ?, ?) ON CONFLICT (recorded_date, stream, seconds) "
-        "DO UPDATE SET events = events + excluded.events",
-        [(*k, v) for k, v in sorted(latency.items())],
-    )
+_IN_BATCH = 'r."offset" > ? AND r."offset" <= ?'
+_MICROS = "CAST(substr({t}, 21, 6) AS INTEGER)"
+# recorded time minus event time in whole seconds, truncated toward zero (both fixed-width UTC text)
+_LATENCY = (f"((CAST(strftime('%s', e.recorded_at) AS INTEGER) - CAST(strftime('%s', r.event_time) AS INTEGER)) "
+            f"* 1000000 + {_MICROS.format(t='e.recorded_at')} - {_MICROS.format(t='r.event_time')}) / 1000000")
+
+
+def apply_range(db: Database, after: int, upto: int) -> None:
+    """Set-based, from ``canon_records`` and ``canon_problems``: warnings count on valid
+    events only; a quarantined event's every problem is listed."""
+    conn, span = db.conn, [after, upto]
+    conn.execute(
+        f"INSERT INTO {PROBLEMS} SELECT p.\"offset\", p.n, r.stream, e.source, e.line, "
+        "substr(e.recorded_at, 1, 10), p.code, p.severity, p.reason, r.quarantined "
+        f"FROM {CANON_RECORDS} r JOIN {CANON_PROBLEMS} p ON p.\"offset\" = r.\"offset\" "
+        f"JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" WHERE {_IN_BATCH} ORDER BY p.\"offset\", p.n", span)
+    conn.execute(
+        f"INSERT INTO {DAILY} (recorded_date, stream, events, valid, quarantined) "
+        "SELECT substr(e.recorded_at, 1, 10) AS day, r.stream, COUNT(*), SUM(1 - r.quarantined), SUM(r.quarantined) "
+        f"FROM {CANON_RECORDS} r JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" WHERE {_IN_BATCH} "
+        "GROUP BY day, r.stream ORDER BY day, r.stream "
+        "ON CONFLICT (recorded_date, stream) DO UPDATE SET events = events + excluded.events, "
+        "valid = valid + excluded.valid, quarantined = quarantined + excluded.quarantined", span)
+    conn.execute(
+        f"INSERT INTO {LATENCY} (recorded_date, stream, seconds, events) "
+        f"SELECT substr(e.recorded_at, 1, 10) AS day, r.stream, {_LATENCY} AS seconds, COUNT(*) "
+        f"FROM {CANON_RECORDS} r JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" "
+        f"WHERE {_IN_BATCH} AND r.quarantined = 0 AND r.event_time IS NOT NULL "
+        "GROUP BY day, r.stream, seconds ORDER BY day, r.stream, seconds "
+        "ON CONFLICT (recorded_date, stream, seconds) DO UPDATE SET events = events + excluded.events", span)
 
 
 @hookimpl
 def register_projections() -> list[Projection]:
     return [
-        Projection(name="quality", version=1, tables=(PROBLEMS, DAILY, LATENCY), create=create,
-                   apply=apply, description="problems of every event; daily counts and latency"),
+        Projection(name="quality", version=2, tables=(PROBLEMS, DAILY, LATENCY), create=create,
+                   apply_range=apply_range, description="problems of every event; daily counts and latency"),
     ]

@@ -8,12 +8,10 @@ are resolved like orders: the greater raw record wins, so arrival order never ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlite_utils import Database
 
-from ..eventlog import format_time
-from ..events import Event, InventoryLevel
+from ..canonical import INVENTORY as CANON_INVENTORY
+from ..eventlog import LOG_TABLE
 from ..hookspecs import hookimpl
 from ..projections import Projection
 
@@ -33,29 +31,24 @@ def create(db: Database) -> None:
 def _upsert(table: str, key: str) -> str:
     return (
         f"INSERT INTO {table} (product_id, warehouse, last_updated, quantity, raw) "
-        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT {key} DO UPDATE SET "
+        f"SELECT i.product_id, i.warehouse, i.last_updated, i.quantity, e.raw FROM {CANON_INVENTORY} i "
+        f"JOIN {LOG_TABLE} e ON e.\"offset\" = i.\"offset\" WHERE i.\"offset\" > ? AND i.\"offset\" <= ? "
+        f"ORDER BY i.\"offset\" ON CONFLICT {key} DO UPDATE SET "
         "last_updated = excluded.last_updated, quantity = excluded.quantity, raw = excluded.raw "
         f"WHERE (excluded.last_updated, excluded.raw) > ({table}.last_updated, {table}.raw)"
     )
 
 
-def apply(db: Database, events: Sequence[Event]) -> None:
-    rows = []
-    for e in events:
-        if e.payload is None:
-            continue
-        level: InventoryLevel = e.payload
-        rows.append((level.product_id, level.warehouse_location, format_time(level.last_updated),
-                     level.available_quantity, e.record.raw))
-    if rows:
-        db.conn.executemany(_upsert(HISTORY, "(product_id, warehouse, last_updated)"), rows)
-        db.conn.executemany(_upsert(CURRENT, "(product_id, warehouse)"), rows)
+def apply_range(db: Database, after: int, upto: int) -> None:
+    """Set-based, from ``canon_inventory``: the later reading (then the greater raw record) wins."""
+    db.conn.execute(_upsert(HISTORY, "(product_id, warehouse, last_updated)"), [after, upto])
+    db.conn.execute(_upsert(CURRENT, "(product_id, warehouse)"), [after, upto])
 
 
 @hookimpl
 def register_projections() -> list[Projection]:
     return [
-        Projection(name="inventory", version=1, tables=(HISTORY, CURRENT), create=create,
-                   apply=apply, streams=("inventory",),
+        Projection(name="inventory", version=2, tables=(HISTORY, CURRENT), create=create,
+                   apply_range=apply_range, streams=("inventory",),
                    description="inventory level history and the current level per warehouse"),
     ]

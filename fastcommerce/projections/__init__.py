@@ -29,8 +29,15 @@ def _check_tables(_instance, _attribute, tables: tuple[str, ...]) -> None:
 class Projection:
     """A named, versioned read model.
 
-    ``create(db)`` makes its tables; ``apply(db, events)`` folds a batch of events (in log
-    order) into them. Both run inside the runner's transaction: never commit in them.
+    ``create(db)`` makes its tables. A projection folds the log in one of two ways:
+
+    - ``apply_range(db, after, upto)``: set-based SQL over the canonical tables
+      (:mod:`fastcommerce.canonical`) for the log offsets in ``(after, upto]``;
+    - ``apply(db, events)``: a Python fold over a batch of typed events (in log order),
+      built from the canonical rows (an order's ``facts``, an inventory reading's or a
+      catalog version's ``payload``; an order's ``payload`` is structured on first use).
+
+    Both run inside the runner's transaction, with the tracking offset: never commit in them.
     ``streams`` limits the events handed over (``None``: every stream). ``config``
     describes settings that change the output (an allowed lateness, say): like a version
     bump, a change of it makes the next catch-up rebuild the projection.
@@ -40,7 +47,8 @@ class Projection:
     version: int
     tables: tuple[str, ...] = attrs.field(validator=_check_tables)
     create: Callable[[Database], None]
-    apply: Callable[[Database, Sequence[Event]], None]
+    apply: Callable[[Database, Sequence[Event]], None] | None = None
+    apply_range: Callable[[Database, int, int], None] | None = None
     streams: tuple[str, ...] | None = None
     config: str = ""
     description: str = ""
@@ -48,6 +56,9 @@ class Projection:
     def __attrs_post_init__(self) -> None:
         if not _IDENTIFIER.fullmatch(self.name):
             raise ValueError(f"projection name {self.name!r} is not a plain identifier")
+        if (self.apply is None) == (self.apply_range is None):
+            raise ValueError(f"projection {self.name!r} needs exactly one of apply (a Python fold over events) "
+                             "and apply_range (SQL over the canonical tables)")
 
 
 from .runner import ProjectionRunner  # noqa: E402  (the runner needs Projection)

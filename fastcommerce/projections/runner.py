@@ -5,19 +5,22 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
 
+from ..canonical import RECORDS, typed_events
 from ..errors import PluginConfigError, PluginError
 from ..ingest import latency_bucket
 from ..logs import get_logger
 from ..memory import gc_paused
+from ..times import format_time, parse_time
 
 if TYPE_CHECKING:
+    from ..decoding import Decoder, Progress
     from ..eventlog import EventLog
-    from ..reading import CatalogView, EventReader
+    from ..reading import EventReader
     from . import Projection
 
 logger = get_logger(__name__)
@@ -81,12 +84,13 @@ class BatchByStreams:
 
 class ProjectionRunner:
     def __init__(self, log: EventLog, reader: EventReader, projections: Iterable[tuple[str, Projection]],
-                 *, clock: Callable[[], datetime] | None = None, run_id: str = "", reading: str = "") -> None:
-        self.log, self.reader = log, reader
+                 *, clock: Callable[[], datetime] | None = None, run_id: str = "", reading: str = "",
+                 decoder: Decoder | None = None) -> None:
+        self.log, self.reader, self.decoder = log, reader, decoder
+        self.progress: Progress | None = None  # shown while canonical rows are derived again
         self.reading = reading  # see plugins.reading_fingerprint
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.run_id = run_id
-        self._catalog: tuple[int, CatalogView] | None = None  # the catalog as of an offset: see _decoded
         self.projections: dict[str, tuple[str, Projection]] = {}
         owners: dict[str, tuple[str, str]] = {}  # lower-case table -> (projection, plugin)
         reserved = core_tables()
@@ -219,6 +223,8 @@ class ProjectionRunner:
         projection whose version or config changed since it was built, or that was built
         under other plugins reading the log (:func:`~fastcommerce.plugins.reading_fingerprint`),
         is rebuilt from offset 0 first. ``on_batch(done, total)`` reports progress in events."""
+        if self.decoder is not None:  # canonical rows first: projections read nothing else
+            self.decoder.sync(progress=self.progress)
         started, tick = self.clock(), time.perf_counter()
         latencies: Counter = Counter()  # recorded time -> projected, for events new to the log
         rebuilt = dict(_rebuilt or {})  # name -> why
@@ -246,12 +252,14 @@ class ProjectionRunner:
         streams = None if any(p.streams is None for p in wanted) else frozenset(
             s for p in wanted for s in p.streams)
         with gc_paused():  # a batch's objects die by reference counting; see memory.py
-            for last, events in self._decoded(low, end, batch_size, streams):
-                self._apply_batch(wanted, last, events, offsets, counts, stopped)
+            for after, last, events in self._batches(wanted, low, end, batch_size, streams):
+                self._apply_batch(wanted, after, last, events, offsets, counts, stopped)
                 if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
                     committed = self.clock()
-                    for recorded, n in Counter(e.record.recorded_at for e in events).items():  # a few per batch
-                        latencies[latency_bucket((committed - recorded).total_seconds())] += n
+                    for recorded, n in self.log.conn.execute(
+                            'SELECT recorded_at, COUNT(*) FROM event_log WHERE "offset" > ? AND "offset" <= ? '
+                            "GROUP BY recorded_at", [after, last]):  # a few per batch
+                        latencies[latency_bucket((committed - parse_time(recorded)).total_seconds())] += n
                 logger.debug("projection_batch_applied", last_offset=last, events=len(events))
                 if on_batch is not None:
                     on_batch(last - low, end - low)
@@ -267,13 +275,14 @@ class ProjectionRunner:
         self._record(results, started, time.perf_counter() - tick, latencies)
         return results
 
-    def _apply_batch(self, wanted: list[Projection], last: int, events: list, offsets: dict[str, int],
-                     counts: dict[str, int], stopped: dict[str, str]) -> None:
-        """One batch to every projection still caught up here, with their new offsets, in one
-        transaction."""
+    def _apply_batch(self, wanted: list[Projection], after: int, last: int, events: list,
+                     offsets: dict[str, int], counts: dict[str, int], stopped: dict[str, str]) -> None:
+        """The offsets ``(after, last]`` to every projection still caught up here, with their
+        new offsets, in one transaction."""
         db = self.log.db
         first = events[0].record.offset if events else last + 1
         by_streams = BatchByStreams(events)
+        sizes: dict[tuple[str, ...] | None, int] = {}
         with self.log.transaction():
             current = self._state()  # under the write lock: what other catch-ups did
             for p in wanted:
@@ -286,12 +295,28 @@ class ProjectionRunner:
                     stopped[p.name] = elsewhere
                     continue
                 offsets[p.name] = current[p.name][2]  # may be ahead: another run applied those
-                todo = by_streams.get(p.streams)
-                if offsets[p.name] >= first:  # this projection has seen part of the batch
-                    todo = [e for e in todo if e.record.offset > offsets[p.name]]
+                if p.apply_range is not None:
+                    start = max(after, offsets[p.name])
+                    if start < last:
+                        try:
+                            p.apply_range(db, start, last)
+                        except Exception as exc:
+                            plugin = self.projections[p.name][0]
+                            raise PluginError(
+                                f"projection {p.name!r} from plugin {plugin!r} raised "
+                                f"{type(exc).__name__}: {exc}"
+                            ) from exc
+                        if p.streams not in sizes:
+                            sizes[p.streams] = self._count(after, last, p.streams)
+                        counts[p.name] += sizes[p.streams] if start == after else self._count(start, last, p.streams)
+                    todo = []
+                else:
+                    todo = by_streams.get(p.streams)
+                    if offsets[p.name] >= first:  # this projection has seen part of the batch
+                        todo = [e for e in todo if e.record.offset > offsets[p.name]]
                 if todo:
                     try:
-                        p.apply(db, todo)
+                        p.apply(db, todo)  # type: ignore[misc]
                     except Exception as exc:
                         plugin = self.projections[p.name][0]
                         raise PluginError(
@@ -304,23 +329,38 @@ class ProjectionRunner:
                     db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?",
                                [last, p.name])
 
-    def _decoded(self, low: int, end: int, batch_size: int,
-                 streams: frozenset[str] | None) -> Iterator[tuple[int, list]]:
-        """``(last offset read, decoded events)`` per batch, the catalog view folded along.
-        The view as of ``end`` is kept for the next catch-up, which starts there: a large
-        catalog's history is then decoded once, not at every catch-up."""
-        if low >= end:  # nothing to read (``end`` may be a ``to_offset`` behind a projection)
-            return
-        view = self.reader.catalog_at(self.log, low, known=self._catalog)
-        for batch in self.log.read_batches(low, to_offset=end, batch_size=batch_size):
-            yield batch[-1].offset, list(self.reader.decode_all(batch, view, streams))
-        self._catalog = (end, view)
+    def _count(self, after: int, upto: int, streams: tuple[str, ...] | None) -> int:
+        """Records of ``streams`` with offsets in ``(after, upto]``."""
+        sql = f'SELECT COUNT(*) FROM {RECORDS} WHERE "offset" > ? AND "offset" <= ?'
+        args: list = [after, upto]
+        if streams is not None:
+            sql += f" AND stream IN ({', '.join('?' * len(streams))})"
+            args.extend(streams)
+        return self.log.conn.execute(sql, args).fetchone()[0]
+
+    def _batches(self, wanted: list[Projection], low: int, end: int, batch_size: int,
+                 streams: frozenset[str] | None) -> Iterator[tuple[int, int, list]]:
+        """``(after, last, events)`` per batch of offsets ``(after, last]``: the typed events
+        (from the canonical rows) of the streams that Python folds read; projections written
+        in SQL read the canonical tables themselves."""
+        folds = [p for p in wanted if p.apply is not None]
+        fold_streams = None if any(p.streams is None for p in folds) else frozenset(
+            s for p in folds for s in (p.streams or ()))
+        after = low
+        while after < end:
+            last = min(after + batch_size, end)
+            events: list = []
+            if folds and (fold_streams is None or fold_streams):
+                records = self.log.read(after, to_offset=last, batch_size=batch_size + 1,
+                                        streams=None if fold_streams is None else tuple(sorted(fold_streams)))
+                events = typed_events(self.log.conn, records, self.reader.structure_for, self.reader.canonical_of)
+            yield after, last, events
+            after = last
 
     def _record(self, results: list[CatchUpResult], started: datetime, seconds: float,
                 latencies: Counter) -> None:
         """A run row per projection: pipeline health reads lag, catch-up time and how long
         events waited between being recorded and being projected."""
-        from ..eventlog import format_time
         from ..reports.operations import percentile
 
         histogram = sorted(latencies.items())

@@ -1,0 +1,247 @@
+"""Decoding: each log record detected, upcast and validated once, into canonical rows.
+
+Ingest calls :meth:`Decoder.write` in the transaction that appends the raw rows and saves
+the checkpoint, so a record is never in the log without its canonical rows. Each
+``canon_records`` row names the decoder that produced it: per stream, a fingerprint of the
+plugins (names and versions) whose schemas, upcasters, validators or converter hooks decide
+how that stream reads. When those change, :meth:`Decoder.sync` derives again, from the raw
+bytes, only the rows of the streams whose fingerprint moved, in committed batches (a kill
+loses at most the batch in flight), before projections run. A log written before canonical
+rows existed gets them the same way, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import canonical
+from .canonical import CATALOG, DECODERS, META, RECORDS, Rows
+from .eventlog import LOG_TABLE, EventLog, _to_record
+from .events import Event, LogRecord, Product
+from .logs import get_logger
+from .memory import gc_paused
+
+if TYPE_CHECKING:
+    from .reading import EventReader
+
+logger = get_logger(__name__)
+
+SYNC_BATCH = 5_000
+"""Records derived again per committed transaction by :meth:`Decoder.sync`."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``: what is being derived (a stream, or ``"log"``), records done."""
+
+_SELECT = ('"offset", stream, content_hash, natural_key, event_time, recorded_at, source, line, '
+           "variant, schema_version, rejected, reason, raw")
+
+
+def fingerprint_of(parts: Iterable[str]) -> str:
+    return hashlib.blake2b(";".join(sorted(parts)).encode(), digest_size=12).hexdigest()
+
+
+class _Catalog:
+    """The catalog as of an offset of the log, advanced from ``canon_catalog``: the view
+    every record is validated against (the catalog at its own place in the log)."""
+
+    def __init__(self) -> None:
+        self.offset = -1
+        self.products: dict[str, Product] = {}
+
+    def at(self, conn: Any, offset: int) -> dict[str, Product]:
+        """The products as of ``offset`` (every valid catalog version up to it)."""
+        if offset < self.offset:
+            self.products = canonical.catalog_as_of(conn, offset)
+        else:
+            for _offset, product in canonical.catalog_changes(conn, self.offset, offset):
+                self.products[product.product_id] = product
+        self.offset = offset
+        return self.products
+
+    def advance(self, event: Event) -> None:
+        if event.stream == "catalog" and event.payload is not None:
+            self.products[event.payload.product_id] = event.payload
+        self.offset = max(self.offset, event.record.offset)
+
+
+class Decoder:
+    """Decodes records into canonical rows, and keeps those rows current with the plugins."""
+
+    def __init__(self, log: EventLog, reader: EventReader, fingerprints: Mapping[str, str],
+                 plugins: Mapping[str, str] | None = None) -> None:
+        self.log, self.reader = log, reader
+        self.fingerprints = dict(fingerprints)
+        self._plugins = dict(plugins or {})
+        self._ids: dict[str, int] = {}
+        self._catalog = _Catalog()
+
+    # -- decoder ids ---------------------------------------------------------------------
+
+    def decoder_id(self, stream: str) -> int:
+        """The id of this stream's current decoder (registered on first use, inside the
+        caller's transaction or one of its own)."""
+        found = self._ids.get(stream)
+        if found is not None:
+            return found
+        fp = self.fingerprints.get(stream) or fingerprint_of([f"stream={stream}"])
+        conn = self.log.conn
+        row = conn.execute(f"SELECT id FROM {DECODERS} WHERE stream = ? AND fingerprint = ?", [stream, fp]).fetchone()
+        if row is None:
+            sql = f"INSERT INTO {DECODERS} (stream, fingerprint, plugins) VALUES (?, ?, ?)"
+            args = [stream, fp, self._plugins.get(stream, "")]
+            if conn.in_transaction:
+                cur = conn.execute(sql, args)
+            else:
+                with self.log.transaction():
+                    cur = conn.execute(sql, args)
+            row = (cur.lastrowid,)
+        self._ids[stream] = row[0]
+        return row[0]
+
+    # -- at ingest -----------------------------------------------------------------------
+
+    def write(self, records: Sequence[LogRecord]) -> list[Event]:
+        """Decode freshly appended ``records`` (in log order) and write their canonical rows,
+        inside the append's transaction. The decoded events, for the caller's counts."""
+        if not records:
+            return []
+        conn = self.log.conn
+        catalog = self._catalog
+        products = catalog.at(conn, records[0].offset - 1)  # other writers may have added versions
+        decode, rows = self.reader.decode, Rows()
+        events = []
+        with gc_paused():
+            for record in records:
+                event = decode(record, catalog=products)
+                if record.stream == "catalog":
+                    catalog.advance(event)
+                rows.add(event, self.decoder_id(record.stream))
+                events.append(event)
+            catalog.offset = records[-1].offset
+        rows.write(conn)
+        return events
+
+    # -- keeping rows current ------------------------------------------------------------
+
+    def stale(self) -> dict[str, int]:
+        """Per stream, how many canonical rows another decoder produced (and, under
+        ``"log"``, how many records an older version left without rows)."""
+        conn = self.log.conn
+        out: dict[str, int] = {}
+        for stream, n in conn.execute(f"SELECT stream, COUNT(*) FROM {RECORDS} GROUP BY stream").fetchall():
+            current = self.decoder_id(stream) if stream in self._ids or stream in self.fingerprints else None
+            same = conn.execute(f"SELECT COUNT(*) FROM {RECORDS} WHERE stream = ? AND decoder = ?",
+                                [stream, current]).fetchone()[0] if current is not None else 0
+            if n - same:
+                out[stream] = n - same
+        missing = self._backfill_left()
+        if missing:
+            out["log"] = missing
+        return out
+
+    def _meta(self, key: str) -> int | None:
+        row = self.log.conn.execute(f"SELECT value FROM {META} WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def _backfill_left(self) -> int:
+        upto, done = self._meta("backfill_upto"), self._meta("backfill_done")
+        if upto is None or done is None or done >= upto:
+            return 0
+        return self.log.conn.execute(f'SELECT COUNT(*) FROM {LOG_TABLE} WHERE "offset" > ? AND "offset" <= ?',
+                                     [done, upto]).fetchone()[0]
+
+    def sync(self, *, progress: Progress | None = None, batch_size: int = SYNC_BATCH) -> dict[str, int]:
+        """Derive again every canonical row that the current plugins would derive otherwise:
+        first the records an older version left without rows, then, stream by stream (the
+        catalog first: the others are checked against it), the rows another decoder made.
+        Each batch commits on its own, so a killed sync resumes where it stopped. Returns
+        the records derived per stream."""
+        done: dict[str, int] = {}
+        left = self._backfill_left()
+        if left:
+            done["log"] = self._backfill(left, progress, batch_size)
+        streams = [s for (s,) in self.log.conn.execute(f"SELECT DISTINCT stream FROM {RECORDS}")]
+        for stream in sorted(streams, key=lambda s: (s != "catalog", s)):
+            current = self.decoder_id(stream)
+            total = self.log.conn.execute(f"SELECT COUNT(*) FROM {RECORDS} WHERE stream = ? AND decoder != ?",
+                                          [stream, current]).fetchone()[0]
+            if total:
+                logger.info("canonical_rows_redecode", stream=stream, records=total)
+                done[stream] = self._redecode(stream, current, total, progress, batch_size)
+        return done
+
+    def _backfill(self, total: int, progress: Progress | None, batch_size: int) -> int:
+        """Canonical rows for a log written before they existed, in log order."""
+        upto = self._meta("backfill_upto") or 0
+        logger.info("canonical_rows_backfill", records=total)
+        count = 0
+        while True:
+            start = self._meta("backfill_done") or 0
+            if start >= upto:
+                return count
+            with self.log.transaction() as conn:
+                rows = conn.execute(f'SELECT {_SELECT} FROM {LOG_TABLE} WHERE "offset" > ? AND "offset" <= ? '
+                                    'ORDER BY "offset" LIMIT ?', [start, upto, batch_size]).fetchall()
+                records = [_to_record(r) for r in rows]
+                # rows an interrupted run of this version wrote already are derived again
+                canonical.delete_offsets(conn, [r.offset for r in records])
+                self._decode_into(conn, records)
+                last = records[-1].offset if records else upto
+                conn.execute(f"UPDATE {META} SET value = ? WHERE key = 'backfill_done'", [last])
+            count += len(records)
+            if progress is not None:
+                progress("log", count, total)
+
+    def _redecode(self, stream: str, current: int, total: int, progress: Progress | None, batch_size: int) -> int:
+        count = 0
+        while True:
+            with self.log.transaction() as conn:
+                rows = conn.execute(
+                    f'SELECT {", ".join("e." + c.strip() for c in _SELECT.split(","))} FROM {RECORDS} c '
+                    f'JOIN {LOG_TABLE} e ON e."offset" = c."offset" WHERE c.stream = ? AND c.decoder != ? '
+                    'ORDER BY c."offset" LIMIT ?', [stream, current, batch_size]).fetchall()
+                if not rows:
+                    return count
+                records = [_to_record(r) for r in rows]
+                canonical.delete_offsets(conn, [r.offset for r in records])
+                self._decode_into(conn, records)
+            count += len(records)
+            if progress is not None:
+                progress(stream, count, total)
+
+    def _decode_into(self, conn: Any, records: list[LogRecord]) -> None:
+        """Decode ``records`` (ascending offsets, possibly with gaps) against the catalog at
+        each one's place in the log, and write their rows."""
+        if not records:
+            return
+        view = _Catalog()
+        products = view.at(conn, records[0].offset - 1)
+        changes: Iterator[tuple[int, Product]] = iter(())
+        pending: tuple[int, Product] | None = None
+        if any(r.stream != "catalog" for r in records):  # catalog versions between the records
+            changes = canonical.catalog_changes(conn, records[0].offset - 1, records[-1].offset)
+            pending = next(changes, None)
+        rows, decode = Rows(), self.reader.decode
+        with gc_paused():
+            for record in records:
+                while pending is not None and pending[0] < record.offset:
+                    products[pending[1].product_id] = pending[1]
+                    pending = next(changes, None)
+                if pending is not None and pending[0] == record.offset:
+                    pending = next(changes, None)  # the record itself: decoded below
+                event = decode(record, catalog=products)
+                if record.stream == "catalog" and event.payload is not None:
+                    products[event.payload.product_id] = event.payload
+                rows.add(event, self.decoder_id(record.stream))
+        rows.write(conn)
+
+    def mark_all_stale(self) -> None:
+        """Make every row look derived by another decoder: the next :meth:`sync` decodes the
+        whole log again from its raw bytes (``rebuild --redecode``)."""
+        with self.log.transaction() as conn:
+            conn.execute(f"UPDATE {RECORDS} SET decoder = -1")
+
+    def catalog_rows(self) -> int:
+        return self.log.conn.execute(f"SELECT COUNT(*) FROM {CATALOG}").fetchone()[0]
