@@ -17,3 +17,5 @@ class Settings:
     def __attrs_post_init__(self) -> None:
         if self.allowed_lateness < timedelta(0):
             raise ValueError("allowed_lateness must not be negative")
+        if self.allowed_lateness.microseconds:
+            raise ValueError("allowed_lateness must be a whole number of seconds")

@@ -41,7 +41,9 @@ def create(db: Database) -> None:
 _IN_BATCH = 'r."offset" > ? AND r."offset" <= ?'
 _MICROS = "CAST(substr({t}, 21, 6) AS INTEGER)"
 # recorded time minus event time in whole seconds, truncated toward zero (both fixed-width UTC text)
-_LATENCY = (f"((CAST(strftime('%s', e.recorded_at) AS INTEGER) - CAST(strftime('%s', r.event_time) AS INTEGER)) "
+# (the whole seconds alone go through strftime: SQLite rounds a time to milliseconds)
+_LATENCY = (f"((CAST(strftime('%s', substr(e.recorded_at, 1, 19)) AS INTEGER) "
+            f"- CAST(strftime('%s', substr(r.event_time, 1, 19)) AS INTEGER)) "
             f"* 1000000 + {_MICROS.format(t='e.recorded_at')} - {_MICROS.format(t='r.event_time')}) / 1000000")
 
 

@@ -95,7 +95,7 @@ _BATCH, _MERGED = "temp._sales_batch", "temp._sales_merged"
 _STATE = ("customer_id", "channel", "status", "country", "region", "units", "value_cents")
 _BEARING = "({col} IN ('confirmed', 'shipped', 'delivered'))"
 _RAW = f'(SELECT raw FROM {LOG_TABLE} WHERE "offset" = {{}})'
-_RAW_T, _RAW_B, _RAW_S = _RAW.format('t."offset"'), _RAW.format('b."offset"'), _RAW.format("s.win_offset")
+_RAW_B, _RAW_S = _RAW.format('b."offset"'), _RAW.format("s.win_offset")
 
 
 def _scratch(conn) -> None:
@@ -114,62 +114,74 @@ def _scratch(conn) -> None:
     conn.execute(f"DELETE FROM {_MERGED}")
 
 
+def _shift(column: str, seconds: str) -> str:
+    """SQL for the fixed-width UTC time ``column`` moved by whole ``seconds`` (an SQL
+    expression): the whole seconds move, the microseconds are kept as written (SQLite's own
+    arithmetic keeps milliseconds only)."""
+    return (f"(strftime('%Y-%m-%dT%H:%M:%S', substr({column}, 1, 19), ({seconds}) || ' seconds') "
+            f"|| substr({column}, 20))")
+
+
 def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
-    """The watermark, walked in log order over the batch's valid order events: an event
-    strictly older than the watermark as it stood before it is late, and restates its day
-    when the watermark had already passed that day's end."""
-    max_ts, watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
-    late, restated = [], []
-    day_ends: dict[str, str] = {}
-    for offset, order_id, ts in conn.execute(
-            f'SELECT "offset", order_id, ts FROM {CANON_ORDERS} WHERE "offset" > ? AND "offset" <= ? '
-            'ORDER BY "offset"', [after, upto]):
-        if watermark is not None and ts < watermark:
-            late.append((offset, order_id, ts, watermark))
-            day = ts[:10]
-            end = day_ends.get(day)
-            if end is None:
-                end = day_ends[day] = format_time(datetime.fromisoformat(day + "T00:00:00+00:00") + timedelta(days=1))
-            if watermark > end:
-                restated.append((offset, day, order_id, ts, watermark))
-        if max_ts is None or ts > max_ts:
-            max_ts = ts
-            watermark = format_time(datetime.fromisoformat(ts) - lateness)
-    conn.execute(f"UPDATE {WATERMARK} SET max_ts = ?, watermark = ?", [max_ts, watermark])
-    if late:
-        recorded = dict(conn.execute(
-            f'SELECT "offset", substr(recorded_at, 1, 10) FROM {LOG_TABLE} WHERE "offset" IN '
-            f"({', '.join(str(int(o)) for o, *_ in late)})"))
-        conn.executemany(f"INSERT INTO {LATE} VALUES (?, ?, ?, ?, ?)",
-                         [(*row, recorded[row[0]]) for row in late])
-    if restated:
-        conn.executemany(f"INSERT INTO {RESTATED} VALUES (?, ?, ?, ?, ?)", restated)
+    """The watermark, in log order over the batch's valid order events: an event strictly
+    older than the watermark as it stood before it (the greatest timestamp before it, less
+    the allowed lateness) is late, and restates its day when that watermark had already
+    passed the day's end. A running ``MAX`` over the batch, seeded with the stored one."""
+    seconds = int(lateness.total_seconds())
+    max_ts, _watermark = conn.execute(f"SELECT max_ts, watermark FROM {WATERMARK}").fetchone()
+    watermark = _shift("prev", f"-{seconds}")
+    conn.execute(
+        f"INSERT INTO {LATE} (\"offset\", order_id, event_time, watermark, recorded_date) "
+        f"SELECT w.\"offset\", order_id, ts, {watermark}, substr(e.recorded_at, 1, 10) FROM ("
+        "  SELECT \"offset\", order_id, ts, CASE WHEN run IS NULL THEN :max WHEN :max IS NULL THEN run "
+        "    ELSE max(run, :max) END AS prev FROM ("
+        "    SELECT \"offset\", order_id, ts, MAX(ts) OVER (ORDER BY \"offset\" "
+        "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run "
+        f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto)) w "
+        f"JOIN {LOG_TABLE} e ON e.\"offset\" = w.\"offset\" "
+        f"WHERE prev IS NOT NULL AND ts < {watermark} ORDER BY w.\"offset\"",
+        {"max": max_ts, "after": after, "upto": upto})
+    day_end = "(date(substr(l.event_time, 1, 10), '+1 day') || 'T00:00:00.000000Z')"
+    conn.execute(
+        f"INSERT INTO {RESTATED} (\"offset\", date, order_id, event_time, watermark) "
+        f"SELECT \"offset\", substr(event_time, 1, 10), order_id, event_time, watermark FROM {LATE} l "
+        f"WHERE \"offset\" > ? AND \"offset\" <= ? AND watermark > {day_end} ORDER BY \"offset\"", [after, upto])
+    top = conn.execute(f'SELECT MAX(ts) FROM {CANON_ORDERS} WHERE "offset" > ? AND "offset" <= ?',
+                       [after, upto]).fetchone()[0]
+    if top is not None and (max_ts is None or top > max_ts):
+        conn.execute(f"UPDATE {WATERMARK} SET max_ts = ?, watermark = ?",
+                     [top, format_time(datetime.fromisoformat(top) - lateness)])
 
 
 def _merge(conn, after: int, upto: int) -> None:
-    """Each touched order's winning event in the batch (greatest timestamp, then status,
-    then raw bytes: the raw record is read only for a tie), merged with its stored state."""
+    """Each touched order's winning event in the batch, merged with its stored state. The
+    winner is the greatest ``(timestamp, status rank, raw bytes)``: one ``MAX`` over their
+    concatenation (the first two are fixed width), whose row gives the other columns."""
+    columns = ("order_id", '"offset"', "customer_id", "channel", "status", "status_rank", "ts", "country",
+               "region", "units", "value_cents")
     conn.execute(
-        f"INSERT INTO {_BATCH} SELECT order_id, \"offset\", customer_id, channel, status, status_rank, ts, "
-        "country, region, units, value_cents, n, first_ts FROM ("
-        "  SELECT t.*, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY ts DESC, status_rank DESC, "
-        f"    CASE WHEN ties > 1 THEN {_RAW_T} END DESC) AS rn FROM ("
-        "    SELECT o.*, COUNT(*) OVER (PARTITION BY order_id) AS n, MIN(ts) OVER (PARTITION BY order_id) AS first_ts, "
-        "      COUNT(*) OVER (PARTITION BY order_id, ts, status_rank) AS ties "
-        f"    FROM {CANON_ORDERS} o WHERE o.\"offset\" > ? AND o.\"offset\" <= ?) t"
-        ") WHERE rn = 1", [after, upto])
+        f"INSERT INTO {_BATCH} SELECT {', '.join(columns)}, n, NULL FROM ("
+        f"  SELECT {', '.join('o.' + c for c in columns)}, COUNT(*) AS n, MAX(o.ts || o.status_rank || e.raw) AS k "
+        f"  FROM {CANON_ORDERS} o JOIN {LOG_TABLE} e ON e.\"offset\" = o.\"offset\" "
+        "  WHERE o.\"offset\" > ? AND o.\"offset\" <= ? GROUP BY o.order_id) ORDER BY order_id", [after, upto])
+    conn.execute(
+        f"UPDATE {_BATCH} SET first_ts = f.first FROM (SELECT order_id, MIN(ts) AS first FROM {CANON_ORDERS} "
+        "WHERE \"offset\" > ? AND \"offset\" <= ? GROUP BY order_id) f "
+        f"WHERE f.order_id = {_BATCH.split('.')[1]}.order_id", [after, upto])
     wins = ("(s.order_id IS NULL OR b.ts > s.win_ts OR (b.ts = s.win_ts AND (b.status_rank > s.win_rank "
             f"OR (b.status_rank = s.win_rank AND {_RAW_B} > {_RAW_S}))))")
+    new = ", ".join(f"b.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
+    old = ", ".join(f"s.{c} AS old_{c}" for c in (*_STATE, "win_ts", "win_rank", "win_offset", "placed_at",
+                                                  "events", "revenue_bearing"))
     conn.execute(
-        f"INSERT INTO {_MERGED} SELECT b.order_id, s.order_id IS NOT NULL, s.revenue_bearing, s.placed_at, "
-        "s.channel, s.country, s.region, s.units, s.value_cents, s.win_offset, w.wins, "
-        + ", ".join(f"CASE WHEN w.wins THEN b.{c} ELSE s.{c} END" for c in _STATE)
-        + ", COALESCE(min(s.placed_at, b.first_ts), b.first_ts), COALESCE(s.events, 0) + b.n, "
-        "CASE WHEN w.wins THEN b.ts ELSE s.win_ts END, CASE WHEN w.wins THEN b.status_rank ELSE s.win_rank END, "
-        "CASE WHEN w.wins THEN b.\"offset\" ELSE s.win_offset END, NULL "
-        f"FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id "
-        f"JOIN (SELECT b.order_id, {wins} AS wins FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id) w "
-        "ON w.order_id = b.order_id")
+        f"INSERT INTO {_MERGED} SELECT order_id, existed, old_revenue_bearing, old_placed_at, old_channel, "
+        "old_country, old_region, old_units, old_value_cents, old_win_offset, wins, "
+        + ", ".join(f"CASE WHEN wins THEN new_{c} ELSE old_{c} END" for c in _STATE)
+        + ", COALESCE(min(old_placed_at, first_ts), first_ts), COALESCE(old_events, 0) + n, "
+        "CASE WHEN wins THEN new_ts ELSE old_win_ts END, CASE WHEN wins THEN new_status_rank ELSE old_win_rank END, "
+        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, NULL FROM ("
+        f"  SELECT b.order_id, s.order_id IS NOT NULL AS existed, b.n, b.first_ts, {new}, {old}, {wins} AS wins "
+        f"  FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id)")
     conn.execute(f"UPDATE {_MERGED} SET bearing = {_BEARING.format(col='status')}")
 
 
