@@ -224,7 +224,7 @@ def _plugin_versions(pm: pluggy.PluginManager) -> dict[str, str]:
             continue
         module, identity = _identity(plugin)
         if name in BUILTIN_PLUGINS:
-            version = _builtin_reading_digest()
+            version = _builtin_reading_digest(name)
         else:
             version = versions.get(id(plugin)) or _distribution_version(module) or "?"
         out[name] = f"{identity}=={version}"
@@ -248,12 +248,14 @@ def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]
             for stream, parts in by_stream.items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _builtin_reading_digest() -> str:
+@functools.lru_cache(maxsize=None)
+def _builtin_reading_digest(plugin: str) -> str:
+    """A built-in plugin's version: fastcommerce's, and a digest of its module and of the
+    core's reading code (a change to another built-in, a projection say, leaves it alone)."""
     from . import __version__
 
     digest = hashlib.blake2b(digest_size=6)
-    for module in sorted({*BUILTIN_PLUGINS, *(f"fastcommerce.{m}" for m in _READING_CORE)}):
+    for module in sorted({plugin, *(f"fastcommerce.{m}" for m in _READING_CORE)}):
         file = getattr(importlib.import_module(module), "__file__", None)
         digest.update(Path(file).read_bytes() if file else module.encode())
     return f"{__version__}+{digest.hexdigest()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ import attrs
 
 from ..canonical import RECORDS, typed_events
 from ..errors import PluginConfigError, PluginError
+from ..eventlog import LOG_TABLE
 from ..ingest import latency_bucket
 from ..logs import get_logger
 from ..memory import gc_paused
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 STATE_TABLE = "projection_state"
-BATCH_SIZE = 10_000
-"""Events per transaction. Each commit writes every page the batch dirtied (order rows
-are spread over the table) and usually a checkpoint, so fewer, larger batches write less;
-10,000 is also the batch of the trivial projection the benchmark compares with."""
+BATCH_SIZE = 100_000
+"""Log offsets per transaction. Set-based SQL pays per statement, not per row, and each
+commit writes every page the batch dirtied, so fewer, larger batches cost less; memory
+stays flat (a Python fold gets them :data:`FOLD_BATCH` events at a time)."""
+FOLD_BATCH = 10_000
+"""Typed events per call of a Python fold's ``apply``."""
 RUNS_TABLE = "projection_runs"
 FIRST_BUILD, ASKED_FOR = "first build", "asked for"  # why a projection was rebuilt
 
@@ -57,29 +60,6 @@ class CatchUpResult:
     rebuilt: bool
     why: str | None = None  # when rebuilt: asked for, first build, or what changed
     stopped: str | None = None  # why this run left the projection to another catch-up
-
-
-class BatchByStreams:
-    """The events of a batch that a projection reads, filtered once per set of streams
-    (most batches hold one stream, and then most projections get the batch as it is)."""
-
-    def __init__(self, events: list) -> None:
-        self.events = events
-        self.present = frozenset(e.record.stream for e in events)
-        self._lists: dict[tuple[str, ...] | None, list] = {None: events}
-
-    def get(self, streams: tuple[str, ...] | None) -> list:
-        found = self._lists.get(streams)
-        if found is None:
-            wanted = frozenset(streams)  # type: ignore[arg-type]
-            if self.present <= wanted:
-                found = self.events
-            elif not self.present & wanted:
-                found = []
-            else:
-                found = [e for e in self.events if e.record.stream in wanted]
-            self._lists[streams] = found
-        return found
 
 
 class ProjectionRunner:
@@ -247,25 +227,21 @@ class ProjectionRunner:
         if to_offset is not None:
             end = min(end, to_offset)
         low = min(offsets.values(), default=end)
-        # decode only what the projections being caught up read (a rebuild of `inventory`
-        # need not validate every order)
-        streams = None if any(p.streams is None for p in wanted) else frozenset(
-            s for p in wanted for s in p.streams)
         with gc_paused():  # a batch's objects die by reference counting; see memory.py
-            for after, last, events in self._batches(wanted, low, end, batch_size, streams):
-                self._apply_batch(wanted, after, last, events, offsets, counts, stopped)
+            after = low
+            while after < end:
+                last = min(after + batch_size, end)
+                self._apply_batch(wanted, after, last, offsets, counts, stopped)
                 if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
                     committed = self.clock()
                     for recorded, n in self.log.conn.execute(
-                            'SELECT recorded_at, COUNT(*) FROM event_log WHERE "offset" > ? AND "offset" <= ? '
+                            f'SELECT recorded_at, COUNT(*) FROM {LOG_TABLE} WHERE "offset" > ? AND "offset" <= ? '
                             "GROUP BY recorded_at", [after, last]):  # a few per batch
                         latencies[latency_bucket((committed - parse_time(recorded)).total_seconds())] += n
-                logger.debug("projection_batch_applied", last_offset=last, events=len(events))
+                logger.debug("projection_batch_applied", last_offset=last)
                 if on_batch is not None:
                     on_batch(last - low, end - low)
-                # the batch dies now, while the collector is paused: alive when it resumes,
-                # its first pass would scan every object of it (30 ms a batch of 8,000 orders)
-                del events
+                after = last
         results = [
             CatchUpResult(name=p.name, version=p.version, from_offset=start[p.name],
                           to_offset=offsets[p.name], events=counts[p.name], rebuilt=p.name in rebuilt,
@@ -275,14 +251,11 @@ class ProjectionRunner:
         self._record(results, started, time.perf_counter() - tick, latencies)
         return results
 
-    def _apply_batch(self, wanted: list[Projection], after: int, last: int, events: list,
+    def _apply_batch(self, wanted: list[Projection], after: int, last: int,
                      offsets: dict[str, int], counts: dict[str, int], stopped: dict[str, str]) -> None:
         """The offsets ``(after, last]`` to every projection still caught up here, with their
         new offsets, in one transaction."""
         db = self.log.db
-        first = events[0].record.offset if events else last + 1
-        by_streams = BatchByStreams(events)
-        sizes: dict[tuple[str, ...] | None, int] = {}
         with self.log.transaction():
             current = self._state()  # under the write lock: what other catch-ups did
             for p in wanted:
@@ -295,39 +268,32 @@ class ProjectionRunner:
                     stopped[p.name] = elsewhere
                     continue
                 offsets[p.name] = current[p.name][2]  # may be ahead: another run applied those
-                if p.apply_range is not None:
-                    start = max(after, offsets[p.name])
-                    if start < last:
-                        try:
-                            p.apply_range(db, start, last)
-                        except Exception as exc:
-                            plugin = self.projections[p.name][0]
-                            raise PluginError(
-                                f"projection {p.name!r} from plugin {plugin!r} raised "
-                                f"{type(exc).__name__}: {exc}"
-                            ) from exc
-                        if p.streams not in sizes:
-                            sizes[p.streams] = self._count(after, last, p.streams)
-                        counts[p.name] += sizes[p.streams] if start == after else self._count(start, last, p.streams)
-                    todo = []
-                else:
-                    todo = by_streams.get(p.streams)
-                    if offsets[p.name] >= first:  # this projection has seen part of the batch
-                        todo = [e for e in todo if e.record.offset > offsets[p.name]]
-                if todo:
+                start = max(after, offsets[p.name])
+                if start < last:
                     try:
-                        p.apply(db, todo)  # type: ignore[misc]
+                        counts[p.name] += self._fold(p, start, last)
                     except Exception as exc:
                         plugin = self.projections[p.name][0]
                         raise PluginError(
                             f"projection {p.name!r} from plugin {plugin!r} raised "
                             f"{type(exc).__name__}: {exc}"
                         ) from exc
-                    counts[p.name] += len(todo)
-                if last > offsets[p.name]:
                     offsets[p.name] = last
-                    db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?",
-                               [last, p.name])
+                    db.execute(f"UPDATE {STATE_TABLE} SET last_offset = ? WHERE name = ?", [last, p.name])
+
+    def _fold(self, p: Projection, after: int, last: int) -> int:
+        """Apply ``(after, last]`` to ``p``: its SQL over the canonical tables, or its Python
+        fold over typed events, :data:`FOLD_BATCH` at a time. The events of its streams."""
+        if p.apply_range is not None:
+            p.apply_range(self.log.db, after, last)
+            return self._count(after, last, p.streams)
+        n = 0
+        for records in self.log.read_batches(after, to_offset=last, batch_size=FOLD_BATCH, streams=p.streams):
+            events = typed_events(self.log.conn, records, self.reader.structure_for, self.reader.canonical_of)
+            p.apply(self.log.db, events)  # type: ignore[misc]
+            n += len(events)
+            del events  # while the collector is paused: see memory.py
+        return n
 
     def _count(self, after: int, upto: int, streams: tuple[str, ...] | None) -> int:
         """Records of ``streams`` with offsets in ``(after, upto]``."""
@@ -337,25 +303,6 @@ class ProjectionRunner:
             sql += f" AND stream IN ({', '.join('?' * len(streams))})"
             args.extend(streams)
         return self.log.conn.execute(sql, args).fetchone()[0]
-
-    def _batches(self, wanted: list[Projection], low: int, end: int, batch_size: int,
-                 streams: frozenset[str] | None) -> Iterator[tuple[int, int, list]]:
-        """``(after, last, events)`` per batch of offsets ``(after, last]``: the typed events
-        (from the canonical rows) of the streams that Python folds read; projections written
-        in SQL read the canonical tables themselves."""
-        folds = [p for p in wanted if p.apply is not None]
-        fold_streams = None if any(p.streams is None for p in folds) else frozenset(
-            s for p in folds for s in (p.streams or ()))
-        after = low
-        while after < end:
-            last = min(after + batch_size, end)
-            events: list = []
-            if folds and (fold_streams is None or fold_streams):
-                records = self.log.read(after, to_offset=last, batch_size=batch_size + 1,
-                                        streams=None if fold_streams is None else tuple(sorted(fold_streams)))
-                events = typed_events(self.log.conn, records, self.reader.structure_for, self.reader.canonical_of)
-            yield after, last, events
-            after = last
 
     def _record(self, results: list[CatchUpResult], started: datetime, seconds: float,
                 latencies: Counter) -> None:
