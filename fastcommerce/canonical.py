@@ -14,6 +14,7 @@ width UTC text (``2024-01-15T10:30:00.000000Z``), so text order is time order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -44,27 +45,28 @@ TABLES = (RECORDS, PROBLEMS, DECODERS, ORDERS, LINES, INVENTORY, CATALOG, META)
 RANK = {s: i for i, s in enumerate(ORDER_STATUSES)}
 
 DDL = (
-    f"CREATE TABLE {DECODERS} (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
-    "fingerprint TEXT NOT NULL, plugins TEXT NOT NULL, UNIQUE (stream, fingerprint))",
-    f"CREATE TABLE {RECORDS} (\"offset\" INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
-    "decoder INTEGER NOT NULL, quarantined INTEGER NOT NULL, event_time TEXT)",
+    (f"CREATE TABLE {DECODERS} (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+    "fingerprint TEXT NOT NULL, plugins TEXT NOT NULL, UNIQUE (stream, fingerprint))"),
+    (f"CREATE TABLE {RECORDS} (\"offset\" INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+    "decoder INTEGER NOT NULL, quarantined INTEGER NOT NULL, event_time TEXT, recorded_date TEXT NOT NULL, "
+    "latency_s INTEGER)"),
     f"CREATE INDEX {RECORDS}_decoder ON {RECORDS} (stream, decoder)",
-    f"CREATE TABLE {PROBLEMS} (\"offset\" INTEGER NOT NULL, n INTEGER NOT NULL, code TEXT NOT NULL, "
+    (f"CREATE TABLE {PROBLEMS} (\"offset\" INTEGER NOT NULL, n INTEGER NOT NULL, code TEXT NOT NULL, "
     "severity TEXT NOT NULL, reason TEXT NOT NULL, validator TEXT NOT NULL, "
-    "PRIMARY KEY (\"offset\", n)) WITHOUT ROWID",
-    f"CREATE TABLE {ORDERS} (\"offset\" INTEGER PRIMARY KEY, order_id TEXT NOT NULL, "
+    "PRIMARY KEY (\"offset\", n)) WITHOUT ROWID"),
+    (f"CREATE TABLE {ORDERS} (\"offset\" INTEGER PRIMARY KEY, order_id TEXT NOT NULL, "
     "customer_id TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL, "
     "status_rank INTEGER NOT NULL, ts TEXT NOT NULL, country TEXT NOT NULL, region TEXT NOT NULL, "
-    "units INTEGER NOT NULL, value_cents INTEGER NOT NULL)",
+    "units INTEGER NOT NULL, value_cents INTEGER NOT NULL)"),
     f"CREATE INDEX {ORDERS}_order ON {ORDERS} (order_id)",
-    f"CREATE TABLE {LINES} (\"offset\" INTEGER NOT NULL, line_no INTEGER NOT NULL, "
+    (f"CREATE TABLE {LINES} (\"offset\" INTEGER NOT NULL, line_no INTEGER NOT NULL, "
     "product_id TEXT NOT NULL, quantity INTEGER NOT NULL, unit_price_cents INTEGER NOT NULL, "
-    "PRIMARY KEY (\"offset\", line_no)) WITHOUT ROWID",
-    f"CREATE TABLE {INVENTORY} (\"offset\" INTEGER PRIMARY KEY, product_id TEXT NOT NULL, "
-    "warehouse TEXT NOT NULL, last_updated TEXT NOT NULL, quantity INTEGER NOT NULL)",
-    f"CREATE TABLE {CATALOG} (\"offset\" INTEGER PRIMARY KEY, product_id TEXT NOT NULL, "
+    "PRIMARY KEY (\"offset\", line_no)) WITHOUT ROWID"),
+    (f"CREATE TABLE {INVENTORY} (\"offset\" INTEGER PRIMARY KEY, product_id TEXT NOT NULL, "
+    "warehouse TEXT NOT NULL, last_updated TEXT NOT NULL, quantity INTEGER NOT NULL)"),
+    (f"CREATE TABLE {CATALOG} (\"offset\" INTEGER PRIMARY KEY, product_id TEXT NOT NULL, "
     "name TEXT NOT NULL, category TEXT NOT NULL, price TEXT NOT NULL, cost TEXT, "
-    "reorder_point INTEGER NOT NULL, active INTEGER NOT NULL, metadata TEXT NOT NULL)",
+    "reorder_point INTEGER NOT NULL, active INTEGER NOT NULL, metadata TEXT NOT NULL)"),
     f"CREATE INDEX {CATALOG}_product ON {CATALOG} (product_id, \"offset\")",
     f"CREATE TABLE {META} (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
@@ -88,6 +90,12 @@ def facts_of(payload: OrderEvent) -> OrderFacts:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _day(recorded: datetime) -> str:
+    """The UTC date a record was recorded on (a batch shares one recorded time)."""
+    return recorded.date().isoformat()
+
+
 def _metadata_text(metadata: dict[str, Any]) -> str:
     return orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
@@ -106,9 +114,10 @@ class Rows:
         self.catalog: list[tuple] = []
 
     def add(self, event: Event, decoder: int) -> None:
-        offset = event.record.offset
+        record = event.record
+        offset = record.offset
         quarantined = event.quarantined
-        moment = None
+        moment = when = None
         if event.problems:
             problems = self.problems
             for n, p in enumerate(event.problems):
@@ -118,7 +127,7 @@ class Rows:
             if facts is None and event.stream == "orders" and isinstance(event.payload, OrderEvent):
                 facts = facts_of(event.payload)
             if facts is not None:
-                moment = facts.ts
+                moment, when = facts.ts, facts.time
                 self.orders.append((offset, facts.order_id, facts.customer_id, facts.channel, facts.status,
                                     RANK[facts.status], facts.ts, facts.country, facts.region, facts.units,
                                     facts.value_cents))
@@ -128,7 +137,8 @@ class Rows:
             else:
                 payload = event.payload
                 if isinstance(payload, InventoryLevel):
-                    moment = format_time(payload.last_updated)
+                    when = payload.last_updated
+                    moment = format_time(when)
                     self.inventory.append((offset, payload.product_id, payload.warehouse_location, moment,
                                            payload.available_quantity))
                 elif isinstance(payload, Product):
@@ -139,11 +149,13 @@ class Rows:
                 if moment is None:
                     when = event.event_time
                     moment = None if when is None else format_time(when)
-        self.records.append((offset, event.record.stream, decoder, int(quarantined), moment))
+        recorded = record.recorded_at
+        latency = None if when is None else int((recorded - when).total_seconds())
+        self.records.append((offset, record.stream, decoder, int(quarantined), moment, _day(recorded), latency))
 
     def write(self, conn: Any) -> None:
         """Insert every row (inside the caller's transaction)."""
-        conn.executemany(f"INSERT INTO {RECORDS} VALUES (?, ?, ?, ?, ?)", self.records)
+        conn.executemany(f"INSERT INTO {RECORDS} VALUES (?, ?, ?, ?, ?, ?, ?)", self.records)
         for table, rows, width in ((PROBLEMS, self.problems, 6), (ORDERS, self.orders, 11),
                                    (LINES, self.lines, 5), (INVENTORY, self.inventory, 5),
                                    (CATALOG, self.catalog, 9)):

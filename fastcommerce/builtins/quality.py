@@ -39,36 +39,29 @@ def create(db: Database) -> None:
 
 
 _IN_BATCH = 'r."offset" > ? AND r."offset" <= ?'
-_MICROS = "CAST(substr({t}, 21, 6) AS INTEGER)"
-# recorded time minus event time in whole seconds, truncated toward zero (both fixed-width UTC text)
-# (the whole seconds alone go through strftime: SQLite rounds a time to milliseconds)
-_LATENCY = (f"((CAST(strftime('%s', substr(e.recorded_at, 1, 19)) AS INTEGER) "
-            f"- CAST(strftime('%s', substr(r.event_time, 1, 19)) AS INTEGER)) "
-            f"* 1000000 + {_MICROS.format(t='e.recorded_at')} - {_MICROS.format(t='r.event_time')}) / 1000000")
 
 
 def apply_range(db: Database, after: int, upto: int) -> None:
     """Set-based, from ``canon_records`` and ``canon_problems``: warnings count on valid
-    events only; a quarantined event's every problem is listed."""
+    events only; a quarantined event's every problem is listed. Latency (recorded time
+    minus event time, whole seconds) was worked out once, at decode."""
     conn, span = db.conn, [after, upto]
     conn.execute(
         f"INSERT INTO {PROBLEMS} SELECT p.\"offset\", p.n, r.stream, e.source, e.line, "
-        "substr(e.recorded_at, 1, 10), p.code, p.severity, p.reason, r.quarantined "
+        "r.recorded_date, p.code, p.severity, p.reason, r.quarantined "
         f"FROM {CANON_RECORDS} r JOIN {CANON_PROBLEMS} p ON p.\"offset\" = r.\"offset\" "
         f"JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" WHERE {_IN_BATCH} ORDER BY p.\"offset\", p.n", span)
     conn.execute(
         f"INSERT INTO {DAILY} (recorded_date, stream, events, valid, quarantined) "
-        "SELECT substr(e.recorded_at, 1, 10) AS day, r.stream, COUNT(*), SUM(1 - r.quarantined), SUM(r.quarantined) "
-        f"FROM {CANON_RECORDS} r JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" WHERE {_IN_BATCH} "
-        "GROUP BY day, r.stream ORDER BY day, r.stream "
+        "SELECT recorded_date, stream, COUNT(*), SUM(1 - quarantined), SUM(quarantined) "
+        f"FROM {CANON_RECORDS} r WHERE {_IN_BATCH} GROUP BY recorded_date, stream ORDER BY recorded_date, stream "
         "ON CONFLICT (recorded_date, stream) DO UPDATE SET events = events + excluded.events, "
         "valid = valid + excluded.valid, quarantined = quarantined + excluded.quarantined", span)
     conn.execute(
         f"INSERT INTO {LATENCY} (recorded_date, stream, seconds, events) "
-        f"SELECT substr(e.recorded_at, 1, 10) AS day, r.stream, {_LATENCY} AS seconds, COUNT(*) "
-        f"FROM {CANON_RECORDS} r JOIN {LOG_TABLE} e ON e.\"offset\" = r.\"offset\" "
-        f"WHERE {_IN_BATCH} AND r.quarantined = 0 AND r.event_time IS NOT NULL "
-        "GROUP BY day, r.stream, seconds ORDER BY day, r.stream, seconds "
+        f"SELECT recorded_date, stream, latency_s, COUNT(*) FROM {CANON_RECORDS} r "
+        f"WHERE {_IN_BATCH} AND quarantined = 0 AND latency_s IS NOT NULL "
+        "GROUP BY recorded_date, stream, latency_s ORDER BY recorded_date, stream, latency_s "
         "ON CONFLICT (recorded_date, stream, seconds) DO UPDATE SET events = events + excluded.events", span)
 
 

@@ -30,6 +30,7 @@ from sqlite_utils import Database
 from ..canonical import CATALOG as CANON_CATALOG
 from ..canonical import LINES as CANON_LINES
 from ..canonical import ORDERS as CANON_ORDERS
+from ..canonical import RECORDS as CANON_RECORDS
 from ..eventlog import LOG_TABLE
 from ..events import ORDER_STATUSES
 from ..hookspecs import hookimpl
@@ -50,7 +51,7 @@ def create(db: Database) -> None:
         "channel TEXT NOT NULL, status TEXT NOT NULL, country TEXT NOT NULL, region TEXT NOT NULL, "
         "placed_at TEXT NOT NULL, order_date TEXT NOT NULL, revenue_bearing INTEGER NOT NULL, "
         "units INTEGER NOT NULL, value_cents INTEGER NOT NULL, events INTEGER NOT NULL, "
-        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_offset INTEGER NOT NULL)"
+        "win_ts TEXT NOT NULL, win_rank INTEGER NOT NULL, win_offset INTEGER NOT NULL) WITHOUT ROWID"
     )
     db.execute(f"CREATE INDEX {ORDERS}_date ON {ORDERS} (order_date)")
     db.execute(
@@ -103,13 +104,13 @@ def _scratch(conn) -> None:
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {_BATCH} (order_id TEXT PRIMARY KEY, \"offset\" INTEGER NOT NULL, "
         "customer_id TEXT, channel TEXT, status TEXT, status_rank INTEGER, ts TEXT, country TEXT, "
-        "region TEXT, units INTEGER, value_cents INTEGER, n INTEGER, first_ts TEXT)")
+        "region TEXT, units INTEGER, value_cents INTEGER, n INTEGER, first_ts TEXT) WITHOUT ROWID")
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {_MERGED} (order_id TEXT PRIMARY KEY, existed INTEGER, "
         "old_bearing INTEGER, old_placed TEXT, old_channel TEXT, old_country TEXT, old_region TEXT, "
         "old_units INTEGER, old_cents INTEGER, old_win INTEGER, wins INTEGER, customer_id TEXT, "
         "channel TEXT, status TEXT, country TEXT, region TEXT, units INTEGER, value_cents INTEGER, "
-        "placed_at TEXT, events INTEGER, win_ts TEXT, win_rank INTEGER, win_offset INTEGER, bearing INTEGER)")
+        "placed_at TEXT, events INTEGER, win_ts TEXT, win_rank INTEGER, win_offset INTEGER, bearing INTEGER) WITHOUT ROWID")
     conn.execute(f"DELETE FROM {_BATCH}")
     conn.execute(f"DELETE FROM {_MERGED}")
 
@@ -132,13 +133,13 @@ def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
     watermark = _shift("prev", f"-{seconds}")
     conn.execute(
         f"INSERT INTO {LATE} (\"offset\", order_id, event_time, watermark, recorded_date) "
-        f"SELECT w.\"offset\", order_id, ts, {watermark}, substr(e.recorded_at, 1, 10) FROM ("
+        f"SELECT w.\"offset\", order_id, ts, {watermark}, r.recorded_date FROM ("
         "  SELECT \"offset\", order_id, ts, CASE WHEN run IS NULL THEN :max WHEN :max IS NULL THEN run "
         "    ELSE max(run, :max) END AS prev FROM ("
         "    SELECT \"offset\", order_id, ts, MAX(ts) OVER (ORDER BY \"offset\" "
         "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run "
         f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto)) w "
-        f"JOIN {LOG_TABLE} e ON e.\"offset\" = w.\"offset\" "
+        f"JOIN {CANON_RECORDS} r ON r.\"offset\" = w.\"offset\" "
         f"WHERE prev IS NOT NULL AND ts < {watermark} ORDER BY w.\"offset\"",
         {"max": max_ts, "after": after, "upto": upto})
     day_end = "(date(substr(l.event_time, 1, 10), '+1 day') || 'T00:00:00.000000Z')"
@@ -174,14 +175,14 @@ def _merge(conn, after: int, upto: int) -> None:
     old = ", ".join(f"s.{c} AS old_{c}" for c in (*_STATE, "win_ts", "win_rank", "win_offset", "placed_at",
                                                   "events", "revenue_bearing"))
     conn.execute(
+        f"WITH j AS MATERIALIZED (SELECT b.order_id, s.order_id IS NOT NULL AS existed, b.n, b.first_ts, {new}, "
+        f"  {old}, {wins} AS wins FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id) "
         f"INSERT INTO {_MERGED} SELECT order_id, existed, old_revenue_bearing, old_placed_at, old_channel, "
         "old_country, old_region, old_units, old_value_cents, old_win_offset, wins, "
         + ", ".join(f"CASE WHEN wins THEN new_{c} ELSE old_{c} END" for c in _STATE)
         + ", COALESCE(min(old_placed_at, first_ts), first_ts), COALESCE(old_events, 0) + n, "
         "CASE WHEN wins THEN new_ts ELSE old_win_ts END, CASE WHEN wins THEN new_status_rank ELSE old_win_rank END, "
-        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, NULL FROM ("
-        f"  SELECT b.order_id, s.order_id IS NOT NULL AS existed, b.n, b.first_ts, {new}, {old}, {wins} AS wins "
-        f"  FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id)")
+        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, NULL FROM j ORDER BY order_id")
     conn.execute(f"UPDATE {_MERGED} SET bearing = {_BEARING.format(col='status')}")
 
 
