@@ -97,6 +97,8 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
                 lambda name, impls, kw: log.debug("hook_called", hook=name, plugins=[i.plugin_name for i in impls]),
                 lambda outcome, name, impls, kw: None,
             )
+        decoding = Progress("decode")
+        pipeline.projections.progress = decoding.derived  # canonical rows derived again, on a terminal
         obj["pipeline"] = pipeline
         ctx.call_on_close(pipeline.close)
     return obj["pipeline"]
@@ -115,6 +117,13 @@ class Progress:
 
     def events(self, done: int, total: int) -> None:
         self._show(f"{self.label} {done * 100 // max(total, 1)}%", done)
+
+    def derived(self, what: str, done: int, total: int) -> None:
+        """Canonical rows derived again from raw (``Decoder.sync``'s progress)."""
+        self._show(f"{self.label} {what} {done * 100 // max(total, 1)}%", done)
+        if done >= total:
+            self.done()
+            self.shown, self.start = False, time.perf_counter()
 
     def _show(self, what: str, count: int) -> None:
         if not self.enabled:
@@ -334,13 +343,30 @@ def project(ctx, names, fmt) -> None:
 @main.command()
 @click.argument("names", nargs=-1)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--redecode", is_flag=True,
+              help="Decode every record again from its raw bytes first (else the canonical rows are reused "
+                   "while the plugins that decode them are unchanged).")
 @click.pass_context
-def rebuild(ctx, names, fmt) -> None:
+def rebuild(ctx, names, fmt, redecode) -> None:
     """Drop projections' tables (all, or NAMES) and replay them from offset 0."""
     progress = Progress("rebuild")
-    results = open_pipeline(ctx).rebuild(list(names) or None, on_batch=progress.events)
+    results = open_pipeline(ctx).rebuild(list(names) or None, on_batch=progress.events, redecode=redecode)
     progress.done()
     _projection_results(results, fmt)
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Decode every record again, not only stale ones.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def decode(ctx, everything, fmt) -> None:
+    """Derive the canonical rows that the loaded plugins would derive otherwise (a plugin
+    added, removed or upgraded since), from the raw records; projections do it themselves
+    before they catch up."""
+    pipeline = open_pipeline(ctx)
+    done = pipeline.decode(redecode=everything, progress=pipeline.projections.progress)
+    emit(done, fmt, "\n".join(f"{what:<12} {n:,} records decoded again" for what, n in done.items())
+         or "canonical rows are current: nothing to decode")
 
 
 def _projection_results(results, fmt) -> None:

@@ -229,9 +229,20 @@ class Pipeline:
         return self.projections.catch_up(names, on_batch=on_batch)
 
     def rebuild(self, names: Sequence[str] | None = None, *,
-                on_batch: Callable[[int, int], None] | None = None) -> list[CatchUpResult]:
-        """Drop projections' tables and replay them from offset 0."""
+                on_batch: Callable[[int, int], None] | None = None, redecode: bool = False) -> list[CatchUpResult]:
+        """Drop projections' tables and replay them from offset 0 (from the canonical rows;
+        ``redecode``: decode every record from its raw bytes again first)."""
+        if redecode:
+            self.decoder.mark_all_stale()
         return self.projections.rebuild(names, on_batch=on_batch)
+
+    def decode(self, *, redecode: bool = False, progress: Any = None) -> dict[str, int]:
+        """Derive again the canonical rows the loaded plugins would derive otherwise (all of
+        them with ``redecode``); the records derived, per stream. Projections call this
+        themselves before they catch up."""
+        if redecode:
+            self.decoder.mark_all_stale()
+        return self.decoder.sync(progress=progress)
 
     def verify(self) -> list[Any]:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""
