@@ -34,8 +34,13 @@ def _load_sample_module() -> Any:
     except ImportError:
         # fastcommerce/__init__.py may import dependencies that are not installed where
         # this test runs; the generator itself needs only the stdlib and attrs.
-        path = Path(__file__).resolve().parents[1] / "fastcommerce" / "sample.py"
-        spec = importlib.util.spec_from_file_location("_fastcommerce_sample_under_test", path)
+        # fastcommerce/sample/ is a package (relative imports only): load it as one
+        package = Path(__file__).resolve().parents[1] / "fastcommerce" / "sample"
+        spec = importlib.util.spec_from_file_location(
+            "_fastcommerce_sample_under_test",
+            package / "__init__.py",
+            submodule_search_locations=[str(package)],
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
