@@ -133,11 +133,13 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
 
     A :class:`~fastcommerce.projections.Projection` has a unique ``name``, a ``version``
     (bumping it makes the next catch-up rebuild it), the ``tables`` it owns (never one of
-    the core's, such as ``event_log``: a rebuild drops a projection's tables), and two pure
-    functions: ``create(db)`` makes its tables and ``apply(db, events)`` folds a batch of
-    read, upcast and validated events into them (valid orders carry ``event.facts``, an
-    :class:`~fastcommerce.events.OrderFacts`, cheaper to read than ``event.payload``). The
-    pipeline commits each batch with the projection's tracking offset in one transaction. A projection must not read the wall
+    the core's, such as ``event_log``: a rebuild drops a projection's tables), ``create(db)``
+    that makes them, and exactly one fold: ``apply_range(db, after, upto)``, set-based SQL
+    over the canonical tables (docs/canonical-schema.md) for the log offsets in
+    ``(after, upto]``, or ``apply(db, events)``, a Python fold over typed events built from
+    those rows (valid orders carry ``event.facts``, an :class:`~fastcommerce.events.OrderFacts`,
+    cheaper to read than ``event.payload``). The pipeline commits each batch with the
+    projection's tracking offset in one transaction. A projection must not read the wall
     clock, draw random numbers or depend on dict or set iteration order.
 
     :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
