@@ -25,9 +25,22 @@ from ..eventlog import format_time
 from ..events import ORDER_STATUSES, LogRecord, OrderEvent, OrderFacts
 from ..money import to_cents
 from .validators import (
-    CENT, MAX_CLOCK_SKEW, MAX_ORDER_ITEMS, MAX_ORDER_TOTAL, MAX_ORDER_VALUE, MAX_QUANTITY, MAX_UNIT_PRICE,
-    check_order_address, check_order_currency, check_order_items, check_order_products, check_order_range,
-    check_order_required, check_order_status, check_order_timestamp, check_order_total,
+    CENT,
+    MAX_CLOCK_SKEW,
+    MAX_ORDER_ITEMS,
+    MAX_ORDER_TOTAL,
+    MAX_ORDER_VALUE,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE,
+    check_order_address,
+    check_order_currency,
+    check_order_items,
+    check_order_products,
+    check_order_range,
+    check_order_required,
+    check_order_status,
+    check_order_timestamp,
+    check_order_total,
 )
 
 BUILTIN_ORDER_CHECKS = frozenset({
