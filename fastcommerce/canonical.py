@@ -100,6 +100,25 @@ def _metadata_text(metadata: dict[str, Any]) -> str:
     return orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
+_INT64 = 1 << 63
+
+
+def _fits(event: Event) -> bool:
+    """Whether every integer of the event's canonical rows fits SQLite's signed 64 bits."""
+    facts = event.facts
+    if facts is None and event.stream == "orders" and isinstance(event.payload, OrderEvent):
+        facts = facts_of(event.payload)
+    if facts is not None:
+        ints = [facts.units, facts.value_cents] + [n for _, q, c in facts.lines for n in (q, c)]
+    elif isinstance(event.payload, InventoryLevel):
+        ints = [event.payload.available_quantity]
+    elif isinstance(event.payload, Product):
+        ints = [event.payload.reorder_point]
+    else:
+        return True
+    return all(-_INT64 <= n < _INT64 for n in ints if isinstance(n, int))
+
+
 class Rows:
     """The canonical rows of a batch of decoded events, gathered per table."""
 
@@ -122,6 +141,11 @@ class Rows:
             problems = self.problems
             for n, p in enumerate(event.problems):
                 problems.append((offset, n, p.code, p.severity, p.reason, p.validator))
+        if not quarantined and not _fits(event):
+            quarantined = True  # last line of defence: a value SQLite cannot store never wedges a batch
+            code = "invalid_quantity" if event.stream == "inventory" else "value_out_of_range"
+            self.problems.append((offset, len(event.problems), code, "error",
+                                  "a value is beyond the 64-bit integers the tables hold", "canonical_rows"))
         if not quarantined:
             facts = event.facts
             if facts is None and event.stream == "orders" and isinstance(event.payload, OrderEvent):

@@ -25,14 +25,27 @@ from ..eventlog import format_time
 from ..events import ORDER_STATUSES, LogRecord, OrderEvent, OrderFacts
 from ..money import to_cents
 from .validators import (
-    CENT, MAX_CLOCK_SKEW, MAX_ORDER_TOTAL, MAX_QUANTITY, MAX_UNIT_PRICE, check_order_address, check_order_currency,
-    check_order_items, check_order_products, check_order_required, check_order_status,
-    check_order_timestamp, check_order_total,
+    CENT,
+    MAX_CLOCK_SKEW,
+    MAX_ORDER_ITEMS,
+    MAX_ORDER_TOTAL,
+    MAX_ORDER_VALUE,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE,
+    check_order_address,
+    check_order_currency,
+    check_order_items,
+    check_order_products,
+    check_order_range,
+    check_order_required,
+    check_order_status,
+    check_order_timestamp,
+    check_order_total,
 )
 
 BUILTIN_ORDER_CHECKS = frozenset({
     check_order_required, check_order_timestamp, check_order_items, check_order_status,
-    check_order_total, check_order_currency, check_order_products, check_order_address,
+    check_order_total, check_order_currency, check_order_products, check_order_address, check_order_range,
 })
 """The checks this pass stands in for; the reader uses it only when all of them are active."""
 
@@ -114,7 +127,7 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
             warnings.append(check_order_address)  # no city, or in the US no state
 
     items = get("items")
-    if type(items) is not _list or not items:
+    if type(items) is not _list or not items or len(items) > MAX_ORDER_ITEMS:
         return None
     lines = []
     units = value_cents = 0
@@ -164,6 +177,9 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
         value_cents += qty * cents
         lines.append((pid, qty, cents))
 
+    if value_cents > _MAX_VALUE_CENTS:
+        return None  # value_out_of_range: not sure, the slow path says why
+
     if "order_total" in record:
         total = record["order_total"]
         kind = type(total)
@@ -186,6 +202,7 @@ def order_facts_if_clean(record: dict[str, Any], log_record: LogRecord,
 
 _INFINITIES = (float("inf"), float("-inf"))
 _MAX_PRICE_FLOAT = float(MAX_UNIT_PRICE)
+_MAX_VALUE_CENTS = int(MAX_ORDER_VALUE * 100)
 
 
 _LISTED: dict[str, tuple[Any, int | Decimal]] = {}

@@ -32,6 +32,12 @@ CENT = Decimal("0.01")
 MAX_UNIT_PRICE = Decimal(10) ** 7
 MAX_QUANTITY = 10**6
 MAX_ORDER_TOTAL = MAX_UNIT_PRICE * MAX_QUANTITY * 1000  # beyond it, a carried total is not plausible
+# Contract `value_out_of_range`: value <= 10**14 cents, so SQLite's int64 (9.2e18) holds the sum of
+# 92,233 maximum orders; see docs/limits.md for what a day of many near-maximum orders means.
+MAX_ORDER_ITEMS = 10_000
+MAX_ORDER_VALUE = Decimal("1000000000000.00")
+# Inventory: 10**12 units per row leaves SUM over 9.2 million products inside int64.
+MAX_AVAILABLE_QUANTITY = 10**12
 
 
 def is_empty(value: Any) -> bool:
@@ -135,6 +141,23 @@ def check_order_items(record: dict[str, Any], ctx: ValidationContext) -> Found:
     yield from item_problems(record["items"])
 
 
+def check_order_range(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    """Contract `value_out_of_range`: bounded so no report's sum can overflow SQLite's int64."""
+    items = record.get("items")
+    if not isinstance(items, list):
+        return  # reported as missing_field or invalid_item
+    if len(items) > MAX_ORDER_ITEMS:
+        yield "value_out_of_range", (f"order has {len(items)} items, above the supported maximum "
+                                     f"of {MAX_ORDER_ITEMS}")
+        return
+    if any(True for _ in item_problems(items)):
+        return  # value is only defined over valid items
+    value = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in items), Decimal(0))
+    if value > MAX_ORDER_VALUE:
+        yield "value_out_of_range", (f"order value {value.quantize(CENT)} is above the supported "
+                                     f"maximum of {MAX_ORDER_VALUE}")
+
+
 def check_order_status(record: dict[str, Any], ctx: ValidationContext) -> Found:
     status = record.get("status")
     if is_empty(status):
@@ -196,6 +219,10 @@ def check_inventory_quantity(record: dict[str, Any], ctx: ValidationContext) -> 
         return
     if not isinstance(qty, str) or not _DIGITS.fullmatch(qty):  # plain digits: not " 5", not "5 "
         yield "invalid_quantity", f"available_quantity {qty!r} is not a non-negative integer"
+    elif len(qty.lstrip("0")) > 13 or int(qty) > MAX_AVAILABLE_QUANTITY:  # length first: no huge int()
+        shown = qty if len(qty) <= 40 else f"{qty[:20]}... ({len(qty)} digits)"
+        yield "invalid_quantity", (f"available_quantity {shown} is above the supported maximum "
+                                   f"of {MAX_AVAILABLE_QUANTITY}")
 
 
 def check_inventory_timestamp(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -265,6 +292,8 @@ def register_validators() -> list[Validator]:
            "ISO-8601 with an offset, at most one day after it was recorded"),
         _v("order_items", "orders", {"invalid_item": E}, check_order_items,
            "non-empty items; text product ids; positive integer quantities; prices >= 0 with at most 2 decimals"),
+        _v("order_range", "orders", {"value_out_of_range": E}, check_order_range,
+           "at most 10,000 items and a value of at most 1,000,000,000,000.00"),
         _v("order_status", "orders", {"invalid_status": E}, check_order_status,
            "one of the six statuses, case-insensitive"),
         _v("order_total", "orders", {"total_mismatch": E}, check_order_total,
