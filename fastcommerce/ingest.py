@@ -34,7 +34,13 @@ from .logs import get_logger
 from .memory import gc_paused
 from .settings import DEFAULT_SETTLE
 from .sources import (
-    DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity_of, parse_json, settled,
+    DEFAULT_MAX_RECORD_BYTES,
+    READERS,
+    RawRecord,
+    over_limit,
+    oversized_identity_of,
+    parse_json,
+    settled,
     strip_eol,
 )
 from .upcasting import SchemaRegistry
@@ -249,7 +255,7 @@ class Ingester:
                 # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
                 from .rotation import copy_holding
 
-                bytes_of = copy_holding(path, last.raw, end) or data
+                bytes_of = copy_holding(path, last.raw, end, unterminated=last.unterminated) or data
             self.log.save_checkpoint(Checkpoint(
                 source_id=key, stream=stream, path=str(path.resolve()), byte_offset=end,
                 line=last.lines_read if last else line, fingerprint=fingerprint(bytes_of, end),
