@@ -22,6 +22,7 @@ from . import __version__
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
+from .settings import DEFAULT_SETTLE, Settings
 
 FORMATS = click.Choice(["text", "json"])
 
@@ -74,7 +75,8 @@ def _check_database(db: str, *, create: bool) -> None:
         raise EventLogError(f"{db}: an SQLite database, but not a fastcommerce one (it has no event_log table)")
 
 
-def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing: bool = False) -> Pipeline:
+def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing: bool = False,
+                  settle: float | None = None) -> Pipeline:
     """The command's pipeline. ``create``: a missing database is created (``ingest``,
     ``run``); ``memory_if_missing``: a missing one is stood in for by an empty database in
     memory (``plugins``, which lists code, not data)."""
@@ -87,7 +89,7 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
             _check_database(db, create=create)
         try:
             pipeline = Pipeline(db, only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"],
-                                monitoring=obj["config"])
+                                monitoring=obj["config"], settings=None if settle is None else Settings(settle=settle))
         except EventLogError as exc:  # sqlite's own words do not say which file
             raise type(exc)(f"{db}: {exc}") from exc
         structlog.contextvars.bind_contextvars(run_id=pipeline.run_id)
@@ -152,6 +154,8 @@ def summary_text(summary: IngestSummary) -> str:
         lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>14,}" for c in cols))
     lines.append("(skipped: lines an earlier run already ingested, per the checkpoint; "
                  "read = appended + duplicates)")
+    lines += [f"held back: {s.source} line {s.held_back_line:,}, not ended yet (read once it ends with a line "
+              "break or the file has settled; --settle 0 takes it now)" for s in summary.sources if s.held_back]
     return "\n".join(lines)
 
 
@@ -191,6 +195,13 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
     ctx.obj = {"db": db, "blocked": blocked, "config": config}
 
 
+SETTLE_OPTION: dict[str, Any] = {
+    "type": click.FloatRange(min=0), "default": None, "metavar": "SECONDS", "envvar": "FASTCOMMERCE_SETTLE",
+    "help": f"A file's last line without its line break is held back (checkpoint before it) until the file has "
+            f"not been modified for this many seconds [default: {DEFAULT_SETTLE:g}]; 0: the files are complete, "
+            "take it now."}
+
+
 @main.command()
 @click.argument("stream", type=click.Choice(["catalog", "inventory", "orders"]))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -209,14 +220,15 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 @click.option("--rotation-grace", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="With --follow: keep reading a rotated-away file until nothing was written to it for "
                    "this many seconds.")
+@click.option("--settle", **SETTLE_OPTION)
 @click.pass_context
 def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
-           follow: bool, poll: float, alert_interval: float, rotation_grace: float) -> None:
+           follow: bool, poll: float, alert_interval: float, rotation_grace: float, settle: float | None) -> None:
     """Append every record of FILES to the log of STREAM."""
     if not follow:  # before the database is created: a file that cannot be read leaves nothing behind
         for f in files:
             check_readable(f)
-    pipeline = open_pipeline(ctx, create=True)
+    pipeline = open_pipeline(ctx, create=True, settle=settle)
     if follow:
         if len(files) != 1:
             raise click.UsageError("--follow takes exactly one file")
@@ -263,10 +275,11 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 @main.command()
 @click.argument("data_dir", default="sample_data", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--settle", **SETTLE_OPTION)
 @click.pass_context
-def run(ctx: click.Context, data_dir: Path, fmt: str) -> None:
+def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None) -> None:
     """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
-    pipeline = open_pipeline(ctx, create=True)
+    pipeline = open_pipeline(ctx, create=True, settle=settle)
     progress = Progress("run")
     summary = pipeline.run(data_dir, on_batch=progress.records)
     progress.done()

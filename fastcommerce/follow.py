@@ -1,7 +1,9 @@
 """Following a growing file, as ``tail -F`` does, and projecting as it goes.
 
-Each cycle ingests what was appended since the checkpoint (complete lines only: a line
-still being written waits for its newline), then catches the projections up. The
+Each cycle ingests what was appended since the checkpoint, then catches the projections up.
+A last line still being written waits for its newline, by the rule plain ``ingest`` follows
+too (:func:`~fastcommerce.sources.settled`): it is held back until it has one or the file
+has not been modified for the pipeline's ``settle`` seconds. The
 projections are also caught up when the follower starts and whenever they are behind the
 log (another process appended, or an earlier follower was stopped between ingest and
 projection), not only after a cycle that appended.
@@ -13,7 +15,7 @@ read, under its own name (``live.jsonl.1``; ``live.jsonl.1 (deleted)`` if it has
 more, as ``/proc`` names it) with a checkpoint of its own that starts where the followed
 path's left off, until nothing has been written to it for ``rotation_grace`` seconds: a
 writer that has not reopened its file yet loses nothing. Its last line is read then even
-without a newline (the file is finished). Meanwhile the new file is read from its start. A
+without a newline (the file is finished: ``settle`` 0). Meanwhile the new file is read from its start. A
 truncated or replaced file no longer matches its checkpoint's fingerprint and is read from
 the start, its known records counted as duplicates. At start, files rotated away with
 lines no follower read (appended after the last one stopped, or within its grace period)
@@ -162,10 +164,11 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
     retired: list[_Retired] = []
     followed = source_id(stream, path)
 
-    def ingest(identity: Path, read_from: Path | None, *, complete_lines_only: bool = True,
+    def ingest(identity: Path, read_from: Path | None, *, settle: float | None = None,
                on_replaced: Callable[[], None] | None = None) -> int:
-        summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from,
-                                                 complete_lines_only=complete_lines_only,
+        """``settle``: for an unterminated last line, as in plain ``ingest`` (default: the
+        pipeline's); 0 for a file known to be finished."""
+        summary = pipeline._ingester.ingest_file(stream, identity, read_from=read_from, settle=settle,
                                                  record_empty_run=False, on_replaced=on_replaced)
         if on_cycle is not None:
             on_cycle(summary)
@@ -242,9 +245,9 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
                 r.size, r.quiet_since = size, now
             done = final or now - r.quiet_since >= rotation_grace
             # a finished file's last line counts even without its newline; when the follower
-            # stops, the writer may still be on it: complete lines only, the rest waits under
-            # the file's own checkpoint
-            appended += ingest(r.identity, _fd_path(r.fh), complete_lines_only=not (done and not final))
+            # stops, the writer may still be on it: the settle rule, the rest waits under the
+            # file's own checkpoint
+            appended += ingest(r.identity, _fd_path(r.fh), settle=0 if done and not final else None)
             if done:
                 r.fh.close()
                 retired.remove(r)

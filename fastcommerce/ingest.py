@@ -5,6 +5,10 @@ killed at any moment therefore leaves the log and the checkpoint in agreement, a
 next run resumes after the last committed record: nothing is lost and nothing is written
 twice. Exact re-deliveries (the same bytes again, from any file) are caught by the log's
 UNIQUE content-hash key and counted, never silently ignored.
+
+A file's last line that has no line break yet is held back (the checkpoint stays before it)
+until it has one or the file has settled: :func:`~fastcommerce.sources.settled`, the one rule
+for a file that may still be being written (docs/sources.md).
 """
 
 from __future__ import annotations
@@ -28,8 +32,16 @@ from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
+from .settings import DEFAULT_SETTLE
 from .sources import (
-    DEFAULT_MAX_RECORD_BYTES, READERS, RawRecord, over_limit, oversized_identity_of, parse_json, strip_eol,
+    DEFAULT_MAX_RECORD_BYTES,
+    READERS,
+    RawRecord,
+    over_limit,
+    oversized_identity_of,
+    parse_json,
+    settled,
+    strip_eol,
 )
 from .upcasting import SchemaRegistry
 
@@ -55,6 +67,8 @@ class SourceSummary:
     unknown_schema: int = 0
     skipped: int = 0  # lines already ingested by an earlier run, per the checkpoint
     resumed_from_line: int = 0
+    held_back: int = 0  # 1: the file's last line is unterminated and was left for a later read
+    held_back_line: int | None = None  # the line it starts on
     # latencies (recorded time - event time) of the appended records, as a bounded histogram
     latencies: Counter = attrs.field(factory=Counter, repr=False, eq=False)
 
@@ -108,6 +122,24 @@ class _RunRow:
     def finish(self) -> None:
         with self.ingester.log.transaction():
             self.save(latencies=True)
+
+
+def _holding_back(reader: Iterable[RawRecord], data: Path, settle: float, summary: SourceSummary,
+                  stream: str, source: str) -> Iterator[RawRecord]:
+    """``reader``'s records, up to an unterminated last one that has not :func:`settled`:
+    that one is held back, not appended, so the checkpoint stays before it and the next read
+    takes it whole. Its two halves are never two malformed records."""
+    for rec in reader:
+        if rec.unterminated and not settled(data, settle):
+            summary.held_back, summary.held_back_line = 1, rec.line
+            logger.info("line_held_back", stream=stream, source=source, line=rec.line, settle_seconds=settle,
+                        reason="the file ends inside this line and may still be growing: read again once "
+                               "it ends with a line break or the file has settled")
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+            return
+        yield rec
 
 
 def _records(first: int, rows: list[tuple]) -> list[LogRecord]:
@@ -169,17 +201,19 @@ class Ingester:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         run_id: str | None = None,
         decoder: Decoder | None = None,
+        settle: float = DEFAULT_SETTLE,
     ) -> None:
         self.log, self.registry, self.clock = log, registry, clock
         self.decoder = decoder  # writes each appended batch's canonical rows in its transaction
         self.batch_size, self.max_record_bytes = batch_size, max_record_bytes
+        self.settle = settle  # seconds a file's unterminated last line waits (see sources.settled)
         self.run_id = run_id or uuid.uuid4().hex  # one id per pipeline: a process run is one run
 
     # -- files -------------------------------------------------------------------------
 
     def ingest_file(self, stream: str, path: Path, *, resume: bool = True,
                     on_batch: Callable[[SourceSummary], None] | None = None,
-                    read_from: Path | None = None, complete_lines_only: bool = False,
+                    read_from: Path | None = None, settle: float | None = None,
                     record_empty_run: bool = True,
                     on_replaced: Callable[[], None] | None = None) -> SourceSummary:
         """Ingest one file. ``read_from`` reads the bytes from another name of the same file
@@ -187,7 +221,9 @@ class Ingester:
         ``path`` stays its identity for the checkpoint. ``on_replaced()`` is called when the
         file no longer matches its checkpoint (truncated, or another file), before it is read
         from its start: the follower looks there for the copy ``copytruncate`` made. Called
-        here, at the one check, a truncation cannot slip between a check and the read."""
+        here, at the one check, a truncation cannot slip between a check and the read.
+        ``settle``: seconds an unterminated last line waits for its writer (default: the
+        ingester's; ``0``: the file is complete, take it now)."""
         path = Path(path)
         data = Path(read_from) if read_from is not None else path
         check_readable(data)
@@ -205,7 +241,8 @@ class Ingester:
         summary = SourceSummary(stream=stream, source=source, resumed_from_line=line,
                                 skipped=line - (1 if stream == "inventory" and line else 0))
         reader = READERS[stream](data, start=start, line=line, max_record_bytes=self.max_record_bytes,
-                                 complete_lines_only=complete_lines_only)
+                                 complete_lines_only=False)
+        reader = _holding_back(reader, data, self.settle if settle is None else settle, summary, stream, source)
 
         def save_checkpoint(last: RawRecord | None, appended_up_to: int | None) -> None:
             """``last_offset``: the log offset of this source's last appended record."""
@@ -218,7 +255,7 @@ class Ingester:
                 # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
                 from .rotation import copy_holding
 
-                bytes_of = copy_holding(path, last.raw, end) or data
+                bytes_of = copy_holding(path, last.raw, end, unterminated=last.unterminated) or data
             self.log.save_checkpoint(Checkpoint(
                 source_id=key, stream=stream, path=str(path.resolve()), byte_offset=end,
                 line=last.lines_read if last else line, fingerprint=fingerprint(bytes_of, end),

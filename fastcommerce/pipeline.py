@@ -141,7 +141,8 @@ class Pipeline:
                                             clock=clock, run_id=self.run_id,
                                             reading=reading_fingerprint(self.pm), decoder=self.decoder)
         self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
-                                  max_record_bytes=max_record_bytes, run_id=self.run_id, decoder=self.decoder)
+                                  max_record_bytes=max_record_bytes, run_id=self.run_id, decoder=self.decoder,
+                                  settle=self.settings.settle)
 
     # -- lifecycle ---------------------------------------------------------------------
 

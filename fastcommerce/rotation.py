@@ -97,7 +97,7 @@ def rotated_away(log: EventLog, stream: str, path: Path) -> list[Path]:
                                reason="rotated after the file found, never read: ingest them by name")
     followed = str(path.resolve())
     return [s for _t, s in siblings
-            if own[s] is not None and own[s].rotated_from == followed and _unread(s, own[s])]
+            if (mine := own[s]) is not None and mine.rotated_from == followed and _unread(s, mine)]
 
 
 def _read_as_far(sibling: Path, own: Checkpoint | None, cp: Checkpoint) -> bool:
@@ -105,11 +105,13 @@ def _read_as_far(sibling: Path, own: Checkpoint | None, cp: Checkpoint) -> bool:
     return own is not None and own.byte_offset >= cp.byte_offset and _holds(sibling, own)
 
 
-def copy_holding(path: Path, record: bytes, end: int) -> Path | None:
+def copy_holding(path: Path, record: bytes, end: int, *, unterminated: bool = False) -> Path | None:
     """The sibling named like a rotation of ``path`` whose line ending at byte ``end`` is
     ``record``: the copy ``copytruncate`` made of ``path`` while a reader was on its way to
     ``end``. The reader found the file emptied when it came to save its checkpoint, so
-    that checkpoint is fingerprinted on the copy, which holds the bytes it read."""
+    that checkpoint is fingerprinted on the copy, which holds the bytes it read.
+    ``unterminated``: the record was a settled last line, with no line break after it."""
+    endings = (record,) if unterminated else (record + b"\n", record + b"\r\n")
     for _t, sibling in sorted(_siblings(path), reverse=True):  # the newest copy first
         try:
             with open(sibling, "rb") as fh:
@@ -117,6 +119,6 @@ def copy_holding(path: Path, record: bytes, end: int) -> Path | None:
                 tail = fh.read(end - max(0, end - len(record) - 2))
         except OSError:
             continue
-        if tail.endswith((record + b"\n", record + b"\r\n")) and len(tail) == min(end, len(record) + 2):
+        if tail.endswith(endings) and len(tail) == min(end, len(record) + 2):
             return sibling
     return None

@@ -6,6 +6,10 @@ that cannot be opened at all is an error. Files are read as bytes, line by line,
 in bounded chunks, so memory stays flat whatever the file size and however long a line is: a
 record over the size limit keeps only its first ``max_record_bytes`` bytes (its reason gives
 its true size) and is identified, for exact duplicates, by the SHA-256 of all of its bytes.
+
+A file may still be being written: its last line may be only the start of one. The readers
+yield that line as they find it, marked ``unterminated``; whether it is taken as it is or held
+back for a later read is one rule, :func:`settled` (see docs/sources.md).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import csv
 import hashlib
 import io
 import json
+import math
+import os
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -38,6 +45,9 @@ class RawRecord:
     malformed: str | None = None
     last_line: int = 0  # where it ends, when that is a later line (a quoted line break in CSV)
     identity: bytes | None = None  # what an exact duplicate repeats, when that is not ``raw``
+    # the file ends inside this record (no line break after it, or inside a CSV row's quotes):
+    # its writer may not have finished it (see :func:`settled`)
+    unterminated: bool = False
 
     @property
     def lines_read(self) -> int:
@@ -51,6 +61,29 @@ def strip_eol(raw: bytes) -> bytes:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
     return raw
+
+
+def settled(path: Path, settle: float, *, now: float | None = None) -> bool:
+    """Whether a file's unterminated last line is taken as it is (the one rule, for ``ingest``,
+    ``run`` and ``--follow``): the file has not been modified for ``settle`` seconds (its
+    mtime against the wall clock), so its writer is taken to be done with it. ``0``: the file
+    is complete, always take it; ``inf``: never, only a line break ends a line. Until then
+    the line is held back, the checkpoint before it, and read again when the file grows. A
+    file that cannot be looked at (renamed or removed meanwhile) has not settled: nothing is
+    lost, the next read sees it again."""
+    if settle <= 0:
+        return True
+    if math.isinf(settle):
+        return False
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return False
+    return (time.time() if now is None else now) - mtime >= settle
+
+
+def _unterminated(rec: RawRecord) -> RawRecord:
+    return attrs.evolve(rec, unterminated=True)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -207,11 +240,11 @@ def read_jsonl(
     complete_lines_only: bool = False,
 ) -> Iterator[RawRecord]:
     """Order events, one per line. Every line is a record, blank ones included; the
-    newline that ends the file does not start a line. With ``complete_lines_only`` (a
-    file still being written) a last line without its newline is left for later. A UTF-8
-    byte order mark at the very start of the file is not part of the first record, as in
-    the CSV and catalog readers; anywhere else it is data. A line over ``max_record_bytes``
-    is never held whole: see :class:`_Capped`."""
+    newline that ends the file does not start a line. A last line without its newline is
+    yielded ``unterminated`` (with ``complete_lines_only``, not at all: it is left for
+    later). A UTF-8 byte order mark at the very start of the file is not part of the first
+    record, as in the CSV and catalog readers; anywhere else it is data. A line over
+    ``max_record_bytes`` is never held whole: see :class:`_Capped`."""
     chunk = _chunk(max_record_bytes)
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -222,31 +255,35 @@ def read_jsonl(
             fh.seek(start)
         readline = fh.readline
         for raw in iter(partial(readline, chunk), b""):
-            if raw.endswith(b"\n") or len(raw) < chunk:  # the whole line
-                if complete_lines_only and not raw.endswith(b"\n"):
+            ended = raw.endswith(b"\n")
+            if ended or len(raw) < chunk:  # the whole line
+                if complete_lines_only and not ended:
                     return
                 line += 1
                 pos += len(raw)
                 body = strip_eol(raw)
                 if len(body) <= max_record_bytes:
                     if not body.strip():
-                        yield RawRecord(line, pos, body, None, "blank line")
-                        continue
-                    value, reason = parse_json(body)
-                    if reason is None and not isinstance(value, dict):
-                        reason = f"JSON {_json_kind(value)}, not an object"
-                    yield RawRecord(line, pos, body, value if reason is None else None, reason)
+                        rec = RawRecord(line, pos, body, None, "blank line")
+                    else:
+                        value, reason = parse_json(body)
+                        if reason is None and not isinstance(value, dict):
+                            reason = f"JSON {_json_kind(value)}, not an object"
+                        rec = RawRecord(line, pos, body, value if reason is None else None, reason)
+                    yield rec if ended else _unterminated(rec)
                     continue
                 acc = _Capped(max_record_bytes)
                 acc.add(raw)
             else:  # a line longer than a chunk: read on to its end, keeping only its start
                 acc = _Capped(max_record_bytes)
-                if not _read_line(readline, raw, acc, chunk) and complete_lines_only:
+                ended = _read_line(readline, raw, acc, chunk)
+                if complete_lines_only and not ended:
                     return
                 line += 1
                 pos += acc.size
             kept, size, identity = acc.finish()
-            yield RawRecord(line, pos, kept, None, over_limit("line", size, max_record_bytes), identity=identity)
+            yield RawRecord(line, pos, kept, None, over_limit("line", size, max_record_bytes), identity=identity,
+                            unterminated=not ended)
 
 
 def read_csv_header(
@@ -294,40 +331,37 @@ def _open_quote(raw: bytes, inside: bool = False) -> bool:
     return inside
 
 
-def _csv_rows(fh: Any, max_record_bytes: int, complete_lines_only: bool,
-              salt: bytes) -> Iterator[tuple[int, bytes, int, bytes | None, int]]:
-    """``(bytes read, row bytes, row length, identity if over the limit, physical lines)``
-    per CSV row (row bytes and length without the line terminator): a quoted field may hold
-    line breaks.
+def _csv_rows(fh: Any, max_record_bytes: int,
+              salt: bytes) -> Iterator[tuple[int, bytes, int, bytes | None, int, bool]]:
+    """``(bytes read, row bytes, row length, identity if over the limit, physical lines,
+    whether it ended)`` per CSV row (row bytes and length without the line terminator): a
+    quoted field may hold line breaks. A row has not ended when the file ends inside it (its
+    last line has no line break, or its quotes are still open): it may still be written.
     A row that would pass ``max_record_bytes`` stops there, so an unclosed quote costs one
     malformed row, not the rest of the file; a row over it is never held whole (``salt``
     starts its identity then, see :class:`_Capped`)."""
     readline, chunk = fh.readline, _chunk(max_record_bytes)
     for raw in iter(partial(readline, chunk), b""):
-        if b'"' not in raw and (raw.endswith(b"\n") or len(raw) < chunk):  # a whole line, a whole row
-            if complete_lines_only and not raw.endswith(b"\n"):
-                return
+        ended = raw.endswith(b"\n")
+        if b'"' not in raw and (ended or len(raw) < chunk):  # a whole line, a whole row
             body = strip_eol(raw)
             if len(body) <= max_record_bytes:
-                yield len(raw), body, len(body), None, 1
+                yield len(raw), body, len(body), None, 1, ended
                 continue
         acc = _Capped(max_record_bytes, salt)
-        if not _read_line(readline, raw, acc, chunk) and complete_lines_only:
-            return
+        ended = _read_line(readline, raw, acc, chunk)
         lines = 1
         # within the limit, ``raw`` is the whole line: a longer one takes more than a chunk
         inside = not acc.over and b'"' in raw and _open_quote(raw)
         while inside and acc.size <= max_record_bytes:
             more = readline(chunk)
-            if not more:
-                if complete_lines_only:
-                    return  # the row is still being written: its closing quote is to come
-                break  # the file ends inside the quotes: the csv module will say so
-            if not _read_line(readline, more, acc, chunk) and complete_lines_only:
-                return  # the row is still being written
+            if not more:  # the file ends inside the quotes: the csv module will say so
+                ended = False
+                break
+            ended = _read_line(readline, more, acc, chunk)
             lines += 1
             inside = not acc.over and _open_quote(more, inside=True)
-        yield acc.size, *acc.finish(), lines
+        yield acc.size, *acc.finish(), lines, ended
 
 
 def read_csv(
@@ -337,7 +371,8 @@ def read_csv(
     """Inventory rows. The header names the columns, in any order; each data row becomes a
     dict keyed by the header, stored as compact JSON. An exact duplicate is the same row
     bytes under the same header bytes (the contract's "byte-identical"; the header is part
-    of it because the same row under another header says something else)."""
+    of it because the same row under another header says something else). A last row the
+    file ends inside is yielded ``unterminated`` (with ``complete_lines_only``, not at all)."""
     columns, header_len, problem, header = read_csv_header(path, max_record_bytes)
     salt = header + b"\n"
     with open(path, "rb") as fh:
@@ -345,38 +380,42 @@ def read_csv(
             start, line = header_len, 1
         fh.seek(start)
         pos = start
-        for read, body, size, over, lines in _csv_rows(fh, max_record_bytes, complete_lines_only, salt):
+        for read, body, size, over, lines, ended in _csv_rows(fh, max_record_bytes, salt):
+            if complete_lines_only and not ended:
+                return
             first, line = line + 1, line + lines
             pos += read
-            identity = salt + body if over is None else over
-            if over is not None:
-                why = over_limit("row", size, max_record_bytes)
-                if problem is not None:
-                    why = f"cannot read the file's header: {problem}; {why}"
-                yield RawRecord(first, pos, body, None, why, line, identity)
-                continue
-            if problem is not None:
-                yield RawRecord(first, pos, body, None, f"cannot read the file's header: {problem}", line, identity)
-                continue
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield RawRecord(first, pos, body, None, f"not valid UTF-8 (byte {exc.start})", line, identity)
-                continue
-            try:
-                rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-            except csv.Error as exc:
-                yield RawRecord(first, pos, body, None, f"not a valid CSV row: {exc}", line, identity)
-                continue
-            row = rows[0] if rows else []
-            assert columns is not None
-            if len(rows) > 1 or len(row) != len(columns):
-                why = (f"row has {len(row)} fields, the header has {len(columns)}" if len(rows) <= 1
-                       else "not a valid CSV row: a line break outside quotes")
-                yield RawRecord(first, pos, body, None, why, line, identity)
-                continue
-            value = dict(zip(columns, row))
-            yield RawRecord(first, pos, orjson.dumps(value), value, None, line, identity)
+            rec = _csv_record(first, pos, line, body, size, over, salt, columns, problem, max_record_bytes)
+            yield rec if ended else _unterminated(rec)
+
+
+def _csv_record(first: int, pos: int, line: int, body: bytes, size: int, over: bytes | None, salt: bytes,
+                columns: list[str] | None, problem: str | None, max_record_bytes: int) -> RawRecord:
+    """One CSV row's record: its value keyed by the header, or why it has none."""
+    identity = salt + body if over is None else over
+    if over is not None:
+        why = over_limit("row", size, max_record_bytes)
+        if problem is not None:
+            why = f"cannot read the file's header: {problem}; {why}"
+        return RawRecord(first, pos, body, None, why, line, identity)
+    if problem is not None:
+        return RawRecord(first, pos, body, None, f"cannot read the file's header: {problem}", line, identity)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RawRecord(first, pos, body, None, f"not valid UTF-8 (byte {exc.start})", line, identity)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        return RawRecord(first, pos, body, None, f"not a valid CSV row: {exc}", line, identity)
+    row = rows[0] if rows else []
+    assert columns is not None
+    if len(rows) > 1 or len(row) != len(columns):
+        why = (f"row has {len(row)} fields, the header has {len(columns)}" if len(rows) <= 1
+               else "not a valid CSV row: a line break outside quotes")
+        return RawRecord(first, pos, body, None, why, line, identity)
+    value = dict(zip(columns, row))
+    return RawRecord(first, pos, orjson.dumps(value), value, None, line, identity)
 
 
 def read_catalog(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, **_: Any) -> Iterator[RawRecord]:

@@ -231,6 +231,7 @@ def test_reingesting_any_file_appends_nothing(content, batch_size):
     with fresh_pipeline(batch_size=batch_size) as (p, d):
         src = d / "orders.jsonl"
         src.write_bytes(content)
+        os.utime(src, (0, 0))  # a complete file: its last line counts without a newline (it has settled)
 
         first = p.ingest("orders", src).sources[0]
         check_summary(first, len(lines))
