@@ -68,7 +68,8 @@ sys.path.insert(0, tree)
 import logging, structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 from fastcommerce import Pipeline
-from fastcommerce.pipeline import DEFAULT_FILES
+# the sample's file names (each stream declares its own default_file)
+DEFAULT_FILES = {"catalog": "product_catalog.json", "inventory": "inventory_updates.csv", "orders": "orders_stream.jsonl"}
 with Pipeline(db, load_entrypoints=False) as p:
     p.ingest("catalog", Path(sample) / DEFAULT_FILES["catalog"])
     p.ingest("inventory", Path(sample) / DEFAULT_FILES["inventory"])

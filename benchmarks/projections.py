@@ -267,7 +267,8 @@ def run_projections(args: argparse.Namespace, sample: dict[str, Any], workdir: P
     in steps; the baseline; a full rebuild when the catch-up started from nothing (or
     when ``--check`` asks for the comparison)."""
     from fastcommerce import Pipeline
-    from fastcommerce.pipeline import DEFAULT_FILES
+    # the sample's file names (each stream declares its own default_file)
+    DEFAULT_FILES = {"catalog": "product_catalog.json", "inventory": "inventory_updates.csv", "orders": "orders_stream.jsonl"}
 
     sdir = Path(sample["dir"])
     db_path = workdir / "projections.db"

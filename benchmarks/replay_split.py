@@ -83,7 +83,8 @@ def _timed_db(db: Any, seconds: dict[str, float]) -> tuple[Any, _TimedConnection
 
 def make_log(workdir: Path, orders: int, days: int, seed: int) -> Path:
     from fastcommerce import Pipeline
-    from fastcommerce.pipeline import DEFAULT_FILES
+    # the sample's file names (each stream declares its own default_file)
+    DEFAULT_FILES = {"catalog": "product_catalog.json", "inventory": "inventory_updates.csv", "orders": "orders_stream.jsonl"}
     from fastcommerce.sample import write_sample
 
     write_sample(workdir / "sample", orders=orders, days=days, seed=seed)

@@ -22,6 +22,7 @@ from . import __version__
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
+from .plugins import collect_streams, make_plugin_manager
 from .settings import DEFAULT_SETTLE, Settings
 
 FORMATS = click.Choice(["text", "json"])
@@ -202,8 +203,25 @@ SETTLE_OPTION: dict[str, Any] = {
             "take it now."}
 
 
+class StreamName(click.ParamType):
+    """A stream the loaded plugins register (``--block``, ``FASTCOMMERCE_LOAD_PLUGINS``), checked at run time."""
+
+    name = "stream"
+
+    def convert(self, value: Any, param: Any, ctx: click.Context | None) -> str:
+        obj = (ctx.find_root().obj if ctx is not None else None) or {}
+        try:
+            streams = collect_streams(make_plugin_manager(only_entrypoints=_entrypoint_selection(),
+                                                          blocked=obj.get("blocked", ())))
+        except FastCommerceError:
+            return value  # the pipeline says what is wrong with the plugins
+        if value not in streams:
+            self.fail(f"unknown stream {value!r}; the loaded plugins register: {', '.join(streams.names)}", param, ctx)
+        return value
+
+
 @main.command()
-@click.argument("stream", type=click.Choice(["catalog", "inventory", "orders"]))
+@click.argument("stream", type=StreamName())
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--no-resume", is_flag=True, help="Read files from the start, ignoring checkpoints "
@@ -446,16 +464,21 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     chains, the validators with their codes, the projections with their tables, the reports."""
     pipeline = open_pipeline(ctx, memory_if_missing=True)
     infos = pipeline.plugins()
-    data = {"plugins": [{"name": i.name, "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks)}
+    data: dict[str, Any] = {"plugins": [{"name": i.name, "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks)}
                         for i in infos],
             "schemas": pipeline.registry.describe(),
             "validators": [{"name": v.name, "stream": v.stream, "codes": dict(sorted(v.codes.items())),
                             "plugin": plugin} for plugin, v in pipeline.validators.all()],
             "projections": [{"name": p.name, "version": p.version, "tables": list(p.tables), "plugin": plugin}
                             for name, (plugin, p) in sorted(pipeline.projections.projections.items())],
-            "reports": {name: spec.description for name, spec in pipeline.reports.items()}}
+            "reports": {name: spec.description for name, spec in pipeline.reports.items()},
+            "streams": [{"name": s.name, "plugin": pipeline.streams.owner(s.name), "default_file": s.default_file,
+                         "role": s.role} for s in pipeline.streams]}
     lines = [f"{i.name:<40} {i.version or '-':<10} {'built-in' if i.builtin else 'installed':<9}  "
              f"{', '.join(i.hooks)}" for i in infos]
+    lines.append("streams:")
+    for st in data["streams"]:
+        lines.append(f"  {st['name']:<10} {st['default_file'] or '-':<28} ({st['plugin']})")
     lines.append("schemas:")
     for stream, schemas in data["schemas"].items():
         for s in schemas:

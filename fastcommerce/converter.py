@@ -16,7 +16,7 @@ import cattrs
 import cattrs.v
 from cattrs.preconf.json import make_converter as _make_json_converter
 
-from .events import PAYLOAD_TYPES, Product
+from .events import Product
 
 ISO_FORMAT_HINT = "ISO-8601 with 'T' and 'Z' or a +HH:MM offset"
 _ZONE = re.compile(r"\d(?:Z|[+-]\d\d:\d\d)\Z")
@@ -133,13 +133,12 @@ def make_converter(plugin_hooks: Callable[[cattrs.Converter], None] | None = Non
 _PRODUCT_FIELDS = frozenset(a.name for a in Product.__attrs_attrs__)  # type: ignore[attr-defined]
 
 
-def structure_payload(converter: cattrs.Converter, stream: str, canonical: dict[str, Any]) -> Any:
-    """Structure a validated canonical dict into its stream's payload class.
+def structure_payload(converter: cattrs.Converter, cls: type, canonical: dict[str, Any]) -> Any:
+    """Structure a validated canonical dict into its stream's payload class ``cls``.
 
     Catalog keys that are not product fields are kept under ``metadata`` (the contract
     allows any metadata); unknown keys elsewhere are ignored, as the contract says.
     """
-    cls = PAYLOAD_TYPES[stream]
     if cls is Product:
         extra = {k: v for k, v in canonical.items() if k not in _PRODUCT_FIELDS}
         canonical = {k: v for k, v in canonical.items() if k in _PRODUCT_FIELDS}

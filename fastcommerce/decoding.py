@@ -46,9 +46,10 @@ class _Catalog:
     """The catalog as of an offset of the log, advanced from ``canon_catalog``: the view
     every record is validated against (the catalog at its own place in the log)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: str | None = None) -> None:
         self.offset = -1
         self.products: dict[str, Product] = {}
+        self.stream = stream  # the stream of the catalog role
 
     def at(self, conn: Any, offset: int) -> dict[str, Product]:
         """The products as of ``offset`` (every valid catalog version up to it)."""
@@ -61,7 +62,7 @@ class _Catalog:
         return self.products
 
     def advance(self, event: Event) -> None:
-        if event.stream == "catalog" and event.payload is not None:
+        if event.stream == self.stream and event.payload is not None:
             self.products[event.payload.product_id] = event.payload
         self.offset = max(self.offset, event.record.offset)
 
@@ -75,7 +76,7 @@ class Decoder:
         self.fingerprints = dict(fingerprints)
         self._plugins = dict(plugins or {})
         self._ids: dict[str, int] = {}
-        self._catalog = _Catalog()
+        self._catalog = _Catalog(reader.catalog_stream)
 
     # -- decoder ids ---------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class Decoder:
         with gc_paused():
             for record in records:
                 event = decode(record, catalog=products)
-                if record.stream == "catalog":
+                if record.stream == catalog.stream:
                     catalog.advance(event)
                 rows.add(event, self.decoder_id(record.stream))
                 events.append(event)
@@ -163,7 +164,8 @@ class Decoder:
         if left:
             done["log"] = self._backfill(left, progress, batch_size)
         streams = [s for (s,) in self.log.conn.execute(f"SELECT DISTINCT stream FROM {RECORDS}")]
-        for stream in sorted(streams, key=lambda s: (s != "catalog", s)):
+        first = self.reader.catalog_stream
+        for stream in sorted(streams, key=lambda s: (s != first, s)):
             current = self.decoder_id(stream)
             total = self.log.conn.execute(f"SELECT COUNT(*) FROM {RECORDS} WHERE stream = ? AND decoder != ?",
                                           [stream, current]).fetchone()[0]
@@ -216,11 +218,12 @@ class Decoder:
         each one's place in the log, and write their rows."""
         if not records:
             return
-        view = _Catalog()
+        catalog = self.reader.catalog_stream
+        view = _Catalog(catalog)
         products = view.at(conn, records[0].offset - 1)
         changes: Iterator[tuple[int, Product]] = iter(())
         pending: tuple[int, Product] | None = None
-        if any(r.stream != "catalog" for r in records):  # catalog versions between the records
+        if any(r.stream != catalog for r in records):  # catalog versions between the records
             changes = canonical.catalog_changes(conn, records[0].offset - 1, records[-1].offset)
             pending = next(changes, None)
         rows, decode = Rows(), self.reader.decode
@@ -232,7 +235,7 @@ class Decoder:
                 if pending is not None and pending[0] == record.offset:
                     pending = next(changes, None)  # the record itself: decoded below
                 event = decode(record, catalog=products)
-                if record.stream == "catalog" and event.payload is not None:
+                if record.stream == catalog and event.payload is not None:
                     products[event.payload.product_id] = event.payload
                 rows.add(event, self.decoder_id(record.stream))
         rows.write(conn)

@@ -90,9 +90,6 @@ class Product:
     metadata: dict[str, Any] = attrs.field(factory=dict, eq=True, hash=False)
 
 
-PAYLOAD_TYPES: dict[str, type] = {"orders": OrderEvent, "inventory": InventoryLevel, "catalog": Product}
-
-
 @attrs.frozen(kw_only=True, slots=True)
 class Problem:
     """Something wrong with a record: a contract code, its severity and a readable reason."""

@@ -130,8 +130,8 @@ def follow(
             on_waiting(path)
     alerts = BackgroundAlerts(pipeline, alert_interval) if alert_interval is not None else None
     try:
-        if stream == "catalog":
-            _follow_catalog(pipeline, path, log, poll_interval=poll_interval, should_stop=should_stop,
+        if pipeline.streams.get(stream).whole_file:  # one document: read again whole once it changed
+            _follow_catalog(pipeline, stream, path, log, poll_interval=poll_interval, should_stop=should_stop,
                             on_cycle=on_cycle, sleep=sleep, alerts=alerts)
         else:
             _follow_lines(pipeline, stream, path, log, poll_interval=poll_interval, should_stop=should_stop,
@@ -305,7 +305,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             fh.close()
 
 
-def _follow_catalog(pipeline: Pipeline, path: Path, log, *, poll_interval: float,
+def _follow_catalog(pipeline: Pipeline, stream: str, path: Path, log, *, poll_interval: float,
                     should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
                     sleep: Callable[[float], None], alerts: BackgroundAlerts | None) -> None:
     def look() -> tuple | None:
@@ -322,7 +322,7 @@ def _follow_catalog(pipeline: Pipeline, path: Path, log, *, poll_interval: float
         # appeared while the follower waited for it) is not read half-written
         if now is not None and now != read_as and now == seen:
             try:
-                summary = pipeline._ingester.ingest_file("catalog", path, record_empty_run=False)
+                summary = pipeline._ingester.ingest_file(stream, path, record_empty_run=False)
             except SourceError:
                 if path.exists():
                     raise

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     from .monitoring.config import MonitoringConfig
     from .reports.base import ReportSpec
     from .settings import Settings
+    from .streams import Stream
     from .upcasting import Schema, Upcaster
     from .validation import Validator
 
@@ -219,4 +220,34 @@ def register_alert_sinks(config: MonitoringConfig) -> Iterable[AlertSink]:
     :returns: an iterable of :class:`~fastcommerce.monitoring.alerts.AlertSink`.
 
     .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------
+# Streams: what the log holds, and how each stream's files are read
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_streams() -> Iterable[Stream]:
+    """Declare the streams this plugin brings: each with its reader and payload type.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.streams.Stream` has a unique ``name``; a ``reader(path, *,
+    start, line, max_record_bytes, complete_lines_only)`` yielding
+    :class:`~fastcommerce.sources.RawRecord` (:func:`~fastcommerce.sources.read_jsonl` and
+    :func:`~fastcommerce.sources.read_csv` fit); the ``payload_type`` (an attrs class) its
+    valid canonical records are structured into; the ``default_file`` that ``run DIR``
+    reads and its ``order`` there (the built-ins: catalog 10, inventory 20, orders 30); and
+    optionally a ``role`` (``"catalog"``: the stream other records are checked against),
+    ``whole_file`` (re-read whole, never resumed) and ``header_lines``. Register the
+    stream's schemas with :func:`register_schemas` as usual. Two plugins registering one
+    name, or one role, is a :class:`~fastcommerce.errors.PluginConfigError` naming both;
+    ingesting a stream nobody registers is an
+    :class:`~fastcommerce.streams.UnknownStreamError` naming the known ones.
+
+    :returns: an iterable of :class:`~fastcommerce.streams.Stream` (may be empty).
+
+    .. versionadded:: 0.2
     """

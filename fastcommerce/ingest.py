@@ -35,7 +35,6 @@ from .memory import gc_paused
 from .settings import DEFAULT_SETTLE
 from .sources import (
     DEFAULT_MAX_RECORD_BYTES,
-    READERS,
     RawRecord,
     over_limit,
     oversized_identity_of,
@@ -43,6 +42,7 @@ from .sources import (
     settled,
     strip_eol,
 )
+from .streams import StreamRegistry
 from .upcasting import SchemaRegistry
 
 if TYPE_CHECKING:
@@ -195,6 +195,7 @@ class Ingester:
         self,
         log: EventLog,
         registry: SchemaRegistry,
+        streams: StreamRegistry,
         *,
         clock: Callable[[], datetime],
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -204,6 +205,7 @@ class Ingester:
         settle: float = DEFAULT_SETTLE,
     ) -> None:
         self.log, self.registry, self.clock = log, registry, clock
+        self.streams = streams  # each stream's reader, and whether its files resume
         self.decoder = decoder  # writes each appended batch's canonical rows in its transaction
         self.batch_size, self.max_record_bytes = batch_size, max_record_bytes
         self.settle = settle  # seconds a file's unterminated last line waits (see sources.settled)
@@ -224,6 +226,7 @@ class Ingester:
         here, at the one check, a truncation cannot slip between a check and the read.
         ``settle``: seconds an unterminated last line waits for its writer (default: the
         ingester's; ``0``: the file is complete, take it now)."""
+        spec = self.streams.get(stream)
         path = Path(path)
         data = Path(read_from) if read_from is not None else path
         check_readable(data)
@@ -232,16 +235,16 @@ class Ingester:
         start, line = 0, 0
         cp = self.log.checkpoint(key)
         last_offset = cp.last_offset if cp is not None else None
-        if resume and stream != "catalog":
+        if resume and not spec.whole_file:
             size = data.stat().st_size
             if cp is not None and cp.byte_offset <= size and fingerprint(data, cp.byte_offset) == cp.fingerprint:
                 start, line = cp.byte_offset, cp.line
             elif cp is not None and cp.byte_offset and on_replaced is not None:
                 on_replaced()
         summary = SourceSummary(stream=stream, source=source, resumed_from_line=line,
-                                skipped=line - (1 if stream == "inventory" and line else 0))
-        reader = READERS[stream](data, start=start, line=line, max_record_bytes=self.max_record_bytes,
-                                 complete_lines_only=False)
+                                skipped=max(line - spec.header_lines, 0))
+        reader = spec.reader(data, start=start, line=line, max_record_bytes=self.max_record_bytes,
+                              complete_lines_only=False)
         reader = _holding_back(reader, data, self.settle if settle is None else settle, summary, stream, source)
 
         def save_checkpoint(last: RawRecord | None, appended_up_to: int | None) -> None:
@@ -251,7 +254,7 @@ class Ingester:
                 last_offset = appended_up_to
             end = last.end if last else start
             bytes_of = data
-            if last is not None and stream != "catalog" and data.stat().st_size < end:
+            if last is not None and not spec.whole_file and data.stat().st_size < end:
                 # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
                 from .rotation import copy_holding
 

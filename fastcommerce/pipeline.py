@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +12,22 @@ import attrs
 from sqlite_utils import Database
 
 from .converter import make_converter
-from .errors import FastCommerceError, PluginError, SourceError
+from .decoding import Decoder, fingerprint_of
+from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
-from .decoding import Decoder, fingerprint_of
 from .plugins import (
-    PluginInfo, collect, decoder_plugins, describe, make_plugin_manager, reading_fingerprint, unique_names,
+    PluginInfo,
+    collect,
+    collect_streams,
+    decoder_plugins,
+    describe,
+    make_plugin_manager,
+    reading_fingerprint,
+    unique_names,
 )
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
@@ -28,24 +35,28 @@ from .reading import EventReader
 from .rotation import rotated_away
 from .settings import Settings
 from .sources import DEFAULT_MAX_RECORD_BYTES
+from .streams import CATALOG_ROLE, StreamRegistry
 from .upcasting import SchemaRegistry
 from .validation import ValidatorSet
 
 logger = get_logger(__name__)
 
-STREAMS = ("catalog", "inventory", "orders")
-"""The built-in streams, in the order ``run`` ingests them: the catalog describes the
-products before the orders that use them arrive."""
-
-DEFAULT_FILES = {
-    "catalog": "product_catalog.json",
-    "inventory": "inventory_updates.csv",
-    "orders": "orders_stream.jsonl",
-}
+def _check_streams(streams: StreamRegistry, registry: SchemaRegistry) -> None:
+    """Every registered stream has schemas, and every schema's stream is registered: one
+    without the other could be listed but never read."""
+    for name in streams.names:
+        if name not in registry.streams:
+            raise PluginConfigError(f"stream {name!r} from plugin {streams.owner(name)!r} has no schema "
+                                    "(register one with register_schemas)")
+    for name in registry.streams:
+        if name not in streams:
+            raise PluginConfigError(f"schemas of stream {name!r} are registered, but no plugin registers the "
+                                    f"stream itself (register_streams); registered streams: "
+                                    f"{', '.join(streams.names) or 'none'}")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @attrs.define
@@ -114,6 +125,9 @@ class Pipeline:
         schemas, upcasters = collect(self.pm, "register_schemas"), collect(self.pm, "register_upcasters")
         validators = collect(self.pm, "register_validators")
         self.registry = SchemaRegistry(schemas, upcasters)
+        self.streams = collect_streams(self.pm)
+        """The registered streams (``register_streams``): readers, payload types, ``run``'s files."""
+        _check_streams(self.streams, self.registry)
         self.validators = ValidatorSet(validators)
         self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
         if isinstance(db, EventLog):
@@ -126,9 +140,11 @@ class Pipeline:
         # a plugin that configures the converter could make payloads differ from the facts
         # the fast lane reads off the canonical dict: it turns the lane off
         self.reader = EventReader(self.registry, self.validators, self.converter,
-                                  fast=not self.pm.hook.configure_converter.get_hookimpls())
+                                  fast=not self.pm.hook.configure_converter.get_hookimpls(),
+                                  payload_types=self.streams.payload_types(),
+                                  catalog_stream=self.streams.with_role(CATALOG_ROLE))
         touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
-        decoders = decoder_plugins(self.pm, touched)
+        decoders = decoder_plugins(self.pm, touched, catalog=self.streams.with_role(CATALOG_ROLE))
         self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders)
         """Writes the canonical rows at ingest and keeps them current with the plugins."""
         reports = unique_names("report", collect(self.pm, "register_reports"))
@@ -140,7 +156,7 @@ class Pipeline:
                                             collect(self.pm, "register_projections", settings=self.settings),
                                             clock=clock, run_id=self.run_id,
                                             reading=reading_fingerprint(self.pm), decoder=self.decoder)
-        self._ingester = Ingester(self.log, self.registry, clock=clock, batch_size=batch_size,
+        self._ingester = Ingester(self.log, self.registry, self.streams, clock=clock, batch_size=batch_size,
                                   max_record_bytes=max_record_bytes, run_id=self.run_id, decoder=self.decoder,
                                   settle=self.settings.settle)
 
@@ -172,7 +188,7 @@ class Pipeline:
         away since it was last read (``live.jsonl`` renamed ``live.jsonl.1``, a new
         ``live.jsonl`` created), the rest of the old file is read first, under its new name
         (:func:`~fastcommerce.rotation.rotated_away`)."""
-        self._check_stream(stream)
+        spec = self.streams.get(stream)
         files = [Path(p) for p in paths]
         for f in files:
             check_readable(f)
@@ -180,7 +196,7 @@ class Pipeline:
         named = {f.resolve() for f in files}
         for f in files:
             # the rest of files rotated away since the last run, before the new file
-            for rotated in rotated_away(self.log, stream, f) if resume and stream != "catalog" else ():
+            for rotated in rotated_away(self.log, stream, f) if resume and not spec.whole_file else ():
                 if rotated.resolve() not in named:
                     summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
             summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
@@ -193,22 +209,23 @@ class Pipeline:
 
     def run(self, data_dir: str | Path = "sample_data", *, resume: bool = True,
             on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
-        """Ingest the catalog, then inventory, then orders from ``data_dir`` (the
+        """Ingest each registered stream's ``default_file`` from ``data_dir``, in the
+        streams' declared order (built-ins: the catalog, then inventory, then orders, by the
         contract's file names), then bring every projection up to date."""
         data_dir = Path(data_dir)
-        files = {s: data_dir / DEFAULT_FILES[s] for s in STREAMS}
+        order = self.streams.run_order()
+        files = {s.name: data_dir / s.default_file for s in order if s.default_file is not None}
         missing = [str(f) for f in files.values() if not f.is_file()]
         if missing:
             raise SourceError(f"{data_dir}: missing input file(s): {', '.join(missing)}")
         summary = IngestSummary()
-        for stream in STREAMS:
-            summary.sources.extend(self.ingest(stream, files[stream], resume=resume, on_batch=on_batch).sources)
+        for stream, file in files.items():
+            summary.sources.extend(self.ingest(stream, file, resume=resume, on_batch=on_batch).sources)
         self.project()
         return summary
 
     def _check_stream(self, stream: str) -> None:
-        if stream not in self.registry.streams:
-            raise SourceError(f"unknown stream {stream!r}; known: {', '.join(self.registry.streams)}")
+        self.streams.get(stream)  # an UnknownStreamError naming the registered streams
 
     # -- reading -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import FastCommerceError, PluginConfigError, PluginError, PluginLoadError
+from .streams import StreamRegistry
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -155,6 +156,27 @@ def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[st
     return out
 
 
+def collect_streams(pm: pluggy.PluginManager) -> StreamRegistry:
+    """The registered streams, each attributed to its plugin. Each plugin's answer comes
+    from an ordinary pluggy hook call (a caller holding that plugin's implementation), so
+    hook-call monitoring and wrappers see it; plugins are asked in name order."""
+    plugins = {n: p for n, p in pm.list_name_plugin() if p is not None}
+    items: list[tuple[str, Any]] = []
+    for name in sorted(plugins):
+        if not any(c.name == "register_streams" for c in pm.get_hookcallers(plugins[name]) or ()):
+            continue
+        others = [p for n, p in plugins.items() if n != name]
+        caller = pm.subset_hook_caller("register_streams", remove_plugins=others)
+        try:
+            answers = [list(answer or ()) for answer in caller()]
+        except FastCommerceError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {name!r} raised {type(exc).__name__} in register_streams: {exc}") from exc
+        items.extend((name, stream) for answer in answers for stream in answer)
+    return StreamRegistry(items)
+
+
 def unique_names(what: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """``items`` (``(plugin, object with a name)`` pairs) unchanged, or a
     :class:`PluginConfigError` naming both plugins when two register the same name."""
@@ -231,11 +253,12 @@ def _plugin_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     return out
 
 
-def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]) -> dict[str, str]:
+def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]],
+                    catalog: str | None = None) -> dict[str, str]:
     """Per stream, the plugins (``identity==version``, sorted, ``;``-joined) whose hooks
     decide how its records decode: those that registered one of its schemas, upcasters or
-    validators, every converter hook, and (for every stream but the catalog, whose versions
-    the others are checked against) the catalog's. ``touched``: ``(plugin, stream)`` pairs."""
+    validators, every converter hook, and (for every stream but ``catalog``, the stream of
+    the catalog role, whose versions the others are checked against) the catalog's. ``touched``: ``(plugin, stream)`` pairs."""
     versions = _plugin_versions(pm)
     by_stream: dict[str, set[str]] = {}
     for plugin, stream in touched:
@@ -243,8 +266,8 @@ def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]
             by_stream.setdefault(stream, set()).add(versions[plugin])
     everywhere = {versions[impl.plugin_name] for impl in pm.hook.configure_converter.get_hookimpls()
                   if impl.plugin_name in versions}
-    catalog = by_stream.get("catalog", set())
-    return {stream: ";".join(sorted(parts | everywhere | (catalog if stream != "catalog" else set())))
+    products = by_stream.get(catalog, set()) if catalog is not None else set()
+    return {stream: ";".join(sorted(parts | everywhere | (products if stream != catalog else set())))
             for stream, parts in by_stream.items()}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -123,15 +123,16 @@ class CatalogView:
     log order. Readers advance it as they go, so each event is checked against the catalog
     at its own place in the log, and a rebuild reproduces every check."""
 
-    def __init__(self, products: dict[str, Any] | None = None) -> None:
+    def __init__(self, products: dict[str, Any] | None = None, stream: str | None = None) -> None:
         self.products: dict[str, Any] = dict(products or {})
+        self.stream = stream  # the stream holding the catalog role (None: no catalog loaded)
 
     def advance(self, event: Event) -> None:
-        if event.stream == "catalog" and event.payload is not None:
+        if event.stream == self.stream and event.payload is not None:
             self.products[event.payload.product_id] = event.payload
 
     def copy(self) -> CatalogView:
-        return CatalogView(self.products)
+        return CatalogView(self.products, self.stream)
 
 
 class EventReader:
@@ -149,13 +150,17 @@ class EventReader:
     """
 
     def __init__(self, registry: SchemaRegistry, validators: ValidatorSet, converter: cattrs.Converter,
-                 *, fast: bool = True) -> None:
+                 *, fast: bool = True, payload_types: Mapping[str, type] | None = None,
+                 catalog_stream: str | None = None) -> None:
         self.registry, self.validators, self.converter = registry, validators, converter
+        self.payload_types = dict(payload_types or {})
+        self.catalog_stream = catalog_stream
+        """The stream with the catalog role: other records are validated against its products."""
         orders = validators.of_stream("orders")
-        self.fast = fast and BUILTIN_ORDER_CHECKS <= {v.check for _plugin, v in orders}
+        self.fast = fast and "orders" in self.payload_types and BUILTIN_ORDER_CHECKS <= {v.check for _plugin, v in orders}
         self._other_order_validators = ValidatorSet(
             (plugin, v) for plugin, v in orders if v.check not in BUILTIN_ORDER_CHECKS)
-        self._structure_order = functools.partial(structure_payload, converter, "orders")
+        self._structure_order = functools.partial(structure_payload, converter, self.payload_types.get("orders", object))
         self._canonical_of_order = self._order_canonical  # one bound method, not one per event
         # Variants whose whole upcast chain is built in: those upcasters treat a float price
         # as they treat its Decimal, so such a record can be checked straight off orjson's
@@ -175,7 +180,8 @@ class EventReader:
         """``structure(canonical)`` for records of ``stream``."""
         found = self._structurers.get(stream)
         if found is None:
-            found = self._structurers[stream] = functools.partial(structure_payload, self.converter, stream)
+            found = self._structurers[stream] = functools.partial(
+                structure_payload, self.converter, self.payload_types[stream])
         return found
 
     def canonical_of(self, record: LogRecord) -> dict[str, Any] | None:
@@ -253,7 +259,7 @@ class EventReader:
         payload = None
         if not any(p.is_error for p in problems):
             try:
-                payload = structure_payload(self.converter, stream, canonical)
+                payload = self.structure_for(stream)(canonical)
             except Exception as exc:  # a shape no validator caught: quarantine, never crash
                 problems.extend(_structure_problems(exc))
         facts = facts_from_payload(payload) if type(payload) is OrderEvent else None
@@ -263,11 +269,11 @@ class EventReader:
         """The catalog view as of ``offset`` (every catalog record up to and including it).
         ``known``, the view as of an earlier offset, saves reading the catalog history
         before it again (the log before an offset never changes); it is copied, not changed."""
-        start, view = 0, CatalogView()
+        start, view = 0, CatalogView(stream=self.catalog_stream)
         if known is not None and known[0] <= offset:
             start, view = known[0], known[1].copy()
-        if offset > start:  # each record checked against the catalog before it, as in a replay
-            for _event in self.decode_all(log.read(start, stream="catalog", to_offset=offset), view):
+        if offset > start and self.catalog_stream is not None:  # each record checked against the catalog before it
+            for _event in self.decode_all(log.read(start, stream=self.catalog_stream, to_offset=offset), view):
                 pass
         return view
 
@@ -276,10 +282,10 @@ class EventReader:
         """Decode in log order, advancing ``view`` past each catalog event. With ``streams``,
         records of other streams are skipped undecoded (catalog records are still decoded:
         the view needs them)."""
-        decode, products = self.decode, view.products
+        decode, products, catalog = self.decode, view.products, self.catalog_stream
         for record in records:
             stream = record.stream
-            if stream == "catalog":
+            if stream == catalog:
                 event = decode(record, catalog=products)
                 view.advance(event)
                 if streams is None or stream in streams:

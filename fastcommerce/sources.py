@@ -542,7 +542,3 @@ class _CatalogScanner:
                 yield self._rest(i, "expected ',' or ']' between products")
                 return
         yield self._rest(len(t), "catalog list is not closed")
-
-
-READERS = {"orders": read_jsonl, "inventory": read_csv, "catalog": read_catalog}
-"""The reader of each built-in stream. Catalog files are always re-read whole."""

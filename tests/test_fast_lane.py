@@ -81,7 +81,8 @@ def fresh_pipeline(**kwargs: Any) -> Iterator[Pipeline]:
 
 
 def slow_reader(p: Pipeline) -> EventReader:
-    return EventReader(p.registry, p.validators, p.converter, fast=False)
+    return EventReader(p.registry, p.validators, p.converter, fast=False, payload_types=p.streams.payload_types(),
+                       catalog_stream="catalog")
 
 
 def lane(event: Event, reader: EventReader | None = None) -> str:
@@ -690,7 +691,7 @@ def check_one_pass(p: Pipeline, raw: bytes, catalog: dict[str, Any] | None) -> d
                 assert {by_name[x.validator] for x in problems} <= set(warned), (raw, problems, warned)
             else:
                 assert problems == [], (raw, how)
-            payload = structure_payload(p.converter, "orders", canonical)
+            payload = structure_payload(p.converter, p.streams.get("orders").payload_type, canonical)
             assert facts_from_payload(payload) == facts, (raw, how)
     if verdicts.get("float") is not None:  # both passes see the same record
         assert verdicts["exact"] in (None, verdicts["float"]), raw

@@ -46,7 +46,7 @@ def test_builtins_are_registered_as_plugins(pipeline):
     names = {i.name for i in pipeline.plugins()}
     assert set(BUILTIN_PLUGINS) <= names
     orders = next(i for i in pipeline.plugins() if i.name == "fastcommerce.builtins.orders")
-    assert orders.hooks == ("register_schemas", "register_upcasters")
+    assert orders.hooks == ("register_schemas", "register_streams", "register_upcasters")
     assert orders.builtin
 
 
@@ -70,6 +70,7 @@ def test_block_a_builtin_and_register_it_again_as_a_throwaway_plugin(db_path):
         __name__ = "orders-again"
         register_schemas = staticmethod(hookimpl(orders.register_schemas))
         register_upcasters = staticmethod(hookimpl(orders.register_upcasters))
+        register_streams = staticmethod(hookimpl(orders.register_streams))
 
     p = Pipeline(db_path, load_entrypoints=False, blocked=["fastcommerce.builtins.orders"], plugins=[Again()])
     (event,) = orders_after_catalog(p, [WEB])

@@ -8,11 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
+import attrs
 import pytest
 import structlog
 from test_follow_robustness import append, order
 
-import fastcommerce.ingest
 from fastcommerce import Pipeline
 
 
@@ -136,7 +136,8 @@ def test_a_file_emptied_between_its_read_and_its_checkpoint_is_fingerprinted_on_
     """copytruncate while a reader is on the file: the checkpoint is saved after the file
     was emptied, so it is fingerprinted on the copy, which holds the bytes that were read."""
     p, live = unread
-    plain = fastcommerce.ingest.READERS["orders"]
+    spec = p.streams.get("orders")
+    plain = spec.reader
 
     def reader(*args, **kwargs):
         yield from plain(*args, **kwargs)  # ORD-2 read; then, before the checkpoint is saved:
@@ -145,9 +146,9 @@ def test_a_file_emptied_between_its_read_and_its_checkpoint_is_fingerprinted_on_
         with open(live, "r+b") as fh:  # ... and empties the file
             fh.truncate(0)
 
-    monkeypatch.setitem(fastcommerce.ingest.READERS, "orders", reader)
+    monkeypatch.setitem(p.streams._streams, "orders", attrs.evolve(spec, reader=reader))
     p.ingest("orders", live)
-    monkeypatch.setitem(fastcommerce.ingest.READERS, "orders", plain)
+    monkeypatch.setitem(p.streams._streams, "orders", spec)
     append(live, order(10))
     summary = p.ingest("orders", live)
     assert [(s.source, s.read) for s in summary.sources] == [(str(live.with_name("live.jsonl.1")), 1), (str(live), 1)]

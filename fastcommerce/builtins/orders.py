@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..events import OrderEvent
 from ..hookspecs import hookimpl
+from ..sources import read_jsonl
+from ..streams import Stream
 from ..upcasting import Schema, Upcaster
 from ._shared import map_items, to_decimal_or_keep, to_utc_text_or_keep
 
@@ -148,3 +151,9 @@ def register_upcasters() -> list[Upcaster]:
         Upcaster(stream=STREAM, variant="mobile", from_version=1, upcast=upcast_mobile, **web),
         Upcaster(stream=STREAM, variant="api", from_version=3, upcast=upcast_api_v3, **web),
     ]
+
+
+@hookimpl
+def register_streams() -> list[Stream]:
+    return [Stream(name=STREAM, reader=read_jsonl, payload_type=OrderEvent, default_file="orders_stream.jsonl",
+                   order=30, description="orders, one JSON object a line")]
