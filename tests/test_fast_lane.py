@@ -642,7 +642,7 @@ def test_fast_and_slow_lanes_read_every_order_the_same():
 
 
 def _catalog(p: Pipeline) -> dict[str, Any]:
-    view = CatalogView()
+    view = CatalogView(stream=p.reader.catalog_stream)
     for event in p.reader.decode_all(p.log.read(0, stream="catalog"), view):
         assert event.payload is not None, event.problems
     assert set(view.products) == set(LISTED_CENTS)
