@@ -19,11 +19,11 @@ import orjson
 import structlog
 
 from . import __version__
+from .cli_params import SETTLE_OPTION, StreamName, entrypoint_selection
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
-from .plugins import collect_streams, make_plugin_manager
-from .settings import DEFAULT_SETTLE, Settings
+from .settings import Settings
 
 FORMATS = click.Choice(["text", "json"])
 
@@ -46,13 +46,6 @@ def configure_logging(verbosity: int, json_logs: bool | None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-
-
-def _entrypoint_selection() -> list[str] | None:
-    value = os.environ.get("FASTCOMMERCE_LOAD_PLUGINS")
-    if value is None:
-        return None
-    return [n.strip() for n in value.split(",") if n.strip()]
 
 
 def _check_database(db: str, *, create: bool) -> None:
@@ -89,7 +82,7 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
         else:
             _check_database(db, create=create)
         try:
-            pipeline = Pipeline(db, only_entrypoints=_entrypoint_selection(), blocked=obj["blocked"],
+            pipeline = Pipeline(db, only_entrypoints=entrypoint_selection(), blocked=obj["blocked"],
                                 monitoring=obj["config"], settings=None if settle is None else Settings(settle=settle))
         except EventLogError as exc:  # sqlite's own words do not say which file
             raise type(exc)(f"{db}: {exc}") from exc
@@ -194,30 +187,6 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
     if config is None and Path("fastcommerce.toml").is_file():
         config = Path("fastcommerce.toml")
     ctx.obj = {"db": db, "blocked": blocked, "config": config}
-
-
-SETTLE_OPTION: dict[str, Any] = {
-    "type": click.FloatRange(min=0), "default": None, "metavar": "SECONDS", "envvar": "FASTCOMMERCE_SETTLE",
-    "help": f"A file's last line without its line break is held back (checkpoint before it) until the file has "
-            f"not been modified for this many seconds [default: {DEFAULT_SETTLE:g}]; 0: the files are complete, "
-            "take it now."}
-
-
-class StreamName(click.ParamType):
-    """A stream the loaded plugins register (``--block``, ``FASTCOMMERCE_LOAD_PLUGINS``), checked at run time."""
-
-    name = "stream"
-
-    def convert(self, value: Any, param: Any, ctx: click.Context | None) -> str:
-        obj = (ctx.find_root().obj if ctx is not None else None) or {}
-        try:
-            streams = collect_streams(make_plugin_manager(only_entrypoints=_entrypoint_selection(),
-                                                          blocked=obj.get("blocked", ())))
-        except FastCommerceError:
-            return value  # the pipeline says what is wrong with the plugins
-        if value not in streams:
-            self.fail(f"unknown stream {value!r}; the loaded plugins register: {', '.join(streams.names)}", param, ctx)
-        return value
 
 
 @main.command()

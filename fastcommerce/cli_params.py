@@ -1,0 +1,44 @@
+"""The command line's parameter types and shared options, kept apart from the commands."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from .errors import FastCommerceError
+from .plugins import collect_streams, make_plugin_manager
+from .settings import DEFAULT_SETTLE
+
+
+def entrypoint_selection() -> list[str] | None:
+    """The entry-point plugins ``FASTCOMMERCE_LOAD_PLUGINS`` names (None: all installed)."""
+    value = os.environ.get("FASTCOMMERCE_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+SETTLE_OPTION: dict[str, Any] = {
+    "type": click.FloatRange(min=0), "default": None, "metavar": "SECONDS", "envvar": "FASTCOMMERCE_SETTLE",
+    "help": f"A file's last line without its line break is held back (checkpoint before it) until the file has "
+            f"not been modified for this many seconds [default: {DEFAULT_SETTLE:g}]; 0: the files are complete, "
+            "take it now."}
+
+
+class StreamName(click.ParamType):
+    """A stream the loaded plugins register (``--block``, ``FASTCOMMERCE_LOAD_PLUGINS``), checked at run time."""
+
+    name = "stream"
+
+    def convert(self, value: Any, param: Any, ctx: click.Context | None) -> str:
+        obj = (ctx.find_root().obj if ctx is not None else None) or {}
+        try:
+            streams = collect_streams(make_plugin_manager(only_entrypoints=entrypoint_selection(),
+                                                          blocked=obj.get("blocked", ())))
+        except FastCommerceError:
+            return value  # the pipeline says what is wrong with the plugins
+        if value not in streams:
+            self.fail(f"unknown stream {value!r}; the loaded plugins register: {', '.join(streams.names)}", param, ctx)
+        return value
