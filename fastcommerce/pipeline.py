@@ -137,10 +137,7 @@ class Pipeline:
         else:
             self.log = EventLog.open(db, busy_timeout=busy_timeout)
         self.clock = clock
-        # a plugin that configures the converter could make payloads differ from the facts
-        # the fast lane reads off the canonical dict: it turns the lane off
         self.reader = EventReader(self.registry, self.validators, self.converter,
-                                  fast=not self.pm.hook.configure_converter.get_hookimpls(),
                                   payload_types=self.streams.payload_types(),
                                   catalog_stream=self.streams.with_role(CATALOG_ROLE))
         touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]

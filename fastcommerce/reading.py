@@ -16,19 +16,14 @@ from typing import Any
 import cattrs
 import orjson
 
-from .builtins.clean_orders import (
-    BUILTIN_ORDER_CHECKS,
-    facts_from_payload,
-    order_facts_if_clean,
-)
 from .converter import structure_error_messages, structure_payload
-from .events import LAZY, Event, LogRecord, OrderEvent, Problem
+from .events import Event, LogRecord, OrderEvent, Problem
+from .facts import facts_from_payload
 from .sources import unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
 
 CORE = "fastcommerce.core"
-BUILTIN_ORDERS = "fastcommerce.builtins.orders"
 
 
 def _refuse(name: str) -> Any:
@@ -138,42 +133,18 @@ class CatalogView:
 class EventReader:
     """Turns stored :class:`LogRecord` rows into validated :class:`Event` objects.
 
-    Orders, the bulk of every log, take a fast lane when every built-in order validator
-    is active: one pass (:mod:`fastcommerce.builtins.clean_orders`) proves a record clean
-    and yields its :class:`~fastcommerce.events.OrderFacts`; the payload is then structured
-    only if a projection asks for it. A record whose only findings are warnings (no
-    address, a price far from the catalog's) keeps its facts too, and only the validators
-    that word those warnings run. Anything the pass is not sure of goes through every
-    validator, so problems and their reasons are the same either way. Plugin validators
-    of orders run on every record in both lanes. ``fast=False`` turns the lane off (it is
-    off when a plugin configures the converter, which could change payloads).
+    One path for every record: parse exactly, detect the variant if needed, upcast, run
+    every validator of its stream, structure the payload. Each rule is stated once, in its
+    validator; ingest runs this once per record and writes the canonical rows.
     """
 
     def __init__(self, registry: SchemaRegistry, validators: ValidatorSet, converter: cattrs.Converter,
-                 *, fast: bool = True, payload_types: Mapping[str, type] | None = None,
+                 *, payload_types: Mapping[str, type] | None = None,
                  catalog_stream: str | None = None) -> None:
         self.registry, self.validators, self.converter = registry, validators, converter
         self.payload_types = dict(payload_types or {})
         self.catalog_stream = catalog_stream
         """The stream with the catalog role: other records are validated against its products."""
-        orders = validators.of_stream("orders")
-        self.fast = fast and "orders" in self.payload_types and BUILTIN_ORDER_CHECKS <= {v.check for _plugin, v in orders}
-        self._other_order_validators = ValidatorSet(
-            (plugin, v) for plugin, v in orders if v.check not in BUILTIN_ORDER_CHECKS)
-        self._structure_order = functools.partial(structure_payload, converter, self.payload_types.get("orders", object))
-        self._canonical_of_order = self._order_canonical  # one bound method, not one per event
-        # Variants whose whole upcast chain is built in: those upcasters treat a float price
-        # as they treat its Decimal, so such a record can be checked straight off orjson's
-        # floats and its exact canonical dict built only if someone asks for it.
-        self._float_safe = frozenset(
-            node for node in registry.nodes("orders")
-            if all(plugin == BUILTIN_ORDERS for plugin, _up in registry.chain("orders", *node))
-            and registry.owner("orders", node) == BUILTIN_ORDERS
-        ) if self.fast and not self._other_order_validators.of_stream("orders") else frozenset()
-        canonical = registry.canonical("orders") if "orders" in registry.streams else None
-        self._canonical_node = canonical.node if canonical is not None else None
-        self._order_validators = orders
-        self._subsets: dict[frozenset, ValidatorSet] = {}
         self._structurers: dict[str, Any] = {}
 
     def structure_for(self, stream: str) -> Any:
@@ -195,42 +166,7 @@ class EventReader:
             variant, version = schema.node
         return self.registry.upcast(record.stream, variant, version, value, where=record.where)  # type: ignore[arg-type]
 
-    def _checks(self, checks: list) -> ValidatorSet:
-        """The order validators running one of ``checks``, in their usual order."""
-        key = frozenset(checks)
-        found = self._subsets.get(key)
-        if found is None:
-            found = self._subsets[key] = ValidatorSet(
-                (plugin, v) for plugin, v in self._order_validators if v.check in key)
-        return found
-
-    def _order_canonical(self, record: LogRecord) -> dict[str, Any]:
-        return self.registry.upcast("orders", record.variant, record.schema_version,  # type: ignore[arg-type]
-                                    parse_exact(record.raw))
-
     def decode(self, record: LogRecord, *, catalog: Any = None) -> Event:
-        if (record.stream == "orders" and (record.variant, record.schema_version) in self._float_safe
-                and record.rejected is None and not _has_long_number(record.raw)):
-            try:
-                value = orjson.loads(record.raw)
-            except orjson.JSONDecodeError:
-                value = None
-            if type(value) is dict:
-                if (record.variant, record.schema_version) != self._canonical_node:
-                    value = self.registry.upcast("orders", record.variant, record.schema_version, value)  # type: ignore[arg-type]
-                warned: list = []
-                facts = order_facts_if_clean(value, record, catalog, floats=True, warnings=warned)
-                if facts is not None:
-                    if not warned:
-                        return Event(record=record, canonical=LAZY, payload=LAZY, facts=facts,
-                                     structure=self._structure_order, canonical_of=self._canonical_of_order)
-                    # only warnings: the checks that word them run on the exact canonical dict
-                    canonical = self._order_canonical(record)
-                    problems = self._checks(warned).run(
-                        "orders", canonical, ValidationContext(record=record, catalog=catalog))
-                    if not any(p.is_error for p in problems):  # a plugin may use a check as an error
-                        return Event(record=record, canonical=canonical, payload=LAZY, problems=tuple(problems),
-                                     facts=facts, structure=self._structure_order)
         if record.rejected == "malformed_record":
             return _rejected(record, "malformed_record", record.reason or "malformed record")
         try:
@@ -245,15 +181,6 @@ class EventReader:
                 return _rejected(record, "unknown_schema", f"matches no registered {stream} variant")
             variant, version = schema.node
         canonical = self.registry.upcast(stream, variant, version, value, where=record.where)  # type: ignore[arg-type]
-        if stream == "orders" and self.fast:
-            facts = order_facts_if_clean(canonical, record, catalog)
-            if facts is not None:
-                problems = self._other_order_validators.run(
-                    stream, canonical, ValidationContext(record=record, catalog=catalog))
-                if any(p.is_error for p in problems):
-                    return Event(record=record, canonical=canonical, payload=None, problems=tuple(problems))
-                return Event(record=record, canonical=canonical, payload=LAZY, problems=tuple(problems),
-                             facts=facts, structure=self._structure_order)
         context = ValidationContext(record=record, catalog=catalog)
         problems = self.validators.run(stream, canonical, context)
         payload = None
