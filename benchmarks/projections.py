@@ -60,10 +60,10 @@ import tempfile
 import time
 from datetime import date, timedelta
 from decimal import Decimal
-
-from _common import code_version as package_version  # benchmarks/ is on sys.path
 from pathlib import Path
 from typing import Any
+
+from _common import code_version as package_version  # benchmarks/ is on sys.path
 
 TARGET_CATCHUP_MIN = 50_000  # events/s
 TARGET_CATCHUP_AIM = 100_000

@@ -19,9 +19,9 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import cattrs
 
-    from .projections import Projection
     from .monitoring.alerts import AlertRule, AlertSink
     from .monitoring.config import MonitoringConfig
+    from .projections import Projection
     from .reports.base import ReportSpec
     from .settings import Settings
     from .streams import Stream
