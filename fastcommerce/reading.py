@@ -7,7 +7,6 @@ or fixed later applies to every old record on the next read or rebuild.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -19,7 +18,7 @@ import orjson
 from .converter import structure_error_messages, structure_payload
 from .events import Event, LogRecord, OrderEvent, Problem
 from .facts import facts_from_payload
-from .sources import unpaired_surrogate
+from .sources import MAX_NESTING, stdlib_json, too_deep, unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
 
@@ -88,12 +87,14 @@ def parse_exact(raw: bytes) -> Any:
     integer), or a float that came out zero or subnormal (``1e-400``), takes the exact
     stdlib parser instead, so no value is ever rounded.
     """
+    if too_deep(raw):
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
     if not _has_long_number(raw):
         try:
             return _decimals(orjson.loads(raw))
         except (orjson.JSONDecodeError, _Underflow):
             pass  # the stdlib parser reads it exactly, or gives the error message
-    value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse)
+    value = stdlib_json(raw, parse_float=Decimal, parse_constant=_refuse)
     bad = unpaired_surrogate(value)  # orjson refuses these; a record stored before ingest did too
     if bad is not None:
         raise ValueError(f"{bad!r} holds an unpaired surrogate, which UTF-8 cannot encode")

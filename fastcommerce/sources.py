@@ -20,6 +20,8 @@ import io
 import json
 import math
 import os
+import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -113,9 +115,48 @@ def unpaired_surrogate(value: Any) -> str | None:
     return None
 
 
+MAX_NESTING = 512
+"""Deepest nesting of arrays and objects a record may have. The verdict on a record is a
+function of its bytes alone: orjson refuses beyond 1,024 levels and the stdlib parser at a
+depth that moves with the caller's stack, so anything deeper than this is malformed on every
+path (ingest, re-decode, verify)."""
+
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep(body: bytes, limit: int = MAX_NESTING) -> bool:
+    """Whether ``body`` nests arrays and objects deeper than ``limit`` (brackets inside
+    strings do not count). Cheap when it cannot be: fewer openers than ``limit``."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for m in _TOKENS.finditer(body):
+        c = m.group()
+        if c == b"[" or c == b"{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == b"]" or c == b"}":
+            depth -= 1
+    return False
+
+
+def stdlib_json(text: str | bytes, **options: Any) -> Any:
+    """``json.loads`` with headroom: the C scanner recurses once per level, so the caller's
+    own stack depth must not decide whether a record within :data:`MAX_NESTING` parses."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 4 * MAX_NESTING)
+    try:
+        return json.loads(text, **options)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def parse_json(body: bytes) -> tuple[Any, str | None]:
     """``(value, None)`` or ``(None, reason)``. orjson first; stdlib only for what orjson
     refuses but JSON allows (integers beyond 64 bits), never a string UTF-8 cannot hold."""
+    if too_deep(body):
+        return None, f"not valid JSON: nested deeper than {MAX_NESTING} levels"
     try:
         return orjson.loads(body), None
     except orjson.JSONDecodeError as exc:
@@ -127,7 +168,7 @@ def parse_json(body: bytes) -> tuple[Any, str | None]:
     if not text.strip():
         return None, "blank line"
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = stdlib_json(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         return None, f"not valid JSON: {first_error}"
     bad = unpaired_surrogate(value)
