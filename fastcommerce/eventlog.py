@@ -11,141 +11,26 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
+from . import schema
 from .checkpointing import BACKSTOP_PAGES, BackgroundCheckpointer
 from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from .events import LogRecord
 from .logs import get_logger
+from .schema import CHECKPOINT_TABLE, LOG_TABLE, RUNS_TABLE
 from .times import format_time, parse_time  # noqa: F401  (re-exported: the log's time form)
 
 logger = get_logger(__name__)
 
-LOG_TABLE = "event_log"
-CHECKPOINT_TABLE = "checkpoints"
-RUNS_TABLE = "ingest_runs"
 DEFAULT_BUSY_TIMEOUT = 5.0
-
-migrations = Migrations("fastcommerce.eventlog")
-
-
-@migrations()
-def m001_event_log(db: Database) -> None:
-    db.execute(
-        f"""
-        CREATE TABLE {LOG_TABLE} (
-            "offset" INTEGER PRIMARY KEY AUTOINCREMENT,
-            stream TEXT NOT NULL,
-            content_hash BLOB NOT NULL,
-            natural_key TEXT,
-            event_time TEXT,
-            recorded_at TEXT NOT NULL,
-            source TEXT NOT NULL,
-            line INTEGER NOT NULL,
-            variant TEXT,
-            schema_version INTEGER,
-            rejected TEXT,
-            reason TEXT,
-            raw BLOB NOT NULL,
-            UNIQUE (stream, content_hash)
-        )
-        """
-    )
-    for op in ("UPDATE", "DELETE"):
-        db.execute(
-            f"""
-            CREATE TRIGGER {LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {LOG_TABLE}
-            BEGIN
-                SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only ({op} refused)');
-            END
-            """
-        )
-    db.execute(
-        f"""
-        CREATE TABLE {CHECKPOINT_TABLE} (
-            source_id TEXT PRIMARY KEY,
-            stream TEXT NOT NULL,
-            path TEXT NOT NULL,
-            byte_offset INTEGER NOT NULL,
-            line INTEGER NOT NULL,
-            fingerprint BLOB NOT NULL,
-            last_offset INTEGER,
-            updated_at TEXT NOT NULL
-        )
-        """
-    )
-    db.execute(
-        f"""
-        CREATE TABLE {RUNS_TABLE} (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id TEXT NOT NULL,
-            source_id TEXT NOT NULL,
-            stream TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT NOT NULL,
-            read INTEGER NOT NULL,
-            appended INTEGER NOT NULL,
-            duplicates INTEGER NOT NULL,
-            malformed INTEGER NOT NULL,
-            skipped INTEGER NOT NULL
-        )
-        """
-    )
-
-
-@migrations()
-def m002_refuse_replace(db: Database) -> None:
-    """``INSERT OR REPLACE`` deletes the conflicting row without firing DELETE triggers
-    (unless recursive_triggers is on), so an insert that collides with a logged offset or
-    content hash is refused before conflict resolution can run."""
-    db.execute(
-        f"""
-        CREATE TRIGGER {LOG_TABLE}_no_replace BEFORE INSERT ON {LOG_TABLE}
-        WHEN (NEW."offset" IS NOT NULL AND EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE "offset" = NEW."offset"))
-          OR EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE stream = NEW.stream AND content_hash = NEW.content_hash)
-        BEGIN
-            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a logged record cannot be replaced)');
-        END
-        """
-    )
-
-
-@migrations()
-def m003_run_metrics(db: Database) -> None:
-    """Throughput and latency of each ingest run (pipeline health), and an index for the
-    quality rules that look at what was recorded in the last hours."""
-    for column in ("seconds REAL", "latency_p50_s INTEGER", "latency_p95_s INTEGER"):
-        db.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column}")
-    db.execute(f"CREATE INDEX {LOG_TABLE}_recorded ON {LOG_TABLE} (recorded_at, stream)")
-
-
-@migrations()
-def m004_rotated_from(db: Database) -> None:
-    """The path a checkpoint was given from by a rotation: only a file rotated away from a
-    path is read again as part of that path (see :mod:`fastcommerce.rotation`)."""
-    db.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN rotated_from TEXT")
-
-
-@migrations()
-def m005_canonical(db: Database) -> None:
-    """The canonical rows beside the raw ones (:mod:`fastcommerce.canonical`). A log that
-    already holds records gets them derived once, on open, from its raw bytes
-    (:meth:`fastcommerce.decoding.Decoder.sync`)."""
-    from . import canonical
-
-    for statement in canonical.DDL:
-        db.execute(statement)
-    # records already in the log (written by an earlier version) are derived on open
-    db.execute(f"INSERT INTO {canonical.META} (key, value) VALUES ('backfill_done', 0), "
-               f"('backfill_upto', (SELECT COALESCE(MAX(\"offset\"), 0) FROM {LOG_TABLE}))")
 
 
 def _main_file(conn: sqlite3.Connection) -> str:
@@ -180,6 +65,7 @@ _INSERT = (
 
 
 _from_text = datetime.fromisoformat
+_recorded_at = cast("Callable[[str], datetime]", parse_time)  # recorded_at is NOT NULL
 
 
 def _to_record(row: Sequence[Any]) -> LogRecord:
@@ -187,7 +73,7 @@ def _to_record(row: Sequence[Any]) -> LogRecord:
     event_time = row[4]
     return LogRecord(row[0], row[1], row[2], row[3],
                      None if event_time is None else _from_text(event_time),  # nearly all distinct: no cache
-                     parse_time(row[5]), *row[6:])
+                     _recorded_at(row[5]), *row[6:])
 
 
 def _translate(exc: sqlite3.Error) -> EventLogError:
@@ -203,7 +89,8 @@ class EventLog:
     """The log and its checkpoints in one SQLite file.
 
     Open it with :meth:`open` (a path, WAL mode, a busy timeout) or pass a
-    ``sqlite_utils.Database`` you already hold.
+    ``sqlite_utils.Database`` you already hold. Opening creates or upgrades every table
+    the core keeps in the file (:mod:`fastcommerce.schema`), once.
     """
 
     def __init__(self, db: Database, *, checkpointer: BackgroundCheckpointer | None = None) -> None:
@@ -213,11 +100,11 @@ class EventLog:
         # stops the thread of a log that is dropped without close()
         self._stop_checkpointer = weakref.finalize(self, checkpointer.stop) if checkpointer else None
         try:
-            if migrations.pending(db):  # read-only: most opens find nothing to do and take no lock
+            if schema.pending(db):  # read-only: most opens find nothing to do and take no lock
                 # under the write lock, waiting for it as long as the busy timeout says: processes
                 # opening a new file together would otherwise race to create the same tables
                 with self.transaction():
-                    migrations.apply(db)
+                    schema.apply(db)  # every core table: the log's, the projections', the alerts'
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -344,7 +231,9 @@ class EventLog:
         come from our own code, never from input."""
         cols = ", ".join(row)
         marks = ", ".join("?" * len(row))
-        return self.conn.execute(f"INSERT INTO {RUNS_TABLE} ({cols}) VALUES ({marks})", list(row.values())).lastrowid
+        run = self.conn.execute(f"INSERT INTO {RUNS_TABLE} ({cols}) VALUES ({marks})", list(row.values())).lastrowid
+        assert run is not None  # an INSERT's rowid
+        return run
 
     def update_run(self, run: int, values: dict[str, Any]) -> None:
         """Update columns of the run row ``run`` (inside :meth:`transaction`)."""

@@ -27,12 +27,15 @@ print(sorted(r.why or "-" for r in results))
 
 
 def _make_old(db: Path) -> None:
-    """The columns this version added to the projection bookkeeping, removed again."""
+    """The columns this version added to the projection bookkeeping, removed again, and
+    with them the record of the migrations that added them (a file written before the
+    projections' migrations existed has none: its tables were made on every open)."""
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("ALTER TABLE projection_state DROP COLUMN reading")
         conn.execute("ALTER TABLE projection_runs DROP COLUMN latency_p95_s")
         conn.execute("ALTER TABLE projection_runs DROP COLUMN latency_p50_s")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE migration_set = 'fastcommerce.projections'")
     conn.close()
 
 

@@ -10,9 +10,10 @@ the sales projection's, which holds that state.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from ..converter import parse_decimal, parse_timestamp
 from ..events import ORDER_STATUSES
@@ -79,9 +80,9 @@ def amount_text(amount: Decimal) -> str:
     return str(cents) if cents == amount else str(amount.normalize())
 
 
-def money_problem(value: Any) -> str | None:
+def money_problem(value: Any, *, maximum: Decimal = MAX_UNIT_PRICE) -> str | None:
     """Why ``value`` is not a valid unit price, or ``None``: a number, not negative, at
-    most two decimals judged on the value (29.990 is 29.99)."""
+    most two decimals judged on the value (29.990 is 29.99), at most ``maximum``."""
     if isinstance(value, str):
         return f"{value!r} is a string, not a number"
     try:
@@ -90,14 +91,17 @@ def money_problem(value: Any) -> str | None:
         return str(exc)
     if amount < 0:
         return f"{amount_text(amount)} is negative"
-    if amount > MAX_UNIT_PRICE:
-        return f"{amount_text(amount)} is above the supported maximum of {MAX_UNIT_PRICE}"
+    if amount > maximum:
+        return f"{amount_text(amount)} is above the supported maximum of {maximum}"
     if amount != amount.quantize(CENT, rounding=ROUND_DOWN):  # bounded above: quantize is exact
         return f"{amount_text(amount)} has more than 2 decimals"
     return None
 
 
-def item_problems(items: Any) -> Found:
+def item_problems(items: Any, *, max_quantity: int | None = MAX_QUANTITY,
+                  max_price: Decimal = MAX_UNIT_PRICE) -> Found:
+    """The contract's item rules. The bounds keep the log's sums in 64 bits; code that sums
+    exactly and stores nothing (``fastcommerce.compat``) passes its own."""
     if not isinstance(items, list):
         yield "invalid_item", f"items is {type(items).__name__}, not a list"
         return
@@ -117,12 +121,12 @@ def item_problems(items: Any) -> Found:
         qty = item.get("quantity")
         if type(qty) is not int or qty <= 0:
             yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
-        elif qty > MAX_QUANTITY:
-            yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {MAX_QUANTITY}"
+        elif max_quantity is not None and qty > max_quantity:
+            yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {max_quantity}"
         if "unit_price" not in item:
             yield "invalid_item", f"{where} has no unit price"
         else:
-            why = money_problem(item["unit_price"])
+            why = money_problem(item["unit_price"], maximum=max_price)
             if why:
                 yield "invalid_item", f"{where}.unit_price {why}"
 

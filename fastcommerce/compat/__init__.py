@@ -1,5 +1,18 @@
 """Drop-in replacements for legacy code (see DEBUGGING.md).
 
+Where this package sits: at the top, an adapter like the CLI. It is plugin-level code, so
+it may import the core *and* the built-ins: it reuses the shop's rules where they are
+stated once (the orders plugin's variant detection and upcasters, the validators' field,
+item, status and currency checks, the converter's timestamps and decimals, the money
+quantum) instead of keeping a copy of its own. Nothing in the core or the built-ins
+imports it.
+
+- ``order_processor``: the legacy ``OrderProcessor`` and its command line;
+- ``lines``: one line of the stream to an order event or its reasons;
+- ``records``: order events and the state of one order;
+- ``exact``: money at any size, never rounded on the way; ``results``: the saved file;
+  ``command``: the tables the script prints.
+
 ``OrderProcessor`` is imported lazily so that running
 ``python -m fastcommerce.compat.order_processor`` does not import the module twice.
 """

@@ -5,7 +5,8 @@ quarantine rate) stays raised while the rule keeps finding it: it is notified wh
 again only after the cooldown, and once more when it resolves. An *instant* finding (a
 volume spike in one hour) is raised once for its key and never resolves. The ``alerts``
 table holds the state; every notification goes to every sink, and a sink that fails is
-logged and counted (``alert_deliveries``), never allowed to stop the pipeline.
+logged and counted (``alert_deliveries``), never allowed to stop the pipeline. Both tables
+are created with the log, by its migrations (:mod:`fastcommerce.schema`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from sqlite_utils import Database
 
 from ..eventlog import format_time
 from ..logs import get_logger
+from ..schema import ALERTS, DELIVERIES  # created with the log (fastcommerce.schema)
 from .config import MonitoringConfig
 
 logger = get_logger(__name__)
 
-ALERTS, DELIVERIES = "alerts", "alert_deliveries"
 SEVERITIES = ("info", "warning", "critical")
 
 
@@ -99,28 +100,12 @@ class EvaluationResult:
     delivery_failures: int = 0
 
 
-def create_tables(db: Database) -> None:
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {ALERTS} (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, "
-        "key TEXT NOT NULL, source TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, value REAL, threshold REAL, "
-        "details TEXT NOT NULL, instant INTEGER NOT NULL, raised_at TEXT NOT NULL, "
-        "last_seen_at TEXT NOT NULL, notified_at TEXT NOT NULL, resolved_at TEXT)"
-    )
-    db.execute(f"CREATE INDEX IF NOT EXISTS {ALERTS}_open ON {ALERTS} (rule, key, resolved_at)")
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {DELIVERIES} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "alert_id INTEGER NOT NULL, sink TEXT NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL, "
-        "ok INTEGER NOT NULL, error TEXT)"
-    )
-
-
 class AlertEngine:
     def __init__(self, db: Database, config: MonitoringConfig, rules: Iterable[tuple[str, AlertRule]],
                  sinks: Iterable[tuple[str, AlertSink]], transaction) -> None:
         self.db, self.config, self.transaction = db, config, transaction
         self.rules = sorted(rules, key=lambda pr: pr[1].name)
         self.sinks = sorted(sinks, key=lambda ps: ps[1].name)
-        create_tables(db)
 
     def evaluate(self, now: datetime) -> EvaluationResult:
         result = EvaluationResult()
@@ -128,16 +113,16 @@ class AlertEngine:
         findings: dict[tuple[str, str], Finding] = {}
         source: dict[tuple[str, str], str] = {}
         evaluated: set[str] = set()
-        for plugin, rule in self.rules:
+        for plugin, checker in self.rules:
             try:
-                found = list(rule.evaluate(context))
-                evaluated.add(rule.name)
+                found = list(checker.evaluate(context))
+                evaluated.add(checker.name)
                 for f in found:
                     findings[(f.rule, f.key)] = f
-                    source[(f.rule, f.key)] = rule.name
-            except Exception as exc:  # a broken rule must not silence the others
-                result.rule_errors[rule.name] = f"{type(exc).__name__}: {exc}"
-                logger.error("alert_rule_failed", rule=rule.name, plugin=plugin, error=str(exc))
+                    source[(f.rule, f.key)] = checker.name
+            except Exception as exc:  # noqa: BLE001  (a broken rule must not silence the others)
+                result.rule_errors[checker.name] = f"{type(exc).__name__}: {exc}"
+                logger.error("alert_rule_failed", rule=checker.name, plugin=plugin, error=str(exc))
         result.findings = len(findings)
         at = format_time(now)
         cooldown = timedelta(minutes=self.config.cooldown_minutes)
@@ -157,6 +142,7 @@ class AlertEngine:
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [rule, key, source[(rule, key)], f.severity, f.message, f.value, f.threshold, details, int(f.instant),
                          at, at, at, at if f.instant else None]).lastrowid
+                    assert alert_id is not None  # an INSERT's rowid
                     result.raised.append(Notification(alert_id=alert_id, kind="raised", at=at, finding=f, raised_at=at))
                     continue
                 if row[6]:  # an instant alert is raised once per key
@@ -183,13 +169,13 @@ class AlertEngine:
         return result
 
     def _deliver(self, notifications: list[Notification], result: EvaluationResult) -> None:
-        rows = []
+        rows: list[tuple[int, str, str, str, int, str | None]] = []
         for note in notifications:
             for plugin, sink in self.sinks:
                 try:
                     sink.send(note)
                     rows.append((note.alert_id, sink.name, note.kind, note.at, 1, None))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001  (a failing sink is recorded, never fatal)
                     result.delivery_failures += 1
                     rows.append((note.alert_id, sink.name, note.kind, note.at, 0, f"{type(exc).__name__}: {exc}"))
                     logger.error("alert_delivery_failed", sink=sink.name, plugin=plugin, alert_id=note.alert_id,
@@ -205,7 +191,6 @@ def list_alerts(db: Database, *, include_resolved: bool = False, only_open: bool
     """Alerts, newest first (by the time they were raised): by default the open conditions
     and the instant events; ``include_resolved`` adds resolved conditions; ``only_open``
     keeps the open conditions only."""
-    create_tables(db)
     if only_open:
         where = "WHERE resolved_at IS NULL"
     else:

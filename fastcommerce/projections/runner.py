@@ -16,7 +16,10 @@ from ..eventlog import LOG_TABLE
 from ..ingest import latency_bucket
 from ..logs import get_logger
 from ..memory import gc_paused
-from ..times import format_time, parse_time
+from ..schema import CORE_TABLES
+from ..schema import PROJECTION_RUNS as RUNS_TABLE
+from ..schema import PROJECTION_STATE as STATE_TABLE
+from ..times import format_time
 
 if TYPE_CHECKING:
     from ..decoding import Decoder, Progress
@@ -26,28 +29,19 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
-STATE_TABLE = "projection_state"
 BATCH_SIZE = 100_000
 """Log offsets per transaction. Set-based SQL pays per statement, not per row, and each
 commit writes every page the batch dirtied, so fewer, larger batches cost less; memory
 stays flat (a Python fold gets them :data:`FOLD_BATCH` events at a time)."""
 FOLD_BATCH = 10_000
 """Typed events per call of a Python fold's ``apply``."""
-RUNS_TABLE = "projection_runs"
 FIRST_BUILD, ASKED_FOR = "first build", "asked for"  # why a projection was rebuilt
 
 
 def core_tables() -> frozenset[str]:
     """The tables the core keeps beside the projections' (lower case, as SQLite compares
     names): a projection claiming one would drop it at its first build, the log included."""
-    from sqlite_utils.migrations import Migrations
-
-    from ..eventlog import CHECKPOINT_TABLE, LOG_TABLE
-    from ..eventlog import RUNS_TABLE as INGEST_RUNS_TABLE
-    from ..monitoring.alerts import ALERTS, DELIVERIES
-
-    return frozenset(t.lower() for t in (LOG_TABLE, CHECKPOINT_TABLE, INGEST_RUNS_TABLE, STATE_TABLE,
-                                         RUNS_TABLE, ALERTS, DELIVERIES, Migrations.migrations_table))
+    return CORE_TABLES
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -93,33 +87,8 @@ class ProjectionRunner:
                     )
                 owners[key] = (p.name, plugin)
             self.projections[p.name] = (plugin, p)
-        log.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
-            "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, config TEXT NOT NULL, "
-            "last_offset INTEGER NOT NULL)"
-        )
-        log.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "run_id TEXT NOT NULL, name TEXT NOT NULL, started_at TEXT NOT NULL, "
-            "finished_at TEXT NOT NULL, from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, "
-            "events INTEGER NOT NULL, seconds REAL NOT NULL, rebuilt INTEGER NOT NULL, "
-            "latency_p50_s INTEGER, latency_p95_s INTEGER)"
-        )
-        self._add_columns(RUNS_TABLE, ("latency_p50_s INTEGER", "latency_p95_s INTEGER"))
-        self._add_columns(STATE_TABLE, ("reading TEXT",))  # NULL in older files: rebuilt once
-
-    def _add_columns(self, table: str, columns: tuple[str, ...]) -> None:
-        """Columns newer versions added, for files written by older ones. Looked for under
-        the write lock, so two processes opening an old file at once add each only once."""
-        def missing() -> list[str]:
-            present = {r[1] for r in self.log.conn.execute(f"PRAGMA table_info({table})")}
-            return [c for c in columns if c.split()[0] not in present]
-
-        if not missing():  # the common case: no lock taken
-            return
-        with self.log.transaction() as conn:
-            for column in missing():
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        # projection_state and projection_runs are the log's (fastcommerce.schema): created
+        # and upgraded by its migrations when it was opened, not here
 
     def state(self) -> dict[str, tuple[int, int]]:
         """``name -> (version, last_offset)`` of every projection built in this database."""
@@ -164,7 +133,11 @@ class ProjectionRunner:
     def _reset(self, p: Projection, *, if_stale: bool = False) -> str | None:
         """Drop ``p``'s tables and start it again from offset 0; with ``if_stale``, only if
         it is still stale once the write lock is held (another catch-up may have just
-        rebuilt it). Why it was reset, or ``None``."""
+        rebuilt it). Why it was reset, or ``None``.
+
+        A projection's own tables (a built-in's or a plugin's) are derived data: their DDL is
+        the projection's ``create``, versioned with it and run again at every rebuild. That
+        is not a schema migration; the core's tables are :mod:`fastcommerce.schema`'s."""
         db = self.log.db
         with self.log.transaction():
             why = self._stale(p, self._state()) if if_stale else ASKED_FOR
@@ -237,7 +210,7 @@ class ProjectionRunner:
                     for recorded, n in self.log.conn.execute(
                             f'SELECT recorded_at, COUNT(*) FROM {LOG_TABLE} WHERE "offset" > ? AND "offset" <= ? '
                             "GROUP BY recorded_at", [after, last]):  # a few per batch
-                        latencies[latency_bucket((committed - parse_time(recorded)).total_seconds())] += n
+                        latencies[latency_bucket((committed - datetime.fromisoformat(recorded)).total_seconds())] += n
                 logger.debug("projection_batch_applied", last_offset=last)
                 if on_batch is not None:
                     on_batch(last - low, end - low)
