@@ -220,7 +220,7 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
 READING_HOOKS = frozenset({"register_schemas", "register_upcasters", "register_validators", "configure_converter"})
 # The core's side of reading: what a built-in plugin's behaviour also depends on.
 _READING_CORE = ("canonical", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
-                 "validation", "builtins._shared", "facts")
+                 "validation", "builtins._shared")
 
 
 def reading_fingerprint(pm: pluggy.PluginManager) -> str:

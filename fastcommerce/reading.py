@@ -15,9 +15,9 @@ from typing import Any
 import cattrs
 import orjson
 
+from .canonical import facts_of
 from .converter import structure_error_messages, structure_payload
 from .events import Event, LogRecord, OrderEvent, Problem
-from .facts import facts_from_payload
 from .sources import MAX_NESTING, stdlib_json, too_deep, unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
@@ -190,7 +190,7 @@ class EventReader:
                 payload = self.structure_for(stream)(canonical)
             except Exception as exc:  # a shape no validator caught: quarantine, never crash
                 problems.extend(_structure_problems(exc))
-        facts = facts_from_payload(payload) if type(payload) is OrderEvent else None
+        facts = facts_of(payload) if type(payload) is OrderEvent else None
         return Event(record=record, canonical=canonical, payload=payload, problems=tuple(problems), facts=facts)
 
     def catalog_at(self, log: Any, offset: int, *, known: tuple[int, CatalogView] | None = None) -> CatalogView:
