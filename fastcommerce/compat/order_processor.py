@@ -48,6 +48,7 @@ from typing import Any
 
 import structlog
 
+from ..sources import strip_eol
 from . import exact
 from .command import report_text
 from .lines import MALFORMED_RECORD, Rejection, parse_line
@@ -106,7 +107,7 @@ class OrderProcessor:
         with open(source, "rb") as stream:
             for line_number, line in enumerate(stream, start=1):
                 stats["lines_read"] += 1
-                raw = _strip_terminator(line)
+                raw = strip_eol(line)
                 if line_number == 1 and raw.startswith(_UTF8_BOM):
                     raw = raw[len(_UTF8_BOM) :]
                 digest = hashlib.blake2b(raw, digest_size=16).digest()
@@ -244,14 +245,6 @@ class OrderProcessor:
 
 def _empty_stats() -> dict[str, int]:
     return dict.fromkeys(("lines_read", "accepted", "duplicates", "rejected", "orders", "revenue_orders"), 0)
-
-
-def _strip_terminator(line: bytes) -> bytes:
-    if line.endswith(b"\n"):
-        line = line[:-1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-    return line
 
 
 def _utf8(raw: bytes) -> str:
