@@ -139,7 +139,8 @@ class Pipeline:
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter,
                                   payload_types=self.streams.payload_types(),
-                                  catalog_stream=self.streams.with_role(CATALOG_ROLE))
+                                  catalog_stream=self.streams.with_role(CATALOG_ROLE),
+                                  plain_converter=not self.pm.hook.configure_converter.get_hookimpls())
         touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
         decoders = decoder_plugins(self.pm, touched, catalog=self.streams.with_role(CATALOG_ROLE))
         self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders)

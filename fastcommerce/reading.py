@@ -16,7 +16,11 @@ import cattrs
 import orjson
 
 from .canonical import facts_of
-from .converter import structure_error_messages, structure_payload
+from .converter import (
+    structure_error_messages,
+    structure_order_or_convert,
+    structure_payload,
+)
 from .events import Event, LogRecord, OrderEvent, Problem
 from .sources import MAX_NESTING, stdlib_json, too_deep, unpaired_surrogate
 from .upcasting import SchemaRegistry
@@ -141,8 +145,10 @@ class EventReader:
 
     def __init__(self, registry: SchemaRegistry, validators: ValidatorSet, converter: cattrs.Converter,
                  *, payload_types: Mapping[str, type] | None = None,
-                 catalog_stream: str | None = None) -> None:
+                 catalog_stream: str | None = None, plain_converter: bool = False) -> None:
         self.registry, self.validators, self.converter = registry, validators, converter
+        self.plain_converter = plain_converter
+        """No plugin configures the converter: orders are built without cattrs's dispatch."""
         self.payload_types = dict(payload_types or {})
         self.catalog_stream = catalog_stream
         """The stream with the catalog role: other records are validated against its products."""
@@ -152,8 +158,12 @@ class EventReader:
         """``structure(canonical)`` for records of ``stream``."""
         found = self._structurers.get(stream)
         if found is None:
-            found = self._structurers[stream] = functools.partial(
-                structure_payload, self.converter, self.payload_types[stream])
+            cls = self.payload_types[stream]
+            if cls is OrderEvent and self.plain_converter:
+                found = functools.partial(structure_order_or_convert, self.converter)
+            else:
+                found = functools.partial(structure_payload, self.converter, cls)
+            self._structurers[stream] = found
         return found
 
     def canonical_of(self, record: LogRecord) -> dict[str, Any] | None:

@@ -6,9 +6,11 @@ import functools
 from datetime import datetime, timezone
 
 
+@functools.lru_cache(maxsize=256)
 def format_time(moment: datetime) -> str:
     """Stored form of a time: UTC, fixed width (``2024-01-15T10:30:00.000000Z``), so text
-    order is time order (isoformat pads every year to four digits)."""
+    order is time order (isoformat pads every year to four digits). Cached: an event's time
+    is formatted at ingest and again for its canonical row."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: times in the log are timezone-aware UTC")
     if moment.tzinfo is not timezone.utc:

@@ -76,6 +76,8 @@ class ValidatorSet:
                     f"{type(exc).__name__}: {exc} on {context.record.where}; validators "
                     f"must return problems, never raise"
                 ) from exc
+            if not found:
+                continue
             for code, reason in found:
                 severity = v.codes.get(code)
                 if severity is None:

@@ -83,12 +83,15 @@ def amount_text(amount: Decimal) -> str:
 def money_problem(value: Any, *, maximum: Decimal = MAX_UNIT_PRICE) -> str | None:
     """Why ``value`` is not a valid unit price, or ``None``: a number, not negative, at
     most two decimals judged on the value (29.990 is 29.99), at most ``maximum``."""
-    if isinstance(value, str):
+    if type(value) is Decimal and value.is_finite():
+        amount = value  # what the exact parser gives: no conversion
+    elif isinstance(value, str):
         return f"{value!r} is a string, not a number"
-    try:
-        amount = parse_decimal(value)
-    except ValueError as exc:
-        return str(exc)
+    else:
+        try:
+            amount = parse_decimal(value)
+        except ValueError as exc:
+            return str(exc)
     if amount < 0:
         return f"{amount_text(amount)} is negative"
     if amount > maximum:
@@ -139,10 +142,29 @@ def check_order_timestamp(record: dict[str, Any], ctx: ValidationContext) -> Fou
     yield from check_timestamp(record, "timestamp", ctx)
 
 
+_checked: tuple[Any, bool] = (None, False)
+"""The last items list :func:`items_valid` judged, and its verdict: three validators ask
+about one record's items in turn. The list itself is kept, so its identity stays unique."""
+
+
+def items_valid(items: Any) -> bool:
+    """Whether :func:`item_problems` finds nothing wrong with ``items`` (validators never
+    change a record, so the verdict holds while the same list is asked about)."""
+    global _checked
+    last = _checked  # one read: another thread may replace it meanwhile
+    if last[0] is items:
+        return last[1]
+    valid = not any(True for _ in item_problems(items))
+    _checked = (items, valid)
+    return valid
+
+
 def check_order_items(record: dict[str, Any], ctx: ValidationContext) -> Found:
-    if record.get("items") is None:
+    items = record.get("items")
+    if items is None:
         return  # reported as missing_field
-    yield from item_problems(record["items"])
+    if not items_valid(items):
+        yield from item_problems(items)
 
 
 def check_order_range(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -154,7 +176,7 @@ def check_order_range(record: dict[str, Any], ctx: ValidationContext) -> Found:
         yield "value_out_of_range", (f"order has {len(items)} items, above the supported maximum "
                                      f"of {MAX_ORDER_ITEMS}")
         return
-    if any(True for _ in item_problems(items)):
+    if not items_valid(items):
         return  # value is only defined over valid items
     value = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in items), Decimal(0))
     if value > MAX_ORDER_VALUE:
@@ -174,7 +196,7 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     """Only when the order carries a total and its items are valid; strict: 0.01 passes."""
     if "order_total" not in record or record.get("items") is None:
         return
-    if any(True for _ in item_problems(record["items"])):
+    if not items_valid(record["items"]):
         return
     try:
         total = parse_decimal(record["order_total"])
