@@ -132,6 +132,19 @@ class Rows:
         self.inventory: list[tuple] = []
         self.catalog: list[tuple] = []
 
+    def tables(self) -> tuple[list[tuple], ...]:
+        """The gathered rows, per table (what a decode worker sends back)."""
+        return self.records, self.problems, self.orders, self.lines, self.inventory, self.catalog
+
+    @classmethod
+    def of(cls, *parts: tuple[list[tuple], ...]) -> Rows:
+        """Rows made of consecutive slices' :meth:`tables`, in order."""
+        rows = cls()
+        for part in parts:
+            for mine, theirs in zip(rows.tables(), part):
+                mine.extend(theirs)
+        return rows
+
     def add(self, event: Event, decoder: int) -> None:
         record = event.record
         offset = record.offset

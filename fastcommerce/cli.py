@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from . import __version__
-from .cli_params import SETTLE_OPTION, StreamName, entrypoint_selection
+from .cli_params import SETTLE_OPTION, WORKERS_OPTION, StreamName, entrypoint_selection
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
@@ -69,8 +69,14 @@ def _check_database(db: str, *, create: bool) -> None:
         raise EventLogError(f"{db}: an SQLite database, but not a fastcommerce one (it has no event_log table)")
 
 
+def _settings(settle: float | None, workers: int | None) -> Settings | None:
+    """The command's settings where an option was given, else the defaults."""
+    given = {k: v for k, v in (("settle", settle), ("decode_workers", workers)) if v is not None}
+    return Settings(**given) if given else None
+
+
 def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing: bool = False,
-                  settle: float | None = None) -> Pipeline:
+                  settle: float | None = None, workers: int | None = None) -> Pipeline:
     """The command's pipeline. ``create``: a missing database is created (``ingest``,
     ``run``); ``memory_if_missing``: a missing one is stood in for by an empty database in
     memory (``plugins``, which lists code, not data)."""
@@ -83,7 +89,7 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
             _check_database(db, create=create)
         try:
             pipeline = Pipeline(db, only_entrypoints=entrypoint_selection(), blocked=obj["blocked"],
-                                monitoring=obj["config"], settings=None if settle is None else Settings(settle=settle))
+                                monitoring=obj["config"], settings=_settings(settle, workers))
         except EventLogError as exc:  # sqlite's own words do not say which file
             raise type(exc)(f"{db}: {exc}") from exc
         structlog.contextvars.bind_contextvars(run_id=pipeline.run_id)
@@ -208,14 +214,16 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
               help="With --follow: keep reading a rotated-away file until nothing was written to it for "
                    "this many seconds.")
 @click.option("--settle", **SETTLE_OPTION)
+@click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
 def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
-           follow: bool, poll: float, alert_interval: float, rotation_grace: float, settle: float | None) -> None:
+           follow: bool, poll: float, alert_interval: float, rotation_grace: float, settle: float | None,
+           workers: int | None) -> None:
     """Append every record of FILES to the log of STREAM."""
     if not follow:  # before the database is created: a file that cannot be read leaves nothing behind
         for f in files:
             check_readable(f)
-    pipeline = open_pipeline(ctx, create=True, settle=settle)
+    pipeline = open_pipeline(ctx, create=True, settle=settle, workers=workers)
     if follow:
         if len(files) != 1:
             raise click.UsageError("--follow takes exactly one file")
@@ -263,10 +271,11 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 @click.argument("data_dir", default="sample_data", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--settle", **SETTLE_OPTION)
+@click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
-def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None) -> None:
+def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, workers: int | None) -> None:
     """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
-    pipeline = open_pipeline(ctx, create=True, settle=settle)
+    pipeline = open_pipeline(ctx, create=True, settle=settle, workers=workers)
     progress = Progress("run")
     summary = pipeline.run(data_dir, on_batch=progress.records)
     progress.done()
@@ -346,11 +355,12 @@ def project(ctx, names, fmt) -> None:
 @click.option("--redecode", is_flag=True,
               help="Decode every record again from its raw bytes first (else the canonical rows are reused "
                    "while the plugins that decode them are unchanged).")
+@click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
-def rebuild(ctx, names, fmt, redecode) -> None:
+def rebuild(ctx, names, fmt, redecode, workers) -> None:
     """Drop projections' tables (all, or NAMES) and replay them from offset 0."""
     progress = Progress("rebuild")
-    results = open_pipeline(ctx).rebuild(list(names) or None, on_batch=progress.events, redecode=redecode)
+    results = open_pipeline(ctx, workers=workers).rebuild(list(names) or None, on_batch=progress.events, redecode=redecode)
     progress.done()
     _projection_results(results, fmt)
 
@@ -358,12 +368,13 @@ def rebuild(ctx, names, fmt, redecode) -> None:
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="Decode every record again, not only stale ones.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
-def decode(ctx, everything, fmt) -> None:
+def decode(ctx, everything, fmt, workers) -> None:
     """Derive the canonical rows that the loaded plugins would derive otherwise (a plugin
     added, removed or upgraded since), from the raw records; projections do it themselves
     before they catch up."""
-    pipeline = open_pipeline(ctx)
+    pipeline = open_pipeline(ctx, workers=workers)
     done = pipeline.decode(redecode=everything, progress=pipeline.projections.progress)
     emit(done, fmt, "\n".join(f"{what:<12} {n:,} records decoded again" for what, n in done.items())
          or "canonical rows are current: nothing to decode")

@@ -27,6 +27,12 @@ SETTLE_OPTION: dict[str, Any] = {
             "take it now."}
 
 
+WORKERS_OPTION: dict[str, Any] = {
+    "type": click.IntRange(min=1), "default": None, "metavar": "N", "envvar": "FASTCOMMERCE_WORKERS",
+    "help": "Processes that decode a large batch, this one included [default: 2 on two or more cores]; "
+            "1: decode in this process only. The rows are the same whatever N."}
+
+
 class StreamName(click.ParamType):
     """A stream the loaded plugins register (``--block``, ``FASTCOMMERCE_LOAD_PLUGINS``), checked at run time."""
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import canonical
 from .canonical import CATALOG, DECODERS, META, RECORDS, Rows
+from .decode_workers import DecodePool
 from .eventlog import LOG_TABLE, EventLog, _to_record
 from .events import Event, LogRecord, Product
 from .logs import get_logger
@@ -50,20 +51,25 @@ class _Catalog:
         self.offset = -1
         self.products: dict[str, Product] = {}
         self.stream = stream  # the stream of the catalog role
+        self.version = 0
+        """Moves whenever ``products`` changes: decode workers are sent the products again."""
 
     def at(self, conn: Any, offset: int) -> dict[str, Product]:
         """The products as of ``offset`` (every valid catalog version up to it)."""
         if offset < self.offset:
             self.products = canonical.catalog_as_of(conn, offset)
+            self.version += 1
         else:
             for _offset, product in canonical.catalog_changes(conn, self.offset, offset):
                 self.products[product.product_id] = product
+                self.version += 1
         self.offset = offset
         return self.products
 
     def advance(self, event: Event) -> None:
         if event.stream == self.stream and event.payload is not None:
             self.products[event.payload.product_id] = event.payload
+            self.version += 1
         self.offset = max(self.offset, event.record.offset)
 
 
@@ -71,12 +77,14 @@ class Decoder:
     """Decodes records into canonical rows, and keeps those rows current with the plugins."""
 
     def __init__(self, log: EventLog, reader: EventReader, fingerprints: Mapping[str, str],
-                 plugins: Mapping[str, str] | None = None) -> None:
+                 plugins: Mapping[str, str] | None = None, *, workers: int = 1) -> None:
         self.log, self.reader = log, reader
         self.fingerprints = dict(fingerprints)
         self._plugins = dict(plugins or {})
         self._ids: dict[str, int] = {}
         self._catalog = _Catalog(reader.catalog_stream)
+        self.pool = DecodePool(reader, workers)
+        """Worker processes for large batches at ingest (``workers`` processes in all)."""
 
     # -- decoder ids ---------------------------------------------------------------------
 
@@ -103,26 +111,33 @@ class Decoder:
 
     # -- at ingest -----------------------------------------------------------------------
 
-    def write(self, records: Sequence[LogRecord]) -> list[Event]:
+    def write(self, records: Sequence[LogRecord]) -> None:
         """Decode freshly appended ``records`` (in log order) and write their canonical rows,
-        inside the append's transaction. The decoded events, for the caller's counts."""
+        inside the append's transaction. A batch without catalog records is decoded in
+        slices by the :class:`~fastcommerce.decode_workers.DecodePool` (on both cores); the
+        catalog's own records are decoded here, in order, each against the one before."""
         if not records:
-            return []
+            return
         conn = self.log.conn
         catalog = self._catalog
         products = catalog.at(conn, records[0].offset - 1)  # other writers may have added versions
-        decode, rows = self.reader.decode, Rows()
-        events = []
-        with gc_paused():
-            for record in records:
-                event = decode(record, catalog=products)
-                if record.stream == catalog.stream:
-                    catalog.advance(event)
-                rows.add(event, self.decoder_id(record.stream))
-                events.append(event)
-            catalog.offset = records[-1].offset
+        ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
+        if catalog.stream not in ids:
+            rows = self.pool.decode(records, products, catalog.version, ids)
+        else:
+            decode, rows = self.reader.decode, Rows()
+            with gc_paused():
+                for record in records:
+                    event = decode(record, catalog=products)
+                    if record.stream == catalog.stream:
+                        catalog.advance(event)
+                    rows.add(event, ids[record.stream])
+        catalog.offset = records[-1].offset
         rows.write(conn)
-        return events
+
+    def close(self) -> None:
+        """Stop the decode workers (started again if needed)."""
+        self.pool.close()
 
     # -- keeping rows current ------------------------------------------------------------
 
@@ -226,6 +241,11 @@ class Decoder:
         if any(r.stream != catalog for r in records):  # catalog versions between the records
             changes = canonical.catalog_changes(conn, records[0].offset - 1, records[-1].offset)
             pending = next(changes, None)
+        if pending is None and all(r.stream != catalog for r in records):
+            # the catalog holds still over the batch: decoded in slices, on both cores
+            ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
+            self.pool.decode(records, products, object(), ids).write(conn)
+            return
         rows, decode = Rows(), self.reader.decode
         with gc_paused():
             for record in records:

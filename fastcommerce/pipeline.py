@@ -143,7 +143,8 @@ class Pipeline:
                                   plain_converter=not self.pm.hook.configure_converter.get_hookimpls())
         touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
         decoders = decoder_plugins(self.pm, touched, catalog=self.streams.with_role(CATALOG_ROLE))
-        self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders)
+        self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders,
+                               workers=self.settings.decode_workers)
         """Writes the canonical rows at ingest and keeps them current with the plugins."""
         reports = unique_names("report", collect(self.pm, "register_reports"))
         self.reports = {spec.name: spec for _plugin, spec in reports}
@@ -165,6 +166,7 @@ class Pipeline:
         return Pipeline(db, **self._options)
 
     def close(self) -> None:
+        self.decoder.close()
         self.log.close()
 
     def __enter__(self) -> Pipeline:
