@@ -70,8 +70,7 @@ def _check_database(db: str, *, create: bool) -> None:
 
 
 def _settings(settle: float | None, workers: int | None) -> Settings | None:
-    """The command's settings where an option was given, else the defaults."""
-    given = {k: v for k, v in (("settle", settle), ("decode_workers", workers)) if v is not None}
+    given = {k: v for k, v in (("settle", settle), ("decode_workers", workers)) if v is not None}  # else defaults
     return Settings(**given) if given else None
 
 
@@ -317,26 +316,34 @@ def money(value) -> str:
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the range.")
 @click.option("--by", type=click.Choice(["units", "revenue"]), default="units", show_default=True,
               help="products: rank by units or revenue.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many rows [default: every row in "
+              "json and csv; the report's own default (top 10 products, ...) in a table].")
+@click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
 @click.pass_context
-def report(ctx, name, on, start, end, by, limit, fmt) -> None:
+def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
     """Print report NAME: revenue, products, inventory, customers, operations, quality, or
-    one a plugin registers (`fastcommerce plugins` lists them)."""
+    one a plugin registers (`fastcommerce plugins` lists them). json and csv hold every row
+    unless --limit is given; a table shows the report's default number and says so."""
     from .reports.formatting import render
+    from .reports.listing import shown_rows
 
+    if every_row and limit is not None:
+        raise click.UsageError("--all and --limit contradict each other: give one")
     pipeline = open_pipeline(ctx)
     if name not in pipeline.reports:
         raise click.BadParameter(f"{name!r} is not one of {', '.join(pipeline.reports)}", param_hint="NAME")
-    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by}
-    if limit is not None:
-        options["limit"] = limit
+    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by,
+               "limit": limit}  # None: every row; a table is cut below, with a note that says so
     try:
         result = pipeline.report(name, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    result, note = shown_rows(result, fmt, function=pipeline.reports[name].function, limit=limit, every_row=every_row)
     click.echo(render(result, fmt))
+    if note:
+        click.echo(note)
 
 
 @main.command()
