@@ -27,15 +27,17 @@ sample output is produced by `docs/build_reports.py` from the bundled `sample_da
 page is out of date. Run any report with
 
 ```console
-$ fastcommerce report NAME [--date D | --from D --to D] [--by units|revenue] [--limit N]
+$ fastcommerce report NAME [--date D | --from D --to D] [--by units|revenue] [--limit N | --all]
                            [--format table|json|csv|markdown]
 ```
 
 or from Python: `fastcommerce.reports.revenue(pipeline, on=..., start=..., end=...)` and
 friends return a `Report(name, rows, summary, columns)`; `pipeline.report(name, ...)` catches
 the projections up first. `--limit N` (`limit=N`) keeps the first N rows of any report, 0
-keeps none; without it, `products` lists 10, `customers` 20, `quality` 50 and the others
-every row. The summary is of every row, listed or not. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
+keeps none. Without it, `--format json` and `csv` hold every row, and a table lists the
+report's default (`products` 10, `customers` 20, `quality` 50, the others every row) and
+ends with `showing 50 of 201 rows ...` when it cut; `--all` lists every row in any format.
+From Python, `limit` defaults to those same numbers. The summary is of every row, listed or not. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
 with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values.
 
 ## Definitions
