@@ -14,18 +14,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
-import orjson
 import structlog
 
 from . import __version__
-from .cli_params import SETTLE_OPTION, WORKERS_OPTION, StreamName, entrypoint_selection
+from .cli_params import (
+    FORMATS,
+    SETTLE_OPTION,
+    WORKERS_OPTION,
+    StreamName,
+    emit,
+    entrypoint_selection,
+)
+from .cli_sample import sample
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
 from .settings import Settings
-
-FORMATS = click.Choice(["text", "json"])
 
 
 def configure_logging(verbosity: int, json_logs: bool | None) -> None:
@@ -70,8 +76,11 @@ def _check_database(db: str, *, create: bool) -> None:
 
 
 def _settings(settle: float | None, workers: int | None) -> Settings | None:
-    given = {k: v for k, v in (("settle", settle), ("decode_workers", workers)) if v is not None}  # else defaults
-    return Settings(**given) if given else None
+    if settle is None and workers is None:
+        return None  # the defaults
+    defaults = Settings()
+    return attrs.evolve(defaults, settle=defaults.settle if settle is None else settle,
+                        decode_workers=defaults.decode_workers if workers is None else workers)
 
 
 def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing: bool = False,
@@ -136,13 +145,6 @@ class Progress:
     def done(self) -> None:
         if self.shown:
             click.echo("", err=True)
-
-
-def emit(data: Any, fmt: str, text: str) -> None:
-    if fmt == "json":
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
-    else:
-        click.echo(text)
 
 
 def summary_text(summary: IngestSummary) -> str:
@@ -558,42 +560,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
     emit(data, fmt, "\n".join(lines))
 
 
-def _specs(name):
-    def convert(ctx, param, values):
-        from . import sample as s
-
-        try:
-            return [getattr(s, name)(v) for v in values]
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return convert
-
-
-@main.command()
-@click.option("--orders", default=2000, show_default=True, type=click.IntRange(min=0))
-@click.option("--days", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default="sample_data", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--spike", "spikes", multiple=True, metavar="CHANNEL@YYYY-MM-DDTHH=FACTOR",
-              callback=_specs("parse_rate_spec"),
-              help="Inject a spike: CHANNEL (web, mobile, api) places FACTOR (> 1) times its orders in that UTC hour. Repeatable.")
-@click.option("--drop", "drops", multiple=True, metavar="CHANNEL@YYYY-MM-DDTHH=FACTOR",
-              callback=_specs("parse_rate_spec"),
-              help="Inject a drop: CHANNEL keeps only FACTOR (0 <= FACTOR < 1) of its orders in that UTC hour. Repeatable.")
-@click.option("--silent", "silent", multiple=True, metavar="SOURCE@START/END", callback=_specs("parse_silent_spec"),
-              help="SOURCE (inventory or orders) writes nothing from START to END (ISO 8601; UTC without an offset). Repeatable.")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def sample(orders: int, days: int, seed: int, out: Path, spikes, drops, silent, fmt: str) -> None:
-    """Write generated catalog, inventory and order files that follow the data contract,
-    optionally with anomalies injected at known times (to measure the alert rules)."""
-    from .sample import write_sample
-
-    try:
-        data = write_sample(out, orders=orders, days=days, seed=seed, spikes=spikes, drops=drops,
-                            silent=silent).as_dict()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    emit(data, fmt, "\n".join(f"{k}: {v}" for k, v in data.items()))
+main.add_command(sample)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,10 +6,21 @@ import os
 from typing import Any
 
 import click
+import orjson
 
 from .errors import FastCommerceError
 from .plugins import collect_streams, make_plugin_manager
 from .settings import DEFAULT_SETTLE
+
+FORMATS = click.Choice(["text", "json"])
+
+
+def emit(data: Any, fmt: str, text: str) -> None:
+    """``data`` as indented JSON with ``--format json``, else ``text``."""
+    if fmt == "json":
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+    else:
+        click.echo(text)
 
 
 def entrypoint_selection() -> list[str] | None:
