@@ -28,6 +28,7 @@ from .cli_params import (
     entrypoint_selection,
 )
 from .cli_sample import sample
+from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
 from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
@@ -43,6 +44,7 @@ def configure_logging(verbosity: int, json_logs: bool | None) -> None:
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
         processors=[
+            *([] if json_logs or verbosity else [drop_alert_lines]),  # on a terminal: listed after the summary
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -300,8 +302,9 @@ def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, work
     lines += [f"  {ch:<12} {money(v):>14}" for ch, v in headline["revenue_by_channel"].items()]
     lines.append("quarantined records by code:")
     lines += [f"  {code:<22} {n:>8,}" for code, n in headline["quarantined_by_code"].items()] or ["  (none)"]
-    lines.append(f"alerts: {len(alerts.raised)} raised, {len(alerts.resolved)} resolved "
-                 f"(fastcommerce alerts lists them)")
+    lines.append(f"alerts: {len(alerts.raised)} raised, {len(alerts.resolved)} resolved"
+                 + (" (fastcommerce alerts lists them)" if alerts.raised or alerts.resolved else ""))
+    lines += alert_lines(alerts)
     emit(data, fmt, "\n".join(lines))
 
 
