@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -11,7 +12,7 @@ SHOWN_ALERTS = 10
 """Alerts listed after ``run``'s summary; the rest are counted (``fastcommerce alerts`` lists all)."""
 
 
-def drop_alert_lines(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def drop_alert_lines(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor for a terminal without ``-v``: the alert sink's log lines are
     dropped (the command lists the alerts itself, after its summary). JSON logs and ``-v``
     keep them."""
