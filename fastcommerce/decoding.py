@@ -249,16 +249,29 @@ class Decoder:
         left = self._backfill_left()
         if left:
             done["log"] = self._backfill(left, progress, batch_size)
-        streams = [s for (s,) in self.log.conn.execute(f"SELECT DISTINCT stream FROM {RECORDS}")]
         first = self.reader.catalog_stream
-        for stream in sorted(streams, key=lambda s: (s != first, s)):
+        for stream in sorted(self._streams(), key=lambda s: (s != first, s)):
             current = self.decoder_id(stream)
-            total = self.log.conn.execute(f"SELECT COUNT(*) FROM {RECORDS} WHERE stream = ? AND decoder != ?",
-                                          [stream, current]).fetchone()[0]
+            total = self._other_decoders(stream, current)
             if total:
                 logger.info("canonical_rows_redecode", stream=stream, records=total)
                 done[stream] = self._redecode(stream, current, total, progress, batch_size)
         return done
+
+    def _streams(self) -> list[str]:
+        """The streams that have canonical rows: one index probe per stream (a skip scan),
+        not a pass over every row, since a catch-up asks each time."""
+        return [s for (s,) in self.log.conn.execute(
+            f"WITH RECURSIVE s(stream) AS (SELECT MIN(stream) FROM {RECORDS} UNION ALL "
+            f"SELECT (SELECT MIN(stream) FROM {RECORDS} WHERE stream > s.stream) FROM s WHERE s.stream IS NOT NULL) "
+            "SELECT stream FROM s WHERE stream IS NOT NULL")]
+
+    def _other_decoders(self, stream: str, current: int) -> int:
+        """Rows of ``stream`` another decoder produced: two index ranges around ``current``
+        (``decoder != ?`` would walk every row of the stream)."""
+        return sum(self.log.conn.execute(
+            f"SELECT COUNT(*) FROM {RECORDS} WHERE stream = ? AND decoder {op} ?", [stream, current]).fetchone()[0]
+            for op in ("<", ">"))
 
     def _backfill(self, total: int, progress: Progress | None, batch_size: int) -> int:
         """Canonical rows for a log written before they existed, in log order."""
