@@ -30,9 +30,9 @@ from .cli_params import (
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
-from .ingest import check_readable
 from .pipeline import IngestSummary, Pipeline
 from .settings import Settings
+from .source_files import check_readable
 
 
 def configure_logging(verbosity: int, json_logs: bool | None) -> None:

@@ -47,9 +47,10 @@ from typing import IO, TYPE_CHECKING
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, source_id
+from .ingest import SourceSummary
 from .logs import get_logger
 from .rotation import rotated_away
+from .source_files import source_id
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline

@@ -16,9 +16,10 @@ from .decoding import Decoder, fingerprint_of
 from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
+from .naming import unique_names
 from .plugins import (
     PluginInfo,
     collect,
@@ -27,13 +28,13 @@ from .plugins import (
     describe,
     make_plugin_manager,
     reading_fingerprint,
-    unique_names,
 )
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
 from .reading import EventReader
 from .rotation import rotated_away
 from .settings import Settings
+from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .streams import CATALOG_ROLE, StreamRegistry
 from .upcasting import SchemaRegistry

@@ -177,18 +177,6 @@ def collect_streams(pm: pluggy.PluginManager) -> StreamRegistry:
     return StreamRegistry(items)
 
 
-def unique_names(what: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """``items`` (``(plugin, object with a name)`` pairs) unchanged, or a
-    :class:`PluginConfigError` naming both plugins when two register the same name."""
-    owners: dict[str, str] = {}
-    for plugin, item in items:
-        if item.name in owners:
-            raise PluginConfigError(f"{what} {item.name!r} is registered twice: by plugin "
-                                    f"{owners[item.name]!r} and by plugin {plugin!r}")
-        owners[item.name] = plugin
-    return items
-
-
 @attrs.frozen(kw_only=True, slots=True)
 class PluginInfo:
     name: str

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 from sqlite_utils import Database
 
+
 @attrs.frozen(kw_only=True, slots=True)
 class Report:
     """A report's result: the contract's rows (in order), a summary, the column order."""

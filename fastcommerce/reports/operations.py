@@ -5,24 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ..stats import percentile
 from .base import Report, check_limit, database, iso, limited, table_exists
 
 OPERATIONS_COLUMNS = ("date", "events", "valid", "quarantined", "duplicates", "late",
                       "latency_p50_s", "latency_p95_s")
-
-
-def percentile(histogram: list[tuple[int, int]], q: float) -> int | None:
-    """Nearest-rank percentile of a ``(value, count)`` histogram sorted by value."""
-    total = sum(c for _, c in histogram)
-    if total == 0:
-        return None
-    rank = max(1, -(-int(q * total * 1000) // 1000))  # ceil(q * total) without float drift
-    seen = 0
-    for value, count in histogram:
-        seen += count
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
 
 
 def operations(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
