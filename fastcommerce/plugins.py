@@ -207,7 +207,7 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 READING_HOOKS = frozenset({"register_schemas", "register_upcasters", "register_validators", "configure_converter"})
 # The core's side of reading: what a built-in plugin's behaviour also depends on.
-_READING_CORE = ("canonical", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
+_READING_CORE = ("canonical", "contract", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
                  "validation", "builtins._shared")
 
 
@@ -259,7 +259,7 @@ def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]
             for stream, parts in by_stream.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_reading_digest(plugin: str) -> str:
     """A built-in plugin's version: fastcommerce's, and a digest of its module and of the
     core's reading code (a change to another built-in, a projection say, leaves it alone)."""
