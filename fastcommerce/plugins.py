@@ -177,6 +177,14 @@ def collect_streams(pm: pluggy.PluginManager) -> StreamRegistry:
     return StreamRegistry(items)
 
 
+@functools.cache
+def builtin_reports() -> dict[str, Any]:
+    """The report functions the built-in plugins register, by name: what the names
+    ``fastcommerce.reports.revenue`` and the like resolve to (see :mod:`fastcommerce.reports`)."""
+    pm = make_plugin_manager(load_entrypoints=False)
+    return {spec.name: spec.function for _, spec in collect(pm, "register_reports")}
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class PluginInfo:
     name: str
