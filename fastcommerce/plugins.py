@@ -21,6 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import FastCommerceError, PluginConfigError, PluginError, PluginLoadError
 from .streams import StreamRegistry
+from .version import __version__
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -206,8 +207,6 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
         builtin = name in BUILTIN_PLUGINS
         version = versions.get(name) or _module_version(plugin)
         if builtin:
-            from . import __version__
-
             version = __version__
         infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=builtin))
     return infos
@@ -271,8 +270,6 @@ def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]
 def _builtin_reading_digest(plugin: str) -> str:
     """A built-in plugin's version: fastcommerce's, and a digest of its module and of the
     core's reading code (a change to another built-in, a projection say, leaves it alone)."""
-    from . import __version__
-
     digest = hashlib.blake2b(digest_size=6)
     for module in sorted({plugin, *(f"fastcommerce.{m}" for m in _READING_CORE)}):
         file = getattr(importlib.import_module(module), "__file__", None)
