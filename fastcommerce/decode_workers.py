@@ -20,6 +20,8 @@ import multiprocessing
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .canonical import Rows
 from .errors import FastCommerceError
 from .events import LogRecord
@@ -60,53 +62,68 @@ def _serve(conn: Connection, reader: EventReader) -> None:
         if catalog is not None:
             products = catalog
         try:
-            conn.send(("rows", decode_slice(reader, records, products, decoders)))
+            result: tuple[str, Any] = ("rows", decode_slice(reader, records, products, decoders))
         except BaseException as exc:  # noqa: BLE001  (the parent raises it, as an in-process decode would)
-            conn.send(("error", exc))
+            result = ("error", exc)
+        try:
+            conn.send(result)
+        except OSError:
+            return  # the parent stopped the pool and no longer wants this batch
+
+
+@attrs.frozen(slots=True)
+class Job:
+    """A batch the workers are decoding: which workers hold its slices, in order."""
+
+    generation: int
+    workers: list[int]
 
 
 class DecodePool:
-    """``workers - 1`` forked processes beside this one, each fed one slice per batch."""
+    """Forked processes, each fed one slice per batch: ``workers - 1`` beside this one when
+    it decodes too (:meth:`decode`), ``workers`` when it reads on meanwhile (:meth:`submit`)."""
 
     def __init__(self, reader: EventReader, workers: int) -> None:
         self.reader, self.workers = reader, max(1, workers)
         self._procs: list[tuple[Any, Connection, object]] = []  # (process, pipe, catalog key it holds)
+        self._generation = 0  # moves on close: a job of stopped workers cannot be collected
 
-    def _start(self) -> None:
+    def _start(self, count: int) -> None:
         context = multiprocessing.get_context("fork")
-        for _ in range(self.workers - 1):
+        while len(self._procs) < count:
             ours, theirs = context.Pipe()
             proc = context.Process(target=_serve, args=(theirs, self.reader), daemon=True,
                                    name="fastcommerce-decode")
             proc.start()
             theirs.close()
             self._procs.append((proc, ours, None))
-        logger.debug("decode_workers_started", workers=self.workers)
+        logger.debug("decode_workers_started", workers=len(self._procs))
 
-    def decode(self, records: Sequence[LogRecord], products: Mapping[str, Any], catalog_key: object,
-               decoders: Mapping[str, int]) -> Rows:
-        """The rows of ``records`` in log order; ``catalog_key`` names ``products`` (the
-        catalog's offset), so a worker that holds them is not sent them again."""
-        slices = max(1, min(self.workers, len(records) // MIN_SLICE))
-        if slices == 1:
-            return Rows.of(decode_slice(self.reader, records, products, decoders))
-        if not self._procs:
-            self._start()
-        size = -(-len(records) // slices)
-        parts = [records[i * size:(i + 1) * size] for i in range(slices)]
+    def _send(self, parts: Sequence[Sequence[LogRecord]], products: Mapping[str, Any], catalog_key: object,
+              decoders: Mapping[str, int]) -> list[int]:
+        """Send each part to a worker of its own; returns the workers' indices."""
+        if len(self._procs) < len(parts):
+            self._start(len(parts))
         sent = []
         try:
-            for n, part in enumerate(parts[1:]):
+            for n, part in enumerate(parts):
                 proc, pipe, held = self._procs[n]
                 pipe.send((None if held == catalog_key else dict(products), part, dict(decoders)))
                 self._procs[n] = (proc, pipe, catalog_key)
-                sent.append(pipe)
-            results = [decode_slice(self.reader, parts[0], products, decoders)]
-            for n, pipe in enumerate(sent):
+                sent.append(n)
+        except BaseException:
+            self.close()
+            raise
+        return sent
+
+    def _receive(self, sent: Sequence[int]) -> list[tuple[list[tuple], ...]]:
+        results = []
+        try:
+            for n in sent:
+                proc, pipe, _held = self._procs[n]
                 try:
                     kind, value = pipe.recv()
                 except (EOFError, OSError) as exc:
-                    proc = self._procs[n][0]
                     proc.join(timeout=5)
                     raise FastCommerceError(
                         f"a decode worker (pid {proc.pid}) died in the middle of a batch "
@@ -117,10 +134,46 @@ class DecodePool:
         except BaseException:
             self.close()  # a worker may be left mid-batch: start afresh next time
             raise
-        return Rows.of(*results)
+        return results
+
+    @staticmethod
+    def _parts(records: Sequence[LogRecord], slices: int) -> list[Sequence[LogRecord]]:
+        size = -(-len(records) // slices)
+        return [records[i * size:(i + 1) * size] for i in range(slices)]
+
+    def decode(self, records: Sequence[LogRecord], products: Mapping[str, Any], catalog_key: object,
+               decoders: Mapping[str, int]) -> Rows:
+        """The rows of ``records`` in log order; ``catalog_key`` names ``products`` (the
+        catalog's offset), so a worker that holds them is not sent them again."""
+        slices = max(1, min(self.workers, len(records) // MIN_SLICE))
+        if slices == 1:
+            return Rows.of(decode_slice(self.reader, records, products, decoders))
+        parts = self._parts(records, slices)
+        sent = self._send(parts[1:], products, catalog_key, decoders)
+        try:
+            first = decode_slice(self.reader, parts[0], products, decoders)
+        except BaseException:
+            self.close()
+            raise
+        return Rows.of(first, *self._receive(sent))
+
+    def submit(self, records: Sequence[LogRecord], products: Mapping[str, Any], catalog_key: object,
+               decoders: Mapping[str, int]) -> Job:
+        """Start decoding ``records`` on the workers alone (this process goes on with other
+        work) and return at once; :meth:`collect` takes the rows. One job at a time."""
+        slices = max(1, min(self.workers, len(records) // MIN_SLICE))
+        return Job(self._generation, self._send(self._parts(records, slices), products, catalog_key, decoders))
+
+    def collect(self, job: Job) -> Rows:
+        """The rows of a :meth:`submit`-ted job, in log order."""
+        if job.generation != self._generation:
+            raise FastCommerceError("the decode workers were stopped while they held a batch")
+        return Rows.of(*self._receive(job.workers))
 
     def close(self) -> None:
+        """Stop the workers (a job they hold is dropped); they start again when needed."""
         procs, self._procs = self._procs, []
+        self._generation += 1
         for proc, pipe, _held in procs:
             try:
                 pipe.send(None)

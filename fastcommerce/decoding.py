@@ -16,9 +16,11 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from . import canonical
 from .canonical import CATALOG, DECODERS, META, RECORDS, Rows
-from .decode_workers import DecodePool
+from .decode_workers import DecodePool, Job
 from .eventlog import LOG_TABLE, EventLog, _to_record
 from .events import Event, LogRecord, Product
 from .logs import get_logger
@@ -71,6 +73,38 @@ class _Catalog:
         self.offset = max(self.offset, event.record.offset)
 
 
+@attrs.define(slots=True)
+class Ticket:
+    """A batch handed to the decode workers before it was appended (:meth:`Decoder.submit`)."""
+
+    records: Sequence[LogRecord]
+    """The records as guessed: the offsets they would get if nothing else came first."""
+    catalog_version: int
+    job: Job
+    done: bool = False
+
+
+def _rekey(rows: Rows, guessed: Sequence[LogRecord], records: Sequence[LogRecord]) -> Rows | None:
+    """The workers' rows for the records the log now holds: as they are when the guess was
+    right, moved to the real offsets (a guessed record that is not there dropped) when
+    another writer came first, or ``None`` when a record was not among the guessed ones."""
+    if (len(guessed) == len(records) and guessed[0].offset == records[0].offset
+            and all(g.content_hash == r.content_hash for g, r in zip(guessed, records))):
+        return rows
+    real = {r.content_hash: r.offset for r in records}
+    moved = {}
+    for g in guessed:
+        offset = real.pop(g.content_hash, None)
+        if offset is not None:
+            moved[g.offset] = offset
+    if real:
+        return None  # decoded here instead
+    out = Rows()
+    for mine, theirs in zip(out.tables(), rows.tables()):
+        mine.extend((moved[row[0]], *row[1:]) for row in theirs if row[0] in moved)
+    return out
+
+
 class Decoder:
     """Decodes records into canonical rows, and keeps those rows current with the plugins."""
 
@@ -109,16 +143,53 @@ class Decoder:
 
     # -- at ingest -----------------------------------------------------------------------
 
-    def write(self, records: Sequence[LogRecord]) -> None:
+    def can_submit(self, stream: str) -> bool:
+        """Whether a batch of ``stream`` can be decoded by the workers while ingest reads on."""
+        return self.pool.workers > 1 and stream != self._catalog.stream
+
+    def submit(self, records: Sequence[LogRecord]) -> Ticket:
+        """Start decoding records that are about to be appended (their offsets a guess: the
+        ones they get if nothing else is appended first) on the workers; :meth:`write`
+        takes the rows. Outside any transaction: the guess is checked there."""
+        conn = self.log.conn
+        products = self._catalog.at(conn, records[0].offset - 1)
+        ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
+        job = self.pool.submit(records, products, self._catalog.version, ids)
+        return Ticket(records=records, catalog_version=self._catalog.version, job=job)
+
+    def discard(self, ticket: Ticket) -> None:
+        """Drop a submitted batch whose rows will not be written (the workers are stopped;
+        they start again with the next batch)."""
+        if not ticket.done:
+            ticket.done = True
+            self.pool.close()
+
+    def write(self, records: Sequence[LogRecord], ticket: Ticket | None = None) -> None:
         """Decode freshly appended ``records`` (in log order) and write their canonical rows,
         inside the append's transaction. A batch without catalog records is decoded in
         slices by the :class:`~fastcommerce.decode_workers.DecodePool` (on both cores); the
-        catalog's own records are decoded here, in order, each against the one before."""
+        catalog's own records are decoded here, in order, each against the one before.
+        With a ``ticket`` from :meth:`submit`, the workers' rows are taken if their guess
+        holds: the same catalog, and every record among the guessed ones (offsets are
+        re-keyed where another writer appended first)."""
         if not records:
+            if ticket is not None:
+                self.discard(ticket)
             return
         conn = self.log.conn
         catalog = self._catalog
         products = catalog.at(conn, records[0].offset - 1)  # other writers may have added versions
+        if ticket is not None:
+            ready = None
+            if catalog.version == ticket.catalog_version:
+                ticket.done = True
+                ready = _rekey(self.pool.collect(ticket.job), ticket.records, records)
+            else:
+                self.discard(ticket)
+            if ready is not None:
+                catalog.offset = records[-1].offset
+                ready.write(conn)
+                return
         ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
         if catalog.stream not in ids:
             rows = self.pool.decode(records, products, catalog.version, ids)

@@ -79,6 +79,18 @@ class SourceSummary:
         return percentile(histogram, 0.50), percentile(histogram, 0.95)
 
 
+@attrs.define(slots=True)
+class _Batch:
+    """One batch as read: its log rows and, when decode workers took it, their ticket."""
+
+    now: datetime
+    rows: list[tuple]
+    moments: list[datetime | None]
+    last: RawRecord | None
+    legacy: dict[bytes, bytes]
+    ticket: Any = None
+
+
 class _RunRow:
     """A run's row in ``ingest_runs`` (pipeline health reads throughput and latency from it,
     the operations report its duplicates). It is written in the transaction of each batch,
@@ -275,56 +287,98 @@ class Ingester:
     # -- the loop ----------------------------------------------------------------------
 
     def _run(self, stream, source, reader, summary, save_checkpoint, on_batch, run: _RunRow) -> None:
+        """Append batch after batch. With decode workers, each batch is handed to them as soon
+        as it is read, and the next batch is read while they decode it: reading and
+        decoding overlap, and the rows still commit in the batch's own transaction."""
         log = logger.bind(stream=stream, source=source)
         canonical = self.registry.canonical(stream)
         reader = iter(reader)
+        batch = self._submit(stream, self._read_batch(stream, source, reader, canonical))
         first = True
-        while True:
-            now = self.clock()
-            recorded_at = format_time(now)
-            rows, moments, last, legacy = self._prepare(stream, source, reader, canonical, recorded_at)
-            if not rows and not first:
-                break
-            first = False
-            malformed = unknown = 0
-            with self.log.transaction():
-                known = self.log.known_hashes(stream, {row[1] for row in rows}) if rows else set()
-                known_legacy = self.log.known_hashes(stream, set(legacy.values())) if legacy else set()
-                new_rows = []
-                for row, moment in zip(rows, moments):
-                    h = row[1]
-                    if h in known or (legacy and legacy.get(h) in known_legacy):
-                        continue
-                    known.add(h)
-                    new_rows.append(row)
-                    if row[9] == "malformed_record":
-                        malformed += 1
-                    elif row[9] == "unknown_schema":
-                        unknown += 1
-                    elif moment is not None:
-                        summary.latencies[latency_bucket((now - moment).total_seconds())] += 1
-                if new_rows:
-                    first_offset = self.log.last_offset() + 1
-                    self.log.insert(new_rows)
-                    if self.decoder is not None:
-                        self.decoder.write(_records(first_offset, new_rows))
-                if save_checkpoint is not None:
-                    save_checkpoint(last, self.log.last_offset() if new_rows else None)
-                summary.read += len(rows)
-                summary.appended += len(new_rows)
-                summary.duplicates += len(rows) - len(new_rows)
-                summary.malformed += malformed
-                summary.unknown_schema += unknown
-                if rows:
-                    run.save(now)  # with the batch: a run stopped later still counts what it committed
-            if rows:
-                log.info("batch_appended", read=len(rows), appended=len(new_rows),
-                         duplicates=len(rows) - len(new_rows), malformed=malformed,
-                         unknown_schema=unknown, last_line=last.line)
-            if on_batch is not None:
-                on_batch(summary)
-            if not rows:
-                break
+        try:
+            while True:
+                rows, moments, last, legacy = batch.rows, batch.moments, batch.last, batch.legacy
+                if not rows and not first:
+                    break
+                first = False
+                now = batch.now
+                # read ahead while the workers decode this batch (a short batch ends the reader)
+                ahead = self._read_batch(stream, source, reader, canonical) if batch.ticket is not None else None
+                malformed = unknown = 0
+                with self.log.transaction():
+                    kept = self._new_rows(stream, rows, legacy)
+                    new_rows = [rows[i] for i in kept]
+                    for i in kept:
+                        flag = rows[i][9]
+                        if flag == "malformed_record":
+                            malformed += 1
+                        elif flag == "unknown_schema":
+                            unknown += 1
+                        elif (moment := moments[i]) is not None:
+                            summary.latencies[latency_bucket((now - moment).total_seconds())] += 1
+                    if new_rows:
+                        first_offset = self.log.last_offset() + 1
+                        self.log.insert(new_rows)
+                        if self.decoder is not None:
+                            self.decoder.write(_records(first_offset, new_rows), batch.ticket)
+                    elif batch.ticket is not None and self.decoder is not None:
+                        self.decoder.discard(batch.ticket)
+                    if save_checkpoint is not None:
+                        save_checkpoint(last, self.log.last_offset() if new_rows else None)
+                    summary.read += len(rows)
+                    summary.appended += len(new_rows)
+                    summary.duplicates += len(rows) - len(new_rows)
+                    summary.malformed += malformed
+                    summary.unknown_schema += unknown
+                    if rows:
+                        run.save(now)  # with the batch: a run stopped later still counts what it committed
+                if rows and last is not None:
+                    log.info("batch_appended", read=len(rows), appended=len(new_rows),
+                             duplicates=len(rows) - len(new_rows), malformed=malformed,
+                             unknown_schema=unknown, last_line=last.line)
+                if on_batch is not None:
+                    on_batch(summary)
+                if not rows:
+                    break
+                # the workers are idle again: the next batch goes to them (never two at once:
+                # a worker sending one batch's rows must not wait on us sending the next)
+                batch = self._submit(stream, ahead if ahead is not None
+                                     else self._read_batch(stream, source, reader, canonical))
+        finally:
+            if batch.ticket is not None and self.decoder is not None:
+                self.decoder.discard(batch.ticket)  # a batch that failed before its rows were taken
+
+    def _new_rows(self, stream: str, rows: list[tuple], legacy: dict[bytes, bytes]) -> list[int]:
+        """The indices of the rows the log does not hold yet (nor an earlier row of the batch)."""
+        if not rows:
+            return []
+        known = self.log.known_hashes(stream, {row[1] for row in rows})
+        known_legacy = self.log.known_hashes(stream, set(legacy.values())) if legacy else set()
+        kept = []
+        for i, row in enumerate(rows):
+            h = row[1]
+            if h in known or (legacy and legacy.get(h) in known_legacy):
+                continue
+            known.add(h)
+            kept.append(i)
+        return kept
+
+    def _read_batch(self, stream, source, reader, canonical) -> _Batch:
+        now = self.clock()
+        rows, moments, last, legacy = self._prepare(stream, source, reader, canonical, format_time(now))
+        return _Batch(now, rows, moments, last, legacy)
+
+    def _submit(self, stream: str, batch: _Batch) -> _Batch:
+        """Hand the batch to the decode workers, where there are some: they decode the
+        records the log would hold if nothing else is appended first, while we read on.
+        :meth:`~fastcommerce.decoding.Decoder.write` checks that guess, and re-keys or
+        redoes what it got wrong."""
+        decoder = self.decoder
+        if batch.rows and decoder is not None and decoder.can_submit(stream):
+            guess = [batch.rows[i] for i in self._new_rows(stream, batch.rows, batch.legacy)]
+            if guess:
+                batch.ticket = decoder.submit(_records(self.log.last_offset() + 1, guess))
+        return batch
 
     def _prepare(self, stream, source, reader, canonical, recorded_at):
         """Read up to one batch and turn each record into a log row as it comes, so only

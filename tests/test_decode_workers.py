@@ -131,3 +131,98 @@ def test_a_worker_that_dies_fails_the_batch_with_a_clear_error(sample, tmp_path)
 def test_workers_setting_is_checked():
     with pytest.raises(ValueError, match="decode_workers"):
         Settings(decode_workers=0)
+
+
+# -- decoding while the next batch is read (submit at read time, rows taken in the append) -----
+
+
+def _canonical(db) -> dict[str, str]:
+    return {t: d for t, d in _digests(db).items() if t.startswith("canon_") and t != "canon_decoders"}
+
+
+def test_batches_decoded_while_the_next_is_read_give_the_same_tables(sample, tmp_path):
+    digests = {}
+    for workers in (1, 2):
+        db = tmp_path / f"w{workers}.db"
+        p = Pipeline(db, load_entrypoints=False, clock=lambda: FIXED_NOW, batch_size=MIN_SLICE + 300,
+                     settings=Settings(decode_workers=workers))
+        p.run(sample)
+        assert p.decoder.can_submit("orders") == (workers > 1)
+        p.close()
+        digests[workers] = _digests(db)
+    assert digests[2] == digests[1]
+
+
+def _interloper(db, every: int, act):
+    """A clock that, on every ``every``-th reading, lets another writer act on the log first.
+
+    Ingest reads the clock when it reads a batch ahead, after the batch before was handed to
+    the workers and before that one is appended: the other writer lands in between."""
+    calls, main = [0], []
+
+    def clock():
+        calls[0] += 1
+        if calls[0] % every == 0 and main and not main[0].log.conn.in_transaction:
+            other = Pipeline(db, load_entrypoints=False, clock=lambda: FIXED_NOW, settings=Settings(decode_workers=1))
+            act(other, calls[0])
+            other.close()
+        return FIXED_NOW
+
+    clock.main = main  # type: ignore[attr-defined]  (the pipeline whose transactions it keeps out of)
+    return clock
+
+
+def _order(n: int) -> dict:
+    return {"order_id": f"ORD-X{n:05d}", "customer_id": "CUST-1", "channel": "web", "status": "confirmed",
+            "timestamp": "2024-01-16T10:00:00Z", "items": [{"product_id": "PROD-001", "quantity": 1,
+                                                            "unit_price": 10.0}]}
+
+
+@pytest.mark.parametrize("act", [
+    pytest.param(lambda other, n: other.ingest_records("orders", [_order(10 * n + i) for i in range(3)]), id="orders"),
+    pytest.param(lambda other, n: other.ingest_records("catalog", [
+        {"product_id": "PROD-001", "name": f"Renamed {n}", "category": "x", "price": 10.0}]), id="catalog"),
+])
+def test_another_writer_appending_between_read_and_append_leaves_rows_a_redecode_agrees_with(
+        sample, tmp_path, act):
+    db = tmp_path / "log.db"
+    clock = _interloper(db, 2, act)
+    p = Pipeline(db, load_entrypoints=False, batch_size=MIN_SLICE + 300, settings=Settings(decode_workers=2),
+                 clock=clock)
+    clock.main.append(p)
+    p.ingest("catalog", sample / "product_catalog.json")
+    p.ingest("orders", sample / "orders_stream.jsonl")
+    p.close()
+    conn = sqlite3.connect(db)
+    offsets = [o for (o,) in conn.execute('SELECT "offset" FROM event_log ORDER BY 1')]
+    recorded = [o for (o,) in conn.execute('SELECT "offset" FROM canon_records ORDER BY 1')]
+    landed = conn.execute("SELECT COUNT(*) FROM event_log WHERE source = '<records>'").fetchone()[0]
+    conn.close()
+    assert recorded == offsets  # every record has its rows, at its own offset
+    assert landed >= 3  # the other writer did land, more than once
+    written = _canonical(db)
+    p = Pipeline(db, load_entrypoints=False, clock=lambda: FIXED_NOW, settings=Settings(decode_workers=1))
+    p.decode(redecode=True)
+    p.close()
+    assert _canonical(db) == written
+
+
+def test_rekey_moves_rows_to_the_real_offsets_and_refuses_a_record_it_did_not_decode():
+    from fastcommerce.canonical import Rows
+    from fastcommerce.decoding import _rekey
+    from fastcommerce.events import LogRecord
+
+    def rec(offset, h):
+        return LogRecord(offset, "orders", h, None, None, FIXED_NOW, "f", offset, None, None, None, None, b"{}")
+
+    guessed = [rec(10, b"a"), rec(11, b"b"), rec(12, b"c")]
+    rows = Rows()
+    rows.records.extend([(10, "orders", 1, 0, None, "2024-01-20", None), (11, "orders", 1, 0, None, "2024-01-20", None),
+                         (12, "orders", 1, 1, None, "2024-01-20", None)])
+    rows.problems.append((12, 0, "x", "error", "why", "v"))
+    assert _rekey(rows, guessed, guessed) is rows
+    # another writer took offsets 10 and 11; "b" turned out to be one of its records
+    moved = _rekey(rows, guessed, [rec(12, b"a"), rec(13, b"c")])
+    assert moved is not None
+    assert [r[0] for r in moved.records] == [12, 13] and moved.problems == [(13, 0, "x", "error", "why", "v")]
+    assert _rekey(rows, guessed, [rec(12, b"a"), rec(13, b"z")]) is None

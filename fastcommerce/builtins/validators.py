@@ -70,21 +70,32 @@ def check_order_timestamp(record: dict[str, Any], ctx: ValidationContext) -> Fou
     yield from check_timestamp(record, "timestamp", ctx)
 
 
-_checked: tuple[Any, bool] = (None, False)
-"""The last items list :func:`items_valid` judged, and its verdict: three validators ask
-about one record's items in turn. The list itself is kept, so its identity stays unique."""
+_checked: tuple[Any, bool, Decimal | None] = (None, False, None)
+"""The last items list :func:`items_valid` judged, its verdict and, when valid, its value:
+several validators ask about one record's items in turn. The list itself is kept, so its
+identity stays unique."""
+
+
+def _judge(items: Any) -> tuple[Any, bool, Decimal | None]:
+    global _checked
+    last = _checked  # one read: another thread may replace it meanwhile
+    if last[0] is items:
+        return last
+    valid = not any(True for _ in item_problems(items))
+    value = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in items), Decimal(0)) if valid else None
+    _checked = (items, valid, value)
+    return _checked
 
 
 def items_valid(items: Any) -> bool:
     """Whether :func:`item_problems` finds nothing wrong with ``items`` (validators never
     change a record, so the verdict holds while the same list is asked about)."""
-    global _checked
-    last = _checked  # one read: another thread may replace it meanwhile
-    if last[0] is items:
-        return last[1]
-    valid = not any(True for _ in item_problems(items))
-    _checked = (items, valid)
-    return valid
+    return _judge(items)[1]
+
+
+def items_value(items: Any) -> Decimal | None:
+    """The sum of quantity times unit price of valid ``items`` (``None`` if they are not)."""
+    return _judge(items)[2]
 
 
 def check_order_items(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -104,9 +115,9 @@ def check_order_range(record: dict[str, Any], ctx: ValidationContext) -> Found:
         yield "value_out_of_range", (f"order has {len(items)} items, above the supported maximum "
                                      f"of {MAX_ORDER_ITEMS}")
         return
-    if not items_valid(items):
+    value = items_value(items)
+    if value is None:
         return  # value is only defined over valid items
-    value = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in items), Decimal(0))
     if value > MAX_ORDER_VALUE:
         yield "value_out_of_range", (f"order value {value.quantize(CENT)} is above the supported "
                                      f"maximum of {MAX_ORDER_VALUE}")
@@ -116,7 +127,8 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     """Only when the order carries a total and its items are valid; strict: 0.01 passes."""
     if "order_total" not in record or record.get("items") is None:
         return
-    if not items_valid(record["items"]):
+    computed = items_value(record["items"])
+    if computed is None:
         return
     try:
         total = parse_decimal(record["order_total"])
@@ -126,7 +138,6 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     if not total.is_finite() or abs(total) > MAX_ORDER_TOTAL:
         yield "total_mismatch", f"order_total {total} is not a plausible amount"
         return
-    computed = sum((parse_decimal(i["unit_price"]) * i["quantity"] for i in record["items"]), Decimal(0))
     if abs(total - computed) > CENT:
         yield "total_mismatch", (f"order_total {amount_text(total)} differs from the items' sum "
                                  f"{amount_text(computed)}")
@@ -184,9 +195,11 @@ def check_catalog_values(record: dict[str, Any], ctx: ValidationContext) -> Foun
 
 def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Found:
     """Against the catalog as it stood at the event's place in the log."""
-    if ctx.catalog is None or not isinstance(record.get("items"), list):
+    items = record.get("items")
+    if ctx.catalog is None or not isinstance(items, list):
         return
-    for n, item in enumerate(record["items"]):
+    valid = items_valid(items)  # then every price is one money_problem accepts
+    for n, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         pid = item.get("product_id")
@@ -196,7 +209,7 @@ def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Foun
         if product is None:
             yield "unknown_product", f"items[{n}].product_id {pid!r} is not in the catalog"
             continue
-        if money_problem(item.get("unit_price")) is None:
+        if valid or money_problem(item.get("unit_price")) is None:
             price, listed = parse_decimal(item["unit_price"]), product.price
             if abs(price - listed) * 2 > listed:  # strictly more than 50% away
                 yield "price_deviation", (
