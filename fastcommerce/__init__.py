@@ -32,8 +32,7 @@ from .reports.base import Report, ReportSpec
 from .settings import Settings
 from .upcasting import Schema, Upcaster
 from .validation import ValidationContext, Validator
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Address", "AppendOnlyViolation", "DatabaseLockedError", "Event", "EventLog", "EventLogError",

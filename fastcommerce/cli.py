@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,6 @@ import attrs
 import click
 import structlog
 
-from . import __version__
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -30,9 +31,15 @@ from .cli_params import (
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
-from .ingest import check_readable
+from .money import round_money
+from .monitoring.alerts import list_alerts
+from .monitoring.health import prometheus_text
 from .pipeline import IngestSummary, Pipeline
+from .reports.formatting import render
+from .reports.listing import shown_rows
 from .settings import Settings
+from .source_files import check_readable
+from .version import __version__
 
 
 def configure_logging(verbosity: int, json_logs: bool | None) -> None:
@@ -230,9 +237,6 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
     if follow:
         if len(files) != 1:
             raise click.UsageError("--follow takes exactly one file")
-        import signal
-        import threading
-
         log = structlog.get_logger("fastcommerce.cli")
         stop = threading.Event()
         received: list[str] = []
@@ -309,8 +313,6 @@ def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, work
 
 
 def money(value) -> str:
-    from .money import round_money
-
     return f"{round_money(value):,}"
 
 
@@ -331,9 +333,6 @@ def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
     """Print report NAME: revenue, products, inventory, customers, operations, quality, or
     one a plugin registers (`fastcommerce plugins` lists them). json and csv hold every row
     unless --limit is given; a table shows the report's default number and says so."""
-    from .reports.formatting import render
-    from .reports.listing import shown_rows
-
     if every_row and limit is not None:
         raise click.UsageError("--all and --limit contradict each other: give one")
     pipeline = open_pipeline(ctx)
@@ -393,8 +392,6 @@ def decode(ctx, everything, fmt, workers) -> None:
 
 
 def _projection_results(results, fmt) -> None:
-    import attrs
-
     data = [attrs.asdict(r) for r in results]
     emit(data, fmt, "\n".join(
         f"{r.name:<12} v{r.version}  offsets {r.from_offset:,} -> {r.to_offset:,}  "
@@ -408,8 +405,6 @@ def _projection_results(results, fmt) -> None:
 def verify(ctx, fmt) -> None:
     """Check the database file's integrity, then rebuild every projection in a scratch copy
     and compare its tables with the live ones."""
-    import attrs
-
     checks = open_pipeline(ctx).verify()
     bad = [c for c in checks if not c.ok]
     data = {"ok": not bad, "tables": [attrs.asdict(c) | {"ok": c.ok} for c in checks]}
@@ -494,8 +489,6 @@ def health(ctx, fmt) -> None:
     """Pipeline health: per source, per projection, recent runs and active alerts."""
     snapshot = open_pipeline(ctx).health()
     if fmt == "prometheus":
-        from .monitoring.health import prometheus_text
-
         click.echo(prometheus_text(snapshot), nl=False)
         return
     lines = ["sources:"]
@@ -539,8 +532,6 @@ def _duration(seconds: float) -> str:
 @click.pass_context
 def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
     """Evaluate the alert rules (notifying the sinks) and list alerts, newest first."""
-    from .monitoring.alerts import list_alerts
-
     pipeline = open_pipeline(ctx)
     result = None if no_evaluate else pipeline.alerts()
     rows = list_alerts(pipeline.db, include_resolved=True, only_open=only_open, limit=limit)

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import click
 
+from . import sample as generator
 from .cli_params import FORMATS, emit
+from .sample import CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE, write_sample
 
 
 def _specs(name):
     def convert(ctx, param, values):
-        from . import sample as s
-
         try:
-            return [getattr(s, name)(v) for v in values]
+            return [getattr(generator, name)(v) for v in values]
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
     return convert
@@ -47,8 +47,6 @@ def sample(orders: int, days: int, start, seed: int, out: Path, overwrite: bool,
            fmt: str) -> None:
     """Write generated catalog, inventory and order files that follow the data contract,
     optionally with anomalies injected at known times (to measure the alert rules)."""
-    from .sample import CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE, write_sample
-
     there = [name for name in (CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE) if (out / name).exists()]
     if there and not overwrite:
         raise click.UsageError(f"{out} already holds {', '.join(there)}: choose another --out, or --overwrite "

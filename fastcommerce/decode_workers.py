@@ -27,11 +27,10 @@ from .errors import FastCommerceError
 from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
+from .reading import EventReader
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
-
-    from .reading import EventReader
 
 logger = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -25,9 +25,7 @@ from .eventlog import LOG_TABLE, EventLog, _to_record
 from .events import Event, LogRecord, Product
 from .logs import get_logger
 from .memory import gc_paused
-
-if TYPE_CHECKING:
-    from .reading import EventReader
+from .reading import EventReader
 
 logger = get_logger(__name__)
 

@@ -16,6 +16,8 @@ import attrs
 
 ORDER_STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled", "refunded")
 """The six order statuses, in the contract's tie-break order."""
+REVENUE_STATUSES = frozenset({"confirmed", "shipped", "delivered"})
+"""The statuses whose orders count toward revenue (data contract section 5)."""
 
 
 @attrs.frozen(kw_only=True, slots=True)

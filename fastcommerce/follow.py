@@ -42,17 +42,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary, source_id
+from .ingest import SourceSummary
 from .logs import get_logger
+from .protocols import PipelineLike
 from .rotation import rotated_away
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
+from .source_files import source_id
 
 logger = get_logger(__name__)
 
@@ -102,7 +101,7 @@ class _Retired:
 
 
 def follow(
-    pipeline: Pipeline,
+    pipeline: PipelineLike,
     stream: str,
     path: str | Path,
     *,
@@ -141,21 +140,21 @@ def follow(
             alerts.stop()
 
 
-def _projections_behind(pipeline: Pipeline) -> bool:
+def _projections_behind(pipeline: PipelineLike) -> bool:
     """Whether any projection is behind the log: two small queries, no lock."""
     state = pipeline.projections.state()
     last = pipeline.log.last_offset()
     return any(name not in state or state[name][1] < last for name in pipeline.projections.projections)
 
 
-def _catch_up(pipeline: Pipeline, appended: bool, alerts: BackgroundAlerts | None) -> None:
+def _catch_up(pipeline: PipelineLike, appended: bool, alerts: BackgroundAlerts | None) -> None:
     if appended or _projections_behind(pipeline):
         pipeline.project()
     if appended and alerts is not None:
         alerts.poke()
 
 
-def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_interval: float,
+def _follow_lines(pipeline: PipelineLike, stream: str, path: Path, log, *, poll_interval: float,
                   should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
                   sleep: Callable[[float], None], rotation_grace: float,
                   alerts: BackgroundAlerts | None) -> None:
@@ -305,7 +304,7 @@ def _follow_lines(pipeline: Pipeline, stream: str, path: Path, log, *, poll_inte
             fh.close()
 
 
-def _follow_catalog(pipeline: Pipeline, stream: str, path: Path, log, *, poll_interval: float,
+def _follow_catalog(pipeline: PipelineLike, stream: str, path: Path, log, *, poll_interval: float,
                     should_stop: Callable[[], bool], on_cycle: Callable[[SourceSummary], None] | None,
                     sleep: Callable[[float], None], alerts: BackgroundAlerts | None) -> None:
     def look() -> tuple | None:
@@ -344,7 +343,7 @@ class BackgroundAlerts:
     after :meth:`poke` said something was appended. A rule or a sink that is slow, or a
     webhook that does not answer, delays only the next evaluation, never the caller."""
 
-    def __init__(self, pipeline: Pipeline, interval: float, *, stop_timeout: float = 5.0) -> None:
+    def __init__(self, pipeline: PipelineLike, interval: float, *, stop_timeout: float = 5.0) -> None:
         self.interval, self.stop_timeout = interval, stop_timeout
         self.evaluations = 0
         self._clone = pipeline.clone

@@ -12,21 +12,19 @@ them, so new arguments can be added without breaking existing plugins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
 
+import cattrs
 import pluggy
 
-if TYPE_CHECKING:  # pragma: no cover - annotations only
-    import cattrs
-
-    from .monitoring.alerts import AlertRule, AlertSink
-    from .monitoring.config import MonitoringConfig
-    from .projections import Projection
-    from .reports.base import ReportSpec
-    from .settings import Settings
-    from .streams import Stream
-    from .upcasting import Schema, Upcaster
-    from .validation import Validator
+from .monitoring.alerts import AlertRule, AlertSink
+from .monitoring.config import MonitoringConfig
+from .projections.base import Projection
+from .reports.base import ReportSpec
+from .settings import Settings
+from .streams import Stream
+from .upcasting import Schema, Upcaster
+from .validation import Validator
 
 PROJECT_NAME = "fastcommerce"
 

@@ -21,18 +21,20 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import orjson
 
 from .converter import parse_timestamp
-from .errors import SourceError
+from .decoding import Decoder
 from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
+from .rotation import copy_holding
 from .settings import DEFAULT_SETTLE
+from .source_files import check_readable, fingerprint, source_id
 from .sources import (
     DEFAULT_MAX_RECORD_BYTES,
     RawRecord,
@@ -42,16 +44,13 @@ from .sources import (
     settled,
     strip_eol,
 )
+from .stats import latency_bucket, percentile
 from .streams import StreamRegistry
 from .upcasting import SchemaRegistry
-
-if TYPE_CHECKING:
-    from .decoding import Decoder
 
 logger = get_logger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
-FINGERPRINT_BYTES = 4096
 
 
 @attrs.define(kw_only=True)
@@ -76,21 +75,8 @@ class SourceSummary:
         return attrs.asdict(self, filter=lambda a, _v: a.name != "latencies")
 
     def latency_percentiles(self) -> tuple[int | None, int | None]:
-        from .reports.operations import percentile
-
         histogram = sorted(self.latencies.items())
         return percentile(histogram, 0.50), percentile(histogram, 0.95)
-
-
-def latency_bucket(seconds: float) -> int:
-    """Whole seconds up to 100, then two significant digits (1234 s counts as 1200 s): the
-    histogram stays a few hundred buckets however many records a run reads, and its
-    percentiles are within 1%."""
-    s = int(seconds)
-    if -100 <= s <= 100:
-        return s
-    digits = len(str(abs(s))) - 2
-    return round(s, -digits)
 
 
 @attrs.define(slots=True)
@@ -168,36 +154,9 @@ def _records(first: int, rows: list[tuple]) -> list[LogRecord]:
 _from_text = datetime.fromisoformat
 
 
-def source_id(stream: str, path: Path) -> str:
-    """The key of a file's checkpoint: its stream and absolute path."""
-    return f"{stream}:{path.resolve()}"
-
-
 def content_hash(raw: bytes) -> bytes:
     """The idempotency key: SHA-256 of the record's bytes, line terminator aside."""
     return hashlib.sha256(raw).digest()
-
-
-def fingerprint(path: Path, upto: int) -> bytes:
-    """A digest of the file's first bytes and of the bytes just before ``upto``: enough
-    to tell a grown file (resume) from a replaced one (read again from the start)."""
-    with open(path, "rb") as fh:
-        head = fh.read(min(FINGERPRINT_BYTES, upto))
-        fh.seek(max(0, upto - FINGERPRINT_BYTES))
-        tail = fh.read(min(FINGERPRINT_BYTES, upto))
-    return hashlib.sha256(head + b"\0" + tail + b"\0" + str(upto).encode()).digest()
-
-
-def check_readable(path: Path) -> None:
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
-    if not path.is_file():
-        raise SourceError(f"{path}: not a regular file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
 
 
 class Ingester:
@@ -268,8 +227,6 @@ class Ingester:
             bytes_of = data
             if last is not None and not spec.whole_file and data.stat().st_size < end:
                 # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
-                from .rotation import copy_holding
-
                 bytes_of = copy_holding(path, last.raw, end, unterminated=last.unterminated) or data
             self.log.save_checkpoint(Checkpoint(
                 source_id=key, stream=stream, path=str(path.resolve()), byte_offset=end,

@@ -16,9 +16,12 @@ from .decoding import Decoder, fingerprint_of
 from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary, check_readable
+from .follow import follow
+from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary
 from .logs import get_logger
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
+from .monitoring.health import health
+from .naming import unique_names
 from .plugins import (
     PluginInfo,
     collect,
@@ -27,13 +30,14 @@ from .plugins import (
     describe,
     make_plugin_manager,
     reading_fingerprint,
-    unique_names,
 )
 from .projections import ProjectionRunner
 from .projections.runner import CatchUpResult
+from .projections.verify import verify
 from .reading import EventReader
 from .rotation import rotated_away
 from .settings import Settings
+from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .streams import CATALOG_ROLE, StreamRegistry
 from .upcasting import SchemaRegistry
@@ -264,14 +268,10 @@ class Pipeline:
 
     def verify(self) -> list[Any]:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""
-        from .projections.verify import verify
-
         return verify(self)
 
     def follow(self, stream: str, path: str | Path, **options: Any) -> None:
         """Keep ingesting a growing file and projecting as it goes (see :mod:`fastcommerce.follow`)."""
-        from .follow import follow
-
         follow(self, stream, path, **options)
 
     def report(self, name: str, *, catch_up: bool = True, **options: Any) -> Any:
@@ -298,8 +298,6 @@ class Pipeline:
 
     def health(self, *, now: datetime | None = None) -> dict[str, Any]:
         """Per source, per projection and per run: see :mod:`fastcommerce.monitoring.health`."""
-        from .monitoring.health import health
-
         return health(self.db, now or self.clock())
 
     # -- introspection -----------------------------------------------------------------

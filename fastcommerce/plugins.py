@@ -21,6 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import FastCommerceError, PluginConfigError, PluginError, PluginLoadError
 from .streams import StreamRegistry
+from .version import __version__
 
 BUILTIN_PLUGINS = (
     "fastcommerce.builtins.orders",
@@ -177,16 +178,12 @@ def collect_streams(pm: pluggy.PluginManager) -> StreamRegistry:
     return StreamRegistry(items)
 
 
-def unique_names(what: str, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """``items`` (``(plugin, object with a name)`` pairs) unchanged, or a
-    :class:`PluginConfigError` naming both plugins when two register the same name."""
-    owners: dict[str, str] = {}
-    for plugin, item in items:
-        if item.name in owners:
-            raise PluginConfigError(f"{what} {item.name!r} is registered twice: by plugin "
-                                    f"{owners[item.name]!r} and by plugin {plugin!r}")
-        owners[item.name] = plugin
-    return items
+@functools.cache
+def builtin_reports() -> dict[str, Any]:
+    """The report functions the built-in plugins register, by name: what the names
+    ``fastcommerce.reports.revenue`` and the like resolve to (see :mod:`fastcommerce.reports`)."""
+    pm = make_plugin_manager(load_entrypoints=False)
+    return {spec.name: spec.function for _, spec in collect(pm, "register_reports")}
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -210,8 +207,6 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
         builtin = name in BUILTIN_PLUGINS
         version = versions.get(name) or _module_version(plugin)
         if builtin:
-            from . import __version__
-
             version = __version__
         infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=builtin))
     return infos
@@ -219,7 +214,7 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 READING_HOOKS = frozenset({"register_schemas", "register_upcasters", "register_validators", "configure_converter"})
 # The core's side of reading: what a built-in plugin's behaviour also depends on.
-_READING_CORE = ("canonical", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
+_READING_CORE = ("canonical", "contract", "converter", "decoding", "events", "money", "reading", "times", "upcasting",
                  "validation", "builtins._shared")
 
 
@@ -271,12 +266,10 @@ def decoder_plugins(pm: pluggy.PluginManager, touched: Iterable[tuple[str, str]]
             for stream, parts in by_stream.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_reading_digest(plugin: str) -> str:
     """A built-in plugin's version: fastcommerce's, and a digest of its module and of the
     core's reading code (a change to another built-in, a projection say, leaves it alone)."""
-    from . import __version__
-
     digest = hashlib.blake2b(digest_size=6)
     for module in sorted({plugin, *(f"fastcommerce.{m}" for m in _READING_CORE)}):
         file = getattr(importlib.import_module(module), "__file__", None)

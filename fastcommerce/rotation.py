@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 
 from .eventlog import Checkpoint, EventLog
-from .ingest import fingerprint, source_id
 from .logs import get_logger
+from .source_files import fingerprint, source_id
 
 logger = get_logger(__name__)
 

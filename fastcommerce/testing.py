@@ -7,18 +7,21 @@ nothing beyond fastcommerce itself.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .events import ORDER_STATUSES
 from .pipeline import Pipeline
+from .sample import CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE
 
-FIXED_CLOCK = datetime(2030, 1, 1, tzinfo=timezone.utc)
+FIXED_CLOCK = datetime(2030, 1, 1, tzinfo=UTC)
 """Recorded time of :func:`make_test_pipeline`'s records: late enough that any generated
 order timestamp is 'not in the future'."""
 
@@ -42,8 +45,6 @@ def canonical_orders():
 
     from hypothesis import strategies as st
 
-    from .events import ORDER_STATUSES
-
     ids = st.integers(1, 10**6)
     prices = st.integers(0, 10**7).map(lambda cents: Decimal(cents) / 100)
     items = st.lists(
@@ -55,7 +56,7 @@ def canonical_orders():
         min_size=1, max_size=5,
     )
     moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2029, 12, 31),
-                           timezones=st.just(timezone.utc))
+                           timezones=st.just(UTC))
     address = st.fixed_dictionaries({
         "country": st.sampled_from(["US", "GB", "DE"]),
         "state": st.sampled_from(["CA", "NY", "TX"]),
@@ -75,8 +76,6 @@ def canonical_orders():
 def dumps(record: dict[str, Any]) -> bytes:
     """JSON bytes of a record whose prices are ``Decimal``, written as JSON numbers exactly
     (``29.90`` stays ``29.90``; never through a binary float)."""
-    import json
-    import re
     from decimal import Decimal
 
     def mark(o: Any) -> Any:
@@ -143,8 +142,6 @@ def feed_by_day(summary: Any, days: int, start: datetime, live: Path) -> Iterato
     and the inventory header first, then, before day ``d`` is yielded, that day's inventory
     and order lines appended (see :func:`split_sample_by_day`). Yields ``(d, the end of day
     d)``, the time to run that day's batch at."""
-    from .sample import CATALOG_FILE, INVENTORY_FILE, ORDERS_FILE
-
     header, inventory, orders = split_sample_by_day(summary, days, start)
     live.mkdir(parents=True, exist_ok=True)
     shutil.copy(summary.catalog_path, live / CATALOG_FILE)

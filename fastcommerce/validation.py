@@ -9,6 +9,7 @@ import attrs
 
 from .errors import PluginError
 from .events import LogRecord, Problem
+from .naming import unique_names
 
 SEVERITIES = ("error", "warning")
 
@@ -51,8 +52,6 @@ class ValidatorSet:
     """The validators of every stream, in a stable order (by name)."""
 
     def __init__(self, validators: Iterable[tuple[str, Validator]]) -> None:
-        from .plugins import unique_names
-
         by_stream: dict[str, list[tuple[str, Validator]]] = {}
         for plugin, v in unique_names("validator", list(validators)):
             by_stream.setdefault(v.stream, []).append((plugin, v))

@@ -17,9 +17,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ..eventlog import LOG_TABLE
 from ..hookspecs import hookimpl
 from ..monitoring.alerts import AlertContext, AlertRule, Finding
-from ..reports.base import table_exists
+from ..monitoring.health import newest_valid_events
+from ..schema import PROJECTION_STATE
+from ..tables import table_exists
+from . import quality as quality_projection
+from . import sales, stock
+from .business_reports import inventory
 
 HOUR = timedelta(hours=1)
 
@@ -65,9 +71,9 @@ def _hour(text: str) -> datetime:
 def complete_hours(ctx: AlertContext) -> list[str]:
     """The latest complete hours of order data: those that end at or before the watermark
     (newest order time minus the allowed lateness), so a filling hour never alarms."""
-    if not table_exists(ctx.db, "sales_watermark"):
+    if not table_exists(ctx.db, sales.WATERMARK):
         return []
-    row = ctx.db.execute("SELECT watermark FROM sales_watermark").fetchone()
+    row = ctx.db.execute(f"SELECT watermark FROM {sales.WATERMARK}").fetchone()
     if row is None or row[0] is None:
         return []
     watermark = datetime.fromisoformat(row[0])
@@ -76,14 +82,14 @@ def complete_hours(ctx: AlertContext) -> list[str]:
 
 
 def _hourly(ctx: AlertContext) -> tuple[dict[tuple[str, str], tuple[int, int, int, int]], str | None]:
-    rows = ctx.db.execute("SELECT hour, channel, orders, units, revenue_orders, revenue_cents FROM sales_hourly").fetchall()
+    rows = ctx.db.execute(f"SELECT hour, channel, orders, units, revenue_orders, revenue_cents FROM {sales.HOURLY}").fetchall()
     first = min((r[0] for r in rows), default=None)
     return {(r[0], r[1]): tuple(r[2:]) for r in rows}, first
 
 
 def volume_rule(ctx: AlertContext) -> Iterator[Finding]:
     """Orders and revenue per hour and channel against the same hour on previous days."""
-    if not table_exists(ctx.db, "sales_hourly"):
+    if not table_exists(ctx.db, sales.HOURLY):
         return
     cfg = ctx.config.volume
     data, first = _hourly(ctx)
@@ -124,7 +130,7 @@ def volume_rule(ctx: AlertContext) -> Iterator[Finding]:
 
 def basket_rule(ctx: AlertContext) -> Iterator[Finding]:
     """Average units per order per hour and channel, against the same hour on previous days."""
-    if not table_exists(ctx.db, "sales_hourly"):
+    if not table_exists(ctx.db, sales.HOURLY):
         return
     cfg, vol = ctx.config.patterns, ctx.config.volume
     data, first = _hourly(ctx)
@@ -156,16 +162,16 @@ def basket_rule(ctx: AlertContext) -> Iterator[Finding]:
 
 def price_deviation_rule(ctx: AlertContext) -> Iterator[Finding]:
     """Share of valid order events flagged price_deviation on the latest recorded day."""
-    if not table_exists(ctx.db, "quality_daily"):
+    if not table_exists(ctx.db, quality_projection.DAILY):
         return
     cfg = ctx.config.patterns
-    row = ctx.db.execute("SELECT recorded_date, valid FROM quality_daily WHERE stream = 'orders' "
+    row = ctx.db.execute(f"SELECT recorded_date, valid FROM {quality_projection.DAILY} WHERE stream = 'orders' "
                          "ORDER BY recorded_date DESC LIMIT 1").fetchone()
     if row is None or row[1] < cfg.min_priced_events:
         return
     day, valid = row
     flagged = ctx.db.execute(
-        "SELECT COUNT(DISTINCT \"offset\") FROM quality_problems WHERE code = 'price_deviation' "
+        f"SELECT COUNT(DISTINCT \"offset\") FROM {quality_projection.PROBLEMS} WHERE code = 'price_deviation' "
         "AND quarantined = 0 AND recorded_date = ?", [day]).fetchone()[0]
     rate = flagged / valid
     if rate > cfg.max_price_deviation_rate:
@@ -177,7 +183,7 @@ def price_deviation_rule(ctx: AlertContext) -> Iterator[Finding]:
 
 def product_demand_rule(ctx: AlertContext) -> Iterator[Finding]:
     """A product's units on the latest complete day against its previous days."""
-    if not table_exists(ctx.db, "sales_daily_products"):
+    if not table_exists(ctx.db, sales.PRODUCTS_DAILY):
         return
     cfg = ctx.config.patterns
     hours = complete_hours(ctx)
@@ -185,13 +191,13 @@ def product_demand_rule(ctx: AlertContext) -> Iterator[Finding]:
         return
     last_hour = _hour(hours[-1])
     day = last_hour.date() if last_hour.hour == 23 else last_hour.date() - timedelta(days=1)  # last whole day
-    days = [(day - timedelta(days=d)).isoformat() for d in range(0, cfg.demand_history_days + 1)]
+    days = [(day - timedelta(days=d)).isoformat() for d in range(cfg.demand_history_days + 1)]
     units: dict[str, dict[str, int]] = defaultdict(dict)
     for pid, date, n in ctx.db.execute(
-        "SELECT product_id, date, units FROM sales_daily_products WHERE date BETWEEN ? AND ?", [days[-1], days[0]]
+        f"SELECT product_id, date, units FROM {sales.PRODUCTS_DAILY} WHERE date BETWEEN ? AND ?", [days[-1], days[0]]
     ):
         units[pid][date] = n
-    first = ctx.db.execute("SELECT MIN(date) FROM sales_daily_products").fetchone()[0]
+    first = ctx.db.execute(f"SELECT MIN(date) FROM {sales.PRODUCTS_DAILY}").fetchone()[0]
     past = [d for d in days[1:] if first is not None and d >= first]
     if len(past) < ctx.config.volume.min_history_days:
         return
@@ -208,18 +214,18 @@ def product_demand_rule(ctx: AlertContext) -> Iterator[Finding]:
 
 def quality_rule(ctx: AlertContext) -> Iterator[Finding]:
     """Quarantine rate per source and per code over the last window of recorded records."""
-    if not table_exists(ctx.db, "quality_problems"):
+    if not table_exists(ctx.db, quality_projection.PROBLEMS):
         return
     cfg = ctx.config.quality
-    latest = ctx.db.execute("SELECT MAX(recorded_at) FROM event_log").fetchone()[0]
+    latest = ctx.db.execute(f"SELECT MAX(recorded_at) FROM {LOG_TABLE}").fetchone()[0]
     if latest is None:
         return
     since = (datetime.fromisoformat(latest) - timedelta(hours=cfg.window_hours)).isoformat(timespec="microseconds")
     since = since[:26] + "Z"
     totals = dict(ctx.db.execute(
-        "SELECT stream, COUNT(*) FROM event_log WHERE recorded_at >= ? GROUP BY stream", [since]).fetchall())
+        f"SELECT stream, COUNT(*) FROM {LOG_TABLE} WHERE recorded_at >= ? GROUP BY stream", [since]).fetchall())
     quarantined = dict(ctx.db.execute(
-        "SELECT l.stream, COUNT(DISTINCT q.\"offset\") FROM quality_problems q JOIN event_log l "
+        f"SELECT l.stream, COUNT(DISTINCT q.\"offset\") FROM {quality_projection.PROBLEMS} q JOIN {LOG_TABLE} l "
         "ON l.\"offset\" = q.\"offset\" WHERE q.quarantined = 1 AND l.recorded_at >= ? GROUP BY l.stream",
         [since]).fetchall())
     for stream, total in sorted(totals.items()):
@@ -230,7 +236,7 @@ def quality_rule(ctx: AlertContext) -> Iterator[Finding]:
                                   f"{cfg.window_hours:g} h were quarantined ({bad} of {total})",
                           value=round(bad / total, 4), threshold=cfg.max_source_rate)
     for stream, code, bad in ctx.db.execute(
-        "SELECT l.stream, q.code, COUNT(DISTINCT q.\"offset\") FROM quality_problems q JOIN event_log l "
+        f"SELECT l.stream, q.code, COUNT(DISTINCT q.\"offset\") FROM {quality_projection.PROBLEMS} q JOIN {LOG_TABLE} l "
         "ON l.\"offset\" = q.\"offset\" WHERE q.quarantined = 1 AND q.severity = 'error' AND l.recorded_at >= ? "
         "GROUP BY l.stream, q.code ORDER BY l.stream, q.code", [since]
     ):
@@ -247,10 +253,8 @@ def stock_rule(ctx: AlertContext) -> Iterator[Finding]:
     known stock level. A product no inventory row names is listed by the inventory report
     (available 0) but raises nothing here: before the first inventory file, every product
     would, and a feed that stops is for ``source_silent`` (the freshness rule) to report."""
-    if not table_exists(ctx.db, "inventory_current"):
+    if not table_exists(ctx.db, stock.CURRENT):
         return
-    from ..reports.business import inventory
-
     cfg = ctx.config.stock
     for row in inventory(ctx.db).rows:
         if not row["warehouses"]:
@@ -266,21 +270,6 @@ def stock_rule(ctx: AlertContext) -> Iterator[Finding]:
             yield Finding(rule="days_of_cover", key=pid, severity="warning",
                           message=f"{pid}: {cover} days of cover at {row['avg_daily_units']} units a day",
                           value=float(cover), threshold=cfg.days_of_cover_below)
-
-
-def newest_valid_events(db) -> dict[str, str]:
-    """The newest *valid* event time per stream, from the projections (a quarantined record
-    dated 2099 must not make every other source look silent)."""
-    newest = {}
-    if table_exists(db, "sales_watermark"):
-        t = db.execute("SELECT max_ts FROM sales_watermark").fetchone()
-        if t and t[0]:
-            newest["orders"] = t[0]
-    if table_exists(db, "inventory_history"):
-        t = db.execute("SELECT MAX(last_updated) FROM inventory_history").fetchone()
-        if t and t[0]:
-            newest["inventory"] = t[0]
-    return newest
 
 
 def freshness_rule(ctx: AlertContext) -> Iterator[Finding]:
@@ -299,8 +288,8 @@ def freshness_rule(ctx: AlertContext) -> Iterator[Finding]:
                                       f"{silent:,.0f} min behind {'now' if cfg.reference == 'clock' else 'the newest event of any source'}",
                               value=round(silent, 1), threshold=limit)
     last = ctx.db.execute('SELECT MAX("offset") FROM event_log').fetchone()[0] or 0
-    if table_exists(ctx.db, "projection_state"):
-        for name, offset in ctx.db.execute("SELECT name, last_offset FROM projection_state ORDER BY name"):
+    if table_exists(ctx.db, PROJECTION_STATE):
+        for name, offset in ctx.db.execute(f"SELECT name, last_offset FROM {PROJECTION_STATE} ORDER BY name"):
             lag = last - offset
             if lag > cfg.max_projection_lag:
                 yield Finding(rule="projection_lag", key=name, severity="warning",

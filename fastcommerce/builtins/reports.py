@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from ..reports import customers, inventory, operations, products, quality, revenue
 from ..reports.base import ReportSpec
+from .business_reports import customers, inventory, products, revenue
+from .operations_reports import operations, quality
 
 
 @hookimpl

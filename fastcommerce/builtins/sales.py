@@ -40,7 +40,6 @@ from ..times import format_time
 ORDERS, LINES, DAILY, PRODUCTS_DAILY = "sales_orders", "sales_order_lines", "sales_daily_revenue", "sales_daily_products"
 HOURLY = "sales_hourly"
 CATALOG, WATERMARK, LATE, RESTATED = "sales_catalog", "sales_watermark", "sales_late_events", "sales_restatements"
-REVENUE_STATUSES = frozenset({"confirmed", "shipped", "delivered"})
 RANK = {s: i for i, s in enumerate(ORDER_STATUSES)}
 DEFAULT_LATENESS = timedelta(hours=1)
 

@@ -10,28 +10,32 @@ the sales projection's, which holds that state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
+from ..contract import (
+    CENT,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE,
+    ORDER_REQUIRED,
+    Found,
+    amount_text,
+    check_order_currency,
+    check_order_status,
+    is_empty,
+    item_problems,
+    missing,
+    money_problem,
+)
 from ..converter import parse_decimal, parse_timestamp
-from ..events import ORDER_STATUSES
 from ..hookspecs import hookimpl
 from ..validation import ValidationContext, Validator
 
-Found = Iterator[tuple[str, str]]
-
 MAX_CLOCK_SKEW = timedelta(days=1)
-ORDER_REQUIRED = ("order_id", "customer_id", "timestamp", "items", "status")
 INVENTORY_REQUIRED = ("product_id", "available_quantity", "warehouse_location", "last_updated")
 CATALOG_REQUIRED = ("product_id", "name", "category", "price")
 _DIGITS = re.compile(r"[0-9]+")
-CENT = Decimal("0.01")
-# Beyond the contract: bounds that keep every amount an exact 64-bit count of cents in the
-# daily aggregates (10**6 units of a 10**7-dollar product is 10**15 cents per line).
-MAX_UNIT_PRICE = Decimal(10) ** 7
-MAX_QUANTITY = 10**6
 MAX_ORDER_TOTAL = MAX_UNIT_PRICE * MAX_QUANTITY * 1000  # beyond it, a carried total is not plausible
 # Contract `value_out_of_range`: value <= 10**14 cents, so SQLite's int64 (9.2e18) holds the sum of
 # 92,233 maximum orders; see docs/limits.md for what a day of many near-maximum orders means.
@@ -39,19 +43,6 @@ MAX_ORDER_ITEMS = 10_000
 MAX_ORDER_VALUE = Decimal("1000000000000.00")
 # Inventory: 10**12 units per row leaves SUM over 9.2 million products inside int64.
 MAX_AVAILABLE_QUANTITY = 10**12
-
-
-def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def missing(record: dict[str, Any], fields: tuple[str, ...]) -> Found:
-    for name in fields:
-        value = record.get(name, missing)
-        if value is missing:
-            yield "missing_field", f"{name} is absent"
-        elif value is None or (isinstance(value, str) and not value.strip()):  # is_empty, inlined: hot
-            yield "missing_field", f"{name} is empty"
 
 
 def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) -> Found:
@@ -69,70 +60,6 @@ def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) 
             f"{field} {value} is more than one day after the record was received "
             f"({recorded.isoformat()})"
         )
-
-
-def amount_text(amount: Decimal) -> str:
-    """One text per value in reasons (29.9, 29.90 and 29.900 all read 29.90), so the same
-    record in another shape or number format gets the same reason."""
-    try:
-        cents = amount.quantize(CENT)
-    except ArithmeticError:
-        return str(amount)
-    return str(cents) if cents == amount else str(amount.normalize())
-
-
-def money_problem(value: Any, *, maximum: Decimal = MAX_UNIT_PRICE) -> str | None:
-    """Why ``value`` is not a valid unit price, or ``None``: a number, not negative, at
-    most two decimals judged on the value (29.990 is 29.99), at most ``maximum``."""
-    if type(value) is Decimal and value.is_finite():
-        amount = value  # what the exact parser gives: no conversion
-    elif isinstance(value, str):
-        return f"{value!r} is a string, not a number"
-    else:
-        try:
-            amount = parse_decimal(value)
-        except ValueError as exc:
-            return str(exc)
-    if amount < 0:
-        return f"{amount_text(amount)} is negative"
-    if amount > maximum:
-        return f"{amount_text(amount)} is above the supported maximum of {maximum}"
-    if amount != amount.quantize(CENT, rounding=ROUND_DOWN):  # bounded above: quantize is exact
-        return f"{amount_text(amount)} has more than 2 decimals"
-    return None
-
-
-def item_problems(items: Any, *, max_quantity: int | None = MAX_QUANTITY,
-                  max_price: Decimal = MAX_UNIT_PRICE) -> Found:
-    """The contract's item rules. The bounds keep the log's sums in 64 bits; code that sums
-    exactly and stores nothing (``fastcommerce.compat``) passes its own."""
-    if not isinstance(items, list):
-        yield "invalid_item", f"items is {type(items).__name__}, not a list"
-        return
-    if not items:
-        yield "invalid_item", "items is empty"
-        return
-    for n, item in enumerate(items):
-        where = f"items[{n}]"
-        if not isinstance(item, dict):
-            yield "invalid_item", f"{where} is not an object"
-            continue
-        pid = item.get("product_id")
-        if is_empty(pid):
-            yield "invalid_item", f"{where} has no product_id"
-        elif not isinstance(pid, str):
-            yield "invalid_item", f"{where}.product_id {pid!r} is not a string"
-        qty = item.get("quantity")
-        if type(qty) is not int or qty <= 0:
-            yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
-        elif max_quantity is not None and qty > max_quantity:
-            yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {max_quantity}"
-        if "unit_price" not in item:
-            yield "invalid_item", f"{where} has no unit price"
-        else:
-            why = money_problem(item["unit_price"], maximum=max_price)
-            if why:
-                yield "invalid_item", f"{where}.unit_price {why}"
 
 
 def check_order_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -196,14 +123,6 @@ def check_order_range(record: dict[str, Any], ctx: ValidationContext) -> Found:
                                      f"maximum of {MAX_ORDER_VALUE}")
 
 
-def check_order_status(record: dict[str, Any], ctx: ValidationContext) -> Found:
-    status = record.get("status")
-    if is_empty(status):
-        return
-    if not isinstance(status, str) or status.strip().lower() not in ORDER_STATUSES:
-        yield "invalid_status", f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}"
-
-
 def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     """Only when the order carries a total and its items are valid; strict: 0.01 passes."""
     if "order_total" not in record or record.get("items") is None:
@@ -222,17 +141,6 @@ def check_order_total(record: dict[str, Any], ctx: ValidationContext) -> Found:
     if abs(total - computed) > CENT:
         yield "total_mismatch", (f"order_total {amount_text(total)} differs from the items' sum "
                                  f"{amount_text(computed)}")
-
-
-def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Found:
-    items = record.get("items")
-    if not isinstance(items, list):
-        return
-    for n, item in enumerate(items):
-        if isinstance(item, dict) and "currency" in item:
-            cur = item["currency"]
-            if not isinstance(cur, str) or cur.strip().upper() != "USD":
-                yield "unsupported_currency", f"items[{n}] is priced in {cur!r}; only USD is supported"
 
 
 def check_order_address(record: dict[str, Any], ctx: ValidationContext) -> Found:

@@ -1,11 +1,11 @@
 """Drop-in replacements for legacy code (see DEBUGGING.md).
 
-Where this package sits: at the top, an adapter like the CLI. It is plugin-level code, so
-it may import the core *and* the built-ins: it reuses the shop's rules where they are
-stated once (the orders plugin's variant detection and upcasters, the validators' field,
-item, status and currency checks, the converter's timestamps and decimals, the money
-quantum) instead of keeping a copy of its own. Nothing in the core or the built-ins
-imports it.
+Where this package sits: at the top, an adapter like the CLI. It reuses the shop's rules
+where they are stated once instead of keeping a copy of its own: the built-in variant
+detection and upcasters (through the plugin manager, as a pipeline loads them), the
+contract's field, item, status and currency checks (:mod:`fastcommerce.contract`, which
+the built-in validators apply too), the converter's timestamps and decimals, the money
+quantum. Like the rest of the core it imports no built-in module; nothing imports it.
 
 - ``order_processor``: the legacy ``OrderProcessor`` and its command line;
 - ``lines``: one line of the stream to an order event or its reasons;

@@ -1,24 +1,26 @@
 """One line of an order stream: the order event it holds, or why it is rejected.
 
 The rules are the shop's, each stated once elsewhere: the variant is detected and upcast
-to the canonical shape by the built-in orders plugin (through a
-:class:`~fastcommerce.upcasting.SchemaRegistry`, as ingest does), timestamps are read by
-:func:`fastcommerce.converter.parse_timestamp`, money by
+to the canonical shape by the built-in plugins' schemas and upcasters (collected through
+the plugin manager into a :class:`~fastcommerce.upcasting.SchemaRegistry`, as ingest does),
+timestamps are read by :func:`fastcommerce.converter.parse_timestamp`, money by
 :func:`fastcommerce.converter.parse_decimal`, and the required fields, items, status and
-currency are checked by :mod:`fastcommerce.builtins.validators`. What is the wrapper's own,
-and why, is in the small functions below.
+currency are checked by the rules of :mod:`fastcommerce.contract`, which the built-in
+validators apply too. What is the wrapper's own, and why, is in the small functions below.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from ..builtins import orders, validators
+from .. import contract
 from ..converter import parse_decimal, parse_timestamp
 from ..money import CENT
+from ..plugins import collect, make_plugin_manager
 from ..upcasting import SchemaRegistry
 from ..validation import ValidationContext
 from . import exact
@@ -38,12 +40,18 @@ exact sum of a billion digits."""
 VARIANTS = {"web": "canonical", "legacy": "legacy_v1", "mobile": "mobile", "api": "api_v3"}
 """The orders plugin's variants under the names the saved results have used since issue 5."""
 
-_REGISTRY = SchemaRegistry([(orders.__name__, s) for s in orders.register_schemas()],
-                           [(orders.__name__, u) for u in orders.register_upcasters()])
-_STREAM = orders.STREAM
+_STREAM = "orders"
 # The validators the wrapper calls look at the record only; the wrapper has no log row to
 # give them (the rule that needs one, a clock skew against the recorded time, does not apply).
 _NO_ROW = cast(ValidationContext, None)
+
+
+@functools.cache
+def _registry() -> SchemaRegistry:
+    """The built-in plugins' variants and upcasters, as a pipeline without entry points
+    loads them (once per process, on the first line read)."""
+    pm = make_plugin_manager(load_entrypoints=False)
+    return SchemaRegistry(collect(pm, "register_schemas"), collect(pm, "register_upcasters"))
 
 
 class Rejection(Exception):
@@ -57,10 +65,11 @@ class Rejection(Exception):
 def parse_line(text: str, raw: bytes) -> OrderEvent:
     """Parse and upcast one decoded line; raise :class:`Rejection` if it is not valid."""
     record = _json_object(text)
-    schema = _REGISTRY.detect(_STREAM, record)
+    registry = _registry()
+    schema = registry.detect(_STREAM, record)
     if schema is None:
         raise Rejection([(UNKNOWN_SCHEMA, "record matches no known order variant")])
-    canonical = _REGISTRY.upcast(_STREAM, schema.variant, schema.version, record)
+    canonical = registry.upcast(_STREAM, schema.variant, schema.version, record)
     errors = list(_problems(canonical))
     if errors:
         raise Rejection(errors)
@@ -81,18 +90,18 @@ def parse_line(text: str, raw: bytes) -> OrderEvent:
 def _problems(c: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """Every problem of a canonical record, in the order the wrapper has always reported
     them (the first is the rejection's reason)."""
-    yield from validators.missing(c, validators.ORDER_REQUIRED)
+    yield from contract.missing(c, contract.ORDER_REQUIRED)
     yield from _not_text(c)
-    if not validators.is_empty(c.get("timestamp")):
+    if not contract.is_empty(c.get("timestamp")):
         try:
             parse_timestamp(c["timestamp"])
         except ValueError as exc:
             yield INVALID_TIMESTAMP, f"timestamp {exc}"
-    yield from validators.check_order_status(c, _NO_ROW)
+    yield from contract.check_order_status(c, _NO_ROW)
     items_ok = False
-    if not validators.is_empty(c.get("items")):
-        found = list(validators.item_problems(c["items"], max_quantity=None, max_price=MAX_UNIT_PRICE))
-        found += validators.check_order_currency(c, _NO_ROW)
+    if not contract.is_empty(c.get("items")):
+        found = list(contract.item_problems(c["items"], max_quantity=None, max_price=MAX_UNIT_PRICE))
+        found += contract.check_order_currency(c, _NO_ROW)
         yield from found
         items_ok = not found
     address = c.get("shipping_address")
@@ -126,7 +135,7 @@ def _not_text(c: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     (``malformed_record``), the wrapper here."""
     for field in ("order_id", "customer_id"):
         value = c.get(field)
-        if not validators.is_empty(value) and not isinstance(value, str):
+        if not contract.is_empty(value) and not isinstance(value, str):
             yield MALFORMED_RECORD, f"{field} is {describe(value)}, not a string"
     channel = c.get("channel")
     if not isinstance(channel, str) or not channel.strip():

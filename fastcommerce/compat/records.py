@@ -7,8 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..builtins.sales import REVENUE_STATUSES
-from ..events import ORDER_STATUSES
+from ..events import ORDER_STATUSES, REVENUE_STATUSES
 from . import exact
 
 STATUSES: tuple[str, ...] = ORDER_STATUSES

@@ -7,11 +7,26 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ..reports.base import table_exists
+from ..tables import table_exists
 
 
 def _age(now: datetime, text: str | None) -> float | None:
     return None if text is None else round((now - datetime.fromisoformat(text)).total_seconds(), 3)
+
+
+def newest_valid_events(db) -> dict[str, str]:
+    """The newest *valid* event time per stream, from the projections (a quarantined record
+    dated 2099 must not make every other source look silent)."""
+    newest = {}
+    if table_exists(db, "sales_watermark"):
+        t = db.execute("SELECT max_ts FROM sales_watermark").fetchone()
+        if t and t[0]:
+            newest["orders"] = t[0]
+    if table_exists(db, "inventory_history"):
+        t = db.execute("SELECT MAX(last_updated) FROM inventory_history").fetchone()
+        if t and t[0]:
+            newest["inventory"] = t[0]
+    return newest
 
 
 def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
@@ -19,8 +34,6 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     newest event); per projection: offset, lag and the last catch-up; the latest runs."""
     last_offset = db.execute('SELECT MAX("offset") FROM event_log').fetchone()[0] or 0
     sources: dict[str, dict[str, Any]] = {}
-    from ..builtins.alert_rules import newest_valid_events
-
     newest = newest_valid_events(db)
     for stream, records, rejected_at_ingest in db.execute(
         "SELECT stream, COUNT(*), COUNT(rejected) FROM event_log GROUP BY stream ORDER BY stream"

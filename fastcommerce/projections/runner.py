@@ -6,26 +6,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import attrs
 
 from ..canonical import RECORDS, typed_events
+from ..decoding import Decoder, Progress
 from ..errors import PluginConfigError, PluginError
-from ..eventlog import LOG_TABLE
-from ..ingest import latency_bucket
+from ..eventlog import LOG_TABLE, EventLog
 from ..logs import get_logger
 from ..memory import gc_paused
+from ..naming import unique_names
+from ..reading import EventReader
 from ..schema import CORE_TABLES
 from ..schema import PROJECTION_RUNS as RUNS_TABLE
 from ..schema import PROJECTION_STATE as STATE_TABLE
+from ..stats import latency_bucket, percentile
 from ..times import format_time
-
-if TYPE_CHECKING:
-    from ..decoding import Decoder, Progress
-    from ..eventlog import EventLog
-    from ..reading import EventReader
-    from . import Projection
+from .base import Projection
 
 logger = get_logger(__name__)
 
@@ -68,8 +65,6 @@ class ProjectionRunner:
         self.projections: dict[str, tuple[str, Projection]] = {}
         owners: dict[str, tuple[str, str]] = {}  # lower-case table -> (projection, plugin)
         reserved = core_tables()
-        from ..plugins import unique_names
-
         for plugin, p in unique_names("projection", list(projections)):
             for t in p.tables:
                 key = t.lower()  # SQLite: SALES_ORDERS is sales_orders
@@ -281,8 +276,6 @@ class ProjectionRunner:
                 latencies: Counter) -> None:
         """A run row per projection: pipeline health reads lag, catch-up time and how long
         events waited between being recorded and being projected."""
-        from ..reports.operations import percentile
-
         histogram = sorted(latencies.items())
         p50, p95 = percentile(histogram, 0.50), percentile(histogram, 0.95)
         finished = format_time(self.clock())

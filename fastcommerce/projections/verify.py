@@ -12,14 +12,11 @@ import hashlib
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 
 from ..errors import DatabaseDamagedError
-
-if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+from ..protocols import PipelineLike
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -61,7 +58,7 @@ INTEGRITY_MESSAGES = 5
 """How many of SQLite's integrity-check messages a damaged file's error quotes."""
 
 
-def _check_integrity(copy: sqlite3.Connection, pipeline: Pipeline) -> None:
+def _check_integrity(copy: sqlite3.Connection, pipeline: PipelineLike) -> None:
     """Raise :class:`DatabaseDamagedError` if SQLite finds the copy damaged. The copy has the
     live file's pages as they are; a rebuild and the checksums read only the tables, so a
     damaged index (the one that keeps the log free of duplicates, say) would pass them."""
@@ -76,7 +73,7 @@ def _check_integrity(copy: sqlite3.Connection, pipeline: Pipeline) -> None:
             "restore it from a backup, or ingest the source files into a new database")
 
 
-def verify(pipeline: Pipeline) -> list[TableCheck]:
+def verify(pipeline: PipelineLike) -> list[TableCheck]:
     """Catch up, take one consistent copy of the database, and in that copy compare each
     projection's tables with a rebuild of it up to the offset its tables had reached.
     Comparing inside the copy keeps an ingest or a catch-up running beside ``verify``

@@ -9,6 +9,11 @@ from typing import Any
 import attrs
 from sqlite_utils import Database
 
+from ..tables import table_exists
+
+__all__ = ["Report", "ReportSpec", "check_limit", "database", "date_range", "iso", "limited", "table_exists"]
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class Report:
     """A report's result: the contract's rows (in order), a summary, the column order."""
@@ -48,10 +53,6 @@ def limited(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 def database(source: Any) -> Database:
     """Accept a Database, or anything with a ``db`` attribute (a Pipeline)."""
     return source if isinstance(source, Database) else source.db
-
-
-def table_exists(db: Database, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]).fetchone() is not None
 
 
 def iso(value: date | str | None) -> str | None:

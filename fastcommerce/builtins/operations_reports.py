@@ -1,28 +1,23 @@
-"""Operations (per recorded date) and data quality (per contract code)."""
+"""Operations (per recorded date) and data quality (per contract code).
+
+Queries over the quality and sales projections' tables and the core's ingest runs, each
+named by the module that declares it.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from .base import Report, check_limit, database, iso, limited, table_exists
+from ..reports.base import Report, check_limit, database, iso, limited
+from ..schema import RUNS_TABLE
+from ..stats import percentile
+from ..tables import table_exists
+from . import quality as quality_projection
+from . import sales
 
 OPERATIONS_COLUMNS = ("date", "events", "valid", "quarantined", "duplicates", "late",
                       "latency_p50_s", "latency_p95_s")
-
-
-def percentile(histogram: list[tuple[int, int]], q: float) -> int | None:
-    """Nearest-rank percentile of a ``(value, count)`` histogram sorted by value."""
-    total = sum(c for _, c in histogram)
-    if total == 0:
-        return None
-    rank = max(1, -(-int(q * total * 1000) // 1000))  # ceil(q * total) without float drift
-    seen = 0
-    for value, count in histogram:
-        seen += count
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
 
 
 def operations(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
@@ -34,35 +29,34 @@ def operations(source: Any, *, on=None, start=None, end=None, limit: int | None 
     lo, hi = (iso(on), iso(on)) if on else (iso(start), iso(end))
     lo, hi = lo or "0000-00-00", hi or "9999-99-99"
     days: dict[str, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(OPERATIONS_COLUMNS[1:], 0))
-    if table_exists(db, "quality_daily"):
+    if table_exists(db, quality_projection.DAILY):
         for d, events, valid, quarantined in db.execute(
-            "SELECT recorded_date, SUM(events), SUM(valid), SUM(quarantined) FROM quality_daily "
+            f"SELECT recorded_date, SUM(events), SUM(valid), SUM(quarantined) FROM {quality_projection.DAILY} "
             "WHERE recorded_date BETWEEN ? AND ? GROUP BY recorded_date", [lo, hi]
         ):
             days[d].update(events=events, valid=valid, quarantined=quarantined)
     for d, dups in db.execute(
-        "SELECT substr(started_at, 1, 10), SUM(duplicates) FROM ingest_runs "
+        f"SELECT substr(started_at, 1, 10), SUM(duplicates) FROM {RUNS_TABLE} "
         "WHERE substr(started_at, 1, 10) BETWEEN ? AND ? GROUP BY 1", [lo, hi]
     ):
         days[d]["duplicates"] = dups
-    if table_exists(db, "sales_late_events"):
+    if table_exists(db, sales.LATE):
         for d, late in db.execute(
-            "SELECT recorded_date, COUNT(*) FROM sales_late_events WHERE recorded_date BETWEEN ? AND ? "
+            f"SELECT recorded_date, COUNT(*) FROM {sales.LATE} WHERE recorded_date BETWEEN ? AND ? "
             "GROUP BY recorded_date", [lo, hi]
         ):
             days[d]["late"] = late
-    if table_exists(db, "quality_latency"):
+    if table_exists(db, quality_projection.LATENCY):
         hist: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for d, seconds, count in db.execute(
-            "SELECT recorded_date, seconds, events FROM quality_latency WHERE stream = 'orders' "
+            f"SELECT recorded_date, seconds, events FROM {quality_projection.LATENCY} WHERE stream = 'orders' "
             "AND recorded_date BETWEEN ? AND ? ORDER BY recorded_date, seconds", [lo, hi]
         ):
             hist[d].append((seconds, count))
         for d, h in hist.items():
             days[d]["latency_p50_s"] = percentile(h, 0.50)
             days[d]["latency_p95_s"] = percentile(h, 0.95)
-    rows = [{"date": d, **{k: (v if v != 0 or not k.startswith("latency") else v) for k, v in days[d].items()}}
-            for d in sorted(days)]
+    rows = [{"date": d, **days[d]} for d in sorted(days)]
     totals = {k: sum(r[k] for r in rows) for k in ("events", "valid", "quarantined", "duplicates", "late")}
     summary = {**totals, "error_rate": round(totals["quarantined"] / totals["events"], 4) if totals["events"] else None}
     return Report(name="operations", rows=limited(rows, limit), summary=summary, columns=OPERATIONS_COLUMNS)
@@ -81,19 +75,19 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
     counts: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     quarantined = 0
-    if table_exists(db, "quality_problems"):
+    if table_exists(db, quality_projection.PROBLEMS):
         for code, severity, n in db.execute(
-            "SELECT code, severity, COUNT(DISTINCT \"offset\") FROM quality_problems "
+            f"SELECT code, severity, COUNT(DISTINCT \"offset\") FROM {quality_projection.PROBLEMS} "
             "WHERE recorded_date BETWEEN ? AND ? AND (severity = 'error' OR quarantined = 0) "
             "GROUP BY code, severity ORDER BY code", [lo, hi]
         ):
             counts[code] = {"severity": severity, "records": n}
         quarantined = db.execute(
-            "SELECT COUNT(DISTINCT \"offset\") FROM quality_problems WHERE quarantined = 1 "
+            f"SELECT COUNT(DISTINCT \"offset\") FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 "
             "AND recorded_date BETWEEN ? AND ?", [lo, hi]).fetchone()[0]
         sql = (
             "SELECT \"offset\", stream, source, line, group_concat(code, ','), group_concat(reason, ' | ') "
-            "FROM (SELECT * FROM quality_problems WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
+            f"FROM (SELECT * FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
             "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
         )
         params: list[Any] = [lo, hi]
@@ -103,8 +97,8 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
         for offset, stream, src, line, codes, reasons in db.execute(sql, params):
             rows.append({"offset": offset, "stream": stream, "source": src, "line": line,
                          "codes": ",".join(sorted(set(codes.split(",")))), "reasons": reasons})
-    if table_exists(db, "sales_late_events"):
-        late = db.execute("SELECT COUNT(*) FROM sales_late_events WHERE recorded_date BETWEEN ? AND ?",
+    if table_exists(db, sales.LATE):
+        late = db.execute(f"SELECT COUNT(*) FROM {sales.LATE} WHERE recorded_date BETWEEN ? AND ?",
                           [lo, hi]).fetchone()[0]
         if late:
             counts["late_event"] = {"severity": "warning", "records": late}

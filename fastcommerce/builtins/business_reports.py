@@ -1,4 +1,8 @@
-"""Revenue, top products, inventory and customers (data contract section 5)."""
+"""Revenue, top products, inventory and customers (data contract section 5).
+
+Queries over the built-in projections' tables, each named by the projection that declares
+it (:mod:`.sales`, :mod:`.stock`, the catalog's :mod:`.projections`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import from_cents
-from .base import Report, check_limit, database, date_range, limited, table_exists
+from ..reports.base import Report, check_limit, database, date_range, limited
+from ..tables import table_exists
+from . import sales, stock
+from .projections import PRODUCTS as CATALOG_PRODUCTS
 
 REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "revenue")
 
@@ -19,13 +26,13 @@ def revenue(source: Any, *, on=None, start=None, end=None, limit: int | None = N
     summary covers every row; ``limit`` only shortens the list."""
     check_limit(limit)
     db = database(source)
-    if on is None and start is None and end is None and table_exists(db, "sales_daily_revenue"):
-        on = db.execute("SELECT MAX(date) FROM sales_daily_revenue").fetchone()[0]
-    lo, hi = date_range(db, "sales_daily_revenue", "date", on=on, start=start, end=end)
+    if on is None and start is None and end is None and table_exists(db, sales.DAILY):
+        on = db.execute(f"SELECT MAX(date) FROM {sales.DAILY}").fetchone()[0]
+    lo, hi = date_range(db, sales.DAILY, "date", on=on, start=start, end=end)
     rows: list[dict[str, Any]] = []
-    if lo is not None and table_exists(db, "sales_daily_revenue"):
+    if lo is not None and table_exists(db, sales.DAILY):
         for d, ch, country, region, orders, units, cents in db.execute(
-            "SELECT date, channel, country, region, orders, units, revenue_cents FROM sales_daily_revenue "
+            f"SELECT date, channel, country, region, orders, units, revenue_cents FROM {sales.DAILY} "
             "WHERE date BETWEEN ? AND ? ORDER BY date, channel, country, region", [lo, hi]
         ):
             rows.append({"date": d, "channel": ch, "country": country, "region": region,
@@ -51,14 +58,14 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
     if by not in ("units", "revenue"):
         raise ValueError("by must be 'units' or 'revenue'")
     db = database(source)
-    lo, hi = date_range(db, "sales_daily_products", "date", on=on, start=start, end=end)
+    lo, hi = date_range(db, sales.PRODUCTS_DAILY, "date", on=on, start=start, end=end)
     rows: list[dict[str, Any]] = []
     if lo is not None:
         order = "units DESC" if by == "units" else "revenue DESC"  # ties by product_id, as the contract says
         sql = (
             "SELECT p.product_id, c.name, c.category, SUM(p.orders) AS orders, SUM(p.units) AS units, "
-            "SUM(p.revenue_cents) AS revenue FROM sales_daily_products p "
-            "LEFT JOIN sales_catalog c ON c.product_id = p.product_id "
+            f"SUM(p.revenue_cents) AS revenue FROM {sales.PRODUCTS_DAILY} p "
+            f"LEFT JOIN {sales.CATALOG} c ON c.product_id = p.product_id "
             f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id ORDER BY {order}, p.product_id"
         )
         params: list[Any] = [lo, hi]
@@ -70,7 +77,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
                          "units": units, "revenue": from_cents(cents)})
     sold = len(rows)  # products sold in the range, listed or not
     if lo is not None and limit is not None and sold == limit:
-        sold = db.execute("SELECT COUNT(DISTINCT product_id) FROM sales_daily_products WHERE date BETWEEN ? AND ?",
+        sold = db.execute(f"SELECT COUNT(DISTINCT product_id) FROM {sales.PRODUCTS_DAILY} WHERE date BETWEEN ? AND ?",
                           [lo, hi]).fetchone()[0]
     summary = {"from": lo, "to": hi, "by": by, "products": sold}
     return Report(name="products", rows=rows, summary=summary, columns=PRODUCT_COLUMNS)
@@ -95,24 +102,24 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
     low on stock)."""
     check_limit(limit)
     db = database(source)
-    lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
-    if not table_exists(db, "inventory_current"):
+    lo, hi = date_range(db, sales.ORDERS, "order_date", on=on, start=start, end=end)
+    if not table_exists(db, stock.CURRENT):
         return Report(name="inventory", rows=[], summary={"from": lo, "to": hi, "products": 0, "low_stock": 0},
                       columns=INVENTORY_COLUMNS)
     days = _days(lo, hi) if lo and hi else []
     available: dict[str, tuple[int, int]] = {
         pid: (qty, n) for pid, qty, n in db.execute(
-            "SELECT product_id, SUM(quantity), COUNT(*) FROM inventory_current GROUP BY product_id")
+            f"SELECT product_id, SUM(quantity), COUNT(*) FROM {stock.CURRENT} GROUP BY product_id")
     }
     sold: dict[str, int] = {}
     if lo is not None:
         sold = dict(db.execute(
-            "SELECT product_id, SUM(units) FROM sales_daily_products WHERE date BETWEEN ? AND ? "
+            f"SELECT product_id, SUM(units) FROM {sales.PRODUCTS_DAILY} WHERE date BETWEEN ? AND ? "
             "GROUP BY product_id", [lo, hi]).fetchall())
     reorder: dict[str, int] = {}
     listed: set[str] = set()  # active catalog products: one with no stock anywhere is low on stock
-    if table_exists(db, "catalog_products"):
-        for pid, point, active in db.execute("SELECT product_id, reorder_point, active FROM catalog_products"):
+    if table_exists(db, CATALOG_PRODUCTS):
+        for pid, point, active in db.execute(f"SELECT product_id, reorder_point, active FROM {CATALOG_PRODUCTS}"):
             reorder[pid] = point
             if active:
                 listed.add(pid)
@@ -148,7 +155,7 @@ def _closing_stock(db, days: list[date]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = defaultdict(list)
     per_product: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
     for pid, wh, ts, qty in db.execute(
-        "SELECT product_id, warehouse, last_updated, quantity FROM inventory_history "
+        f"SELECT product_id, warehouse, last_updated, quantity FROM {stock.HISTORY} "
         "WHERE last_updated < ? ORDER BY product_id, warehouse, last_updated", [ends[-1]]
     ):
         per_product[pid][wh].append((ts, qty))
@@ -180,12 +187,12 @@ def customers(source: Any, *, on=None, start=None, end=None, limit: int | None =
     """Customers with revenue-bearing orders, by revenue; repeat rate and top-10% share."""
     check_limit(limit)
     db = database(source)
-    lo, hi = date_range(db, "sales_orders", "order_date", on=on, start=start, end=end)
+    lo, hi = date_range(db, sales.ORDERS, "order_date", on=on, start=start, end=end)
     rows = []
     if lo is not None:
         for cid, orders, cents, first, last in db.execute(
             "SELECT customer_id, COUNT(*), SUM(value_cents), MIN(order_date), MAX(order_date) "
-            "FROM sales_orders WHERE revenue_bearing = 1 AND order_date BETWEEN ? AND ? "
+            f"FROM {sales.ORDERS} WHERE revenue_bearing = 1 AND order_date BETWEEN ? AND ? "
             "GROUP BY customer_id ORDER BY SUM(value_cents) DESC, customer_id", [lo, hi]
         ):
             rows.append({"customer_id": cid, "orders": orders, "revenue": from_cents(cents),
