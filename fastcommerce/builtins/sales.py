@@ -92,26 +92,21 @@ def create(db: Database) -> None:
     )
 
 
-_BATCH, _MERGED = "temp._sales_batch", "temp._sales_merged"
+_MERGED = "temp._sales_merged"
 _STATE = ("customer_id", "channel", "status", "country", "region", "units", "value_cents")
 _BEARING = "({col} IN ('confirmed', 'shipped', 'delivered'))"
 _RAW = f'(SELECT raw FROM {LOG_TABLE} WHERE "offset" = {{}})'
-_RAW_B, _RAW_S = _RAW.format('b."offset"'), _RAW.format("s.win_offset")
+_RAW_B, _RAW_S = _RAW.format('o."offset"'), _RAW.format("s.win_offset")
 
 
 def _scratch(conn) -> None:
-    """The batch's working tables (temporary: on this connection only, never in a backup)."""
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {_BATCH} (order_id TEXT PRIMARY KEY, \"offset\" INTEGER NOT NULL, "
-        "customer_id TEXT, channel TEXT, status TEXT, status_rank INTEGER, ts TEXT, country TEXT, "
-        "region TEXT, units INTEGER, value_cents INTEGER, n INTEGER, first_ts TEXT) WITHOUT ROWID")
+    """The batch's working table (temporary: on this connection only, never in a backup)."""
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {_MERGED} (order_id TEXT PRIMARY KEY, existed INTEGER, "
         "old_bearing INTEGER, old_placed TEXT, old_channel TEXT, old_country TEXT, old_region TEXT, "
         "old_units INTEGER, old_cents INTEGER, old_win INTEGER, wins INTEGER, customer_id TEXT, "
         "channel TEXT, status TEXT, country TEXT, region TEXT, units INTEGER, value_cents INTEGER, "
         "placed_at TEXT, events INTEGER, win_ts TEXT, win_rank INTEGER, win_offset INTEGER, bearing INTEGER) WITHOUT ROWID")
-    conn.execute(f"DELETE FROM {_BATCH}")
     conn.execute(f"DELETE FROM {_MERGED}")
 
 
@@ -140,7 +135,7 @@ def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
         "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run "
         f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto)) w "
         f"JOIN {CANON_RECORDS} r ON r.\"offset\" = w.\"offset\" "
-        f"WHERE prev IS NOT NULL AND ts < {watermark} ORDER BY w.\"offset\"",
+        f"WHERE prev IS NOT NULL AND ts < prev AND ts < {watermark} ORDER BY w.\"offset\"",  # cheap test first
         {"max": max_ts, "after": after, "upto": upto})
     day_end = "(date(substr(l.event_time, 1, 10), '+1 day') || 'T00:00:00.000000Z')"
     conn.execute(
@@ -179,31 +174,27 @@ def _winners(after: str, upto: str) -> str:
 
 def _merge(conn, after: int, upto: int) -> None:
     """Each touched order's winning event in the batch (:func:`_winners`), merged with its
-    stored state: the batch's winner replaces the stored one if its (timestamp, status rank)
-    is greater, or on a tie of both its raw record is (a ``CASE``, so the raw records are
-    read for ties only)."""
-    columns = ("order_id", '"offset"', "customer_id", "channel", "status", "status_rank", "ts", "country",
-               "region", "units", "value_cents")
-    conn.execute(
-        f"INSERT INTO {_BATCH} SELECT {', '.join('o.' + c for c in columns)}, w.n, w.first "
-        f"FROM ({_winners(':after', ':upto')}) w JOIN {CANON_ORDERS} o ON o.\"offset\" = w.win "
-        "ORDER BY o.order_id", {"after": after, "upto": upto})
-    wins = ("CASE WHEN s.order_id IS NULL THEN 1 WHEN b.ts != s.win_ts THEN b.ts > s.win_ts "
-            "WHEN b.status_rank != s.win_rank THEN b.status_rank > s.win_rank "
+    stored state in one statement: the batch's winner replaces the stored one if its
+    (timestamp, status rank) is greater, or on a tie of both if its raw record is (a
+    ``CASE``, so raw records are read for ties only)."""
+    wins = ("CASE WHEN s.order_id IS NULL THEN 1 WHEN o.ts != s.win_ts THEN o.ts > s.win_ts "
+            "WHEN o.status_rank != s.win_rank THEN o.status_rank > s.win_rank "
             f"ELSE {_RAW_B} > {_RAW_S} END")
-    new = ", ".join(f"b.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
+    new = ", ".join(f"o.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
     old = ", ".join(f"s.{c} AS old_{c}" for c in (*_STATE, "win_ts", "win_rank", "win_offset", "placed_at",
                                                   "events", "revenue_bearing"))
     conn.execute(
-        f"WITH j AS MATERIALIZED (SELECT b.order_id, s.order_id IS NOT NULL AS existed, b.n, b.first_ts, {new}, "
-        f"  {old}, {wins} AS wins FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id) "
+        f"WITH j AS MATERIALIZED (SELECT w.order_id, s.order_id IS NOT NULL AS existed, w.n, w.first, {new}, "
+        f"  {old}, {wins} AS wins FROM ({_winners(':after', ':upto')}) w "
+        f"  JOIN {CANON_ORDERS} o ON o.\"offset\" = w.win LEFT JOIN {ORDERS} s ON s.order_id = w.order_id) "
         f"INSERT INTO {_MERGED} SELECT order_id, existed, old_revenue_bearing, old_placed_at, old_channel, "
         "old_country, old_region, old_units, old_value_cents, old_win_offset, wins, "
         + ", ".join(f"CASE WHEN wins THEN new_{c} ELSE old_{c} END" for c in _STATE)
-        + ", COALESCE(min(old_placed_at, first_ts), first_ts), COALESCE(old_events, 0) + n, "
+        + ", COALESCE(min(old_placed_at, first), first), COALESCE(old_events, 0) + n, "
         "CASE WHEN wins THEN new_ts ELSE old_win_ts END, CASE WHEN wins THEN new_status_rank ELSE old_win_rank END, "
-        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, NULL FROM j ORDER BY order_id")
-    conn.execute(f"UPDATE {_MERGED} SET bearing = {_BEARING.format(col='status')}")
+        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, "
+        f"{_BEARING.format(col='CASE WHEN wins THEN new_status ELSE old_status END')} FROM j ORDER BY order_id",
+        {"after": after, "upto": upto})
 
 
 def _aggregates(conn) -> None:
