@@ -145,7 +145,9 @@ def cli_rounds(args: argparse.Namespace, trees: list[Path]) -> int:
         cli = scale.Cli(sys.executable, work)
         cli.env["PYTHONPATH"] = str(t)  # runs in the workdir: the tree comes first on sys.path
         clis[t] = cli
-        print(f"{t}: fastcommerce from {cli.package()}", file=sys.stderr)
+        where = subprocess.run([sys.executable, "-c", "import fastcommerce; print(fastcommerce.__file__)"],
+                               capture_output=True, text=True, check=True, cwd=work, env=cli.env).stdout.strip()
+        print(f"{t}: fastcommerce from {where}", file=sys.stderr)
     data, _meta = scale.ensure_data(clis[trees[0]], work, args.orders, args.days, args.seed)
     logs = work / "ab-logs"
     logs.mkdir(exist_ok=True)
