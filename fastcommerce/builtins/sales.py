@@ -8,13 +8,16 @@ that resolution depends only on the *set* of valid events, the tables below do n
 on arrival order.
 
 The fold is set-based SQL over the canonical tables (:mod:`fastcommerce.canonical`), a
-batch of log offsets at a time: a window function picks each touched order's winning
-event in the batch, one join merges it with the order's stored state, and the daily
+batch of log offsets at a time: one ``GROUP BY`` over a sortable key picks each touched
+order's winning event in the batch (raw records are read only for exact ties), one join
+merges it with the order's stored state, and the daily
 revenue, product and hourly aggregates move by ``INSERT ... SELECT ... GROUP BY ... ON
 CONFLICT DO UPDATE`` deltas (the touched orders' old contribution out, the new one in), so a
 day-end report is a lookup. Rows that fall to zero orders are deleted, so the tables are
 the same whatever path led to them. Order lines carry the catalog's name and category as
-of the winning event's place in the log.
+of the winning event's place in the log. A first batch from offset 0 (a rebuild, a first
+build: every table empty) skips the merge and builds each table with one ``INSERT ...
+SELECT`` over the canonical rows.
 
 Lateness describes the arrival itself: the watermark (greatest valid order timestamp seen
 in log order, minus the allowed lateness) marks older events late and records
