@@ -21,7 +21,7 @@ a tree whose projections differ in version would rebuild there, which it reports
 catch-up's own time from ``projection_runs.seconds`` (without the process start), and it
 checks that every projection table is the same for every tree, after both steps:
 
-    git archive main fastcommerce | tar -x -C /tmp/before
+    mkdir -p /tmp/before && git archive main fastcommerce | tar -x -C /tmp/before
     python benchmarks/catchup_ab.py --cli --workdir /tmp/fc-scale --orders 100000 /tmp/before .
 
 Each run is a subprocess importing fastcommerce from its tree. Each tree gets its own base
