@@ -39,7 +39,7 @@ structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.
 from fastcommerce import Pipeline
 
 with Pipeline(sys.argv[1], load_entrypoints=False) as p:
-    p.projections.catch_up(None, batch_size=200)
+    p.projections.catch_up(None, batch_size=50)
 print("done")
 """
 

@@ -8,13 +8,16 @@ that resolution depends only on the *set* of valid events, the tables below do n
 on arrival order.
 
 The fold is set-based SQL over the canonical tables (:mod:`fastcommerce.canonical`), a
-batch of log offsets at a time: a window function picks each touched order's winning
-event in the batch, one join merges it with the order's stored state, and the daily
+batch of log offsets at a time: one ``GROUP BY`` over a sortable key picks each touched
+order's winning event in the batch (raw records are read only for exact ties), one join
+merges it with the order's stored state, and the daily
 revenue, product and hourly aggregates move by ``INSERT ... SELECT ... GROUP BY ... ON
 CONFLICT DO UPDATE`` deltas (the touched orders' old contribution out, the new one in), so a
 day-end report is a lookup. Rows that fall to zero orders are deleted, so the tables are
 the same whatever path led to them. Order lines carry the catalog's name and category as
-of the winning event's place in the log.
+of the winning event's place in the log. A first batch from offset 0 (a rebuild, a first
+build: every table empty) skips the merge and builds each table with one ``INSERT ...
+SELECT`` over the canonical rows.
 
 Lateness describes the arrival itself: the watermark (greatest valid order timestamp seen
 in log order, minus the allowed lateness) marks older events late and records
@@ -91,26 +94,21 @@ def create(db: Database) -> None:
     )
 
 
-_BATCH, _MERGED = "temp._sales_batch", "temp._sales_merged"
+_MERGED = "temp._sales_merged"
 _STATE = ("customer_id", "channel", "status", "country", "region", "units", "value_cents")
 _BEARING = "({col} IN ('confirmed', 'shipped', 'delivered'))"
 _RAW = f'(SELECT raw FROM {LOG_TABLE} WHERE "offset" = {{}})'
-_RAW_B, _RAW_S = _RAW.format('b."offset"'), _RAW.format("s.win_offset")
+_RAW_B, _RAW_S = _RAW.format('o."offset"'), _RAW.format("s.win_offset")
 
 
 def _scratch(conn) -> None:
-    """The batch's working tables (temporary: on this connection only, never in a backup)."""
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {_BATCH} (order_id TEXT PRIMARY KEY, \"offset\" INTEGER NOT NULL, "
-        "customer_id TEXT, channel TEXT, status TEXT, status_rank INTEGER, ts TEXT, country TEXT, "
-        "region TEXT, units INTEGER, value_cents INTEGER, n INTEGER, first_ts TEXT) WITHOUT ROWID")
+    """The batch's working table (temporary: on this connection only, never in a backup)."""
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {_MERGED} (order_id TEXT PRIMARY KEY, existed INTEGER, "
         "old_bearing INTEGER, old_placed TEXT, old_channel TEXT, old_country TEXT, old_region TEXT, "
         "old_units INTEGER, old_cents INTEGER, old_win INTEGER, wins INTEGER, customer_id TEXT, "
         "channel TEXT, status TEXT, country TEXT, region TEXT, units INTEGER, value_cents INTEGER, "
         "placed_at TEXT, events INTEGER, win_ts TEXT, win_rank INTEGER, win_offset INTEGER, bearing INTEGER) WITHOUT ROWID")
-    conn.execute(f"DELETE FROM {_BATCH}")
     conn.execute(f"DELETE FROM {_MERGED}")
 
 
@@ -139,7 +137,7 @@ def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
         "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run "
         f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto)) w "
         f"JOIN {CANON_RECORDS} r ON r.\"offset\" = w.\"offset\" "
-        f"WHERE prev IS NOT NULL AND ts < {watermark} ORDER BY w.\"offset\"",
+        f"WHERE prev IS NOT NULL AND ts < prev AND ts < {watermark} ORDER BY w.\"offset\"",  # cheap test first
         {"max": max_ts, "after": after, "upto": upto})
     day_end = "(date(substr(l.event_time, 1, 10), '+1 day') || 'T00:00:00.000000Z')"
     conn.execute(
@@ -153,36 +151,52 @@ def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
                      [top, format_time(datetime.fromisoformat(top) - lateness)])
 
 
+_OFFSET_BASE = 1_000_000_000_000  # offsets below this print in 13 digits after it is added
+_KEY = "ts || status_rank"  # fixed width: 27 characters of UTC time, one digit of rank
+
+
+def _winners(after: str, upto: str) -> str:
+    """SQL: each order with events in ``(after, upto]``, its winning event there, its events
+    and its first timestamp. One ``GROUP BY`` over the sortable key (timestamp, status rank)
+    with the offset appended in fixed width twice: the greatest offset and, inverted, the
+    smallest among the events of the greatest key. They differ only on a tie of timestamp
+    and status; only then are raw records read: the greater byte by byte wins (identical
+    bytes, which the log's idempotency never stores twice: the earlier offset)."""
+    tie = (f"(SELECT t.\"offset\" FROM {CANON_ORDERS} t JOIN {LOG_TABLE} e ON e.\"offset\" = t.\"offset\" "
+           f"WHERE t.order_id = g.order_id AND t.\"offset\" > {after} AND t.\"offset\" <= {upto} "
+           f"AND t.ts || t.status_rank = substr(g.hi, 1, 28) ORDER BY e.raw DESC, t.\"offset\" LIMIT 1)")
+    hi = f"(CAST(substr(g.hi, 29) AS INTEGER) - {_OFFSET_BASE})"
+    lo = f"({2 * _OFFSET_BASE} - CAST(substr(g.lo, 29) AS INTEGER))"
+    return (
+        f"SELECT g.order_id, CASE WHEN {hi} = {lo} THEN {hi} ELSE {tie} END AS win, g.n, g.first FROM ("
+        f"  SELECT order_id, MAX({_KEY} || ({_OFFSET_BASE} + \"offset\")) AS hi, "
+        f"    MAX({_KEY} || ({2 * _OFFSET_BASE} - \"offset\")) AS lo, COUNT(*) AS n, MIN(ts) AS first "
+        f"  FROM {CANON_ORDERS} WHERE \"offset\" > {after} AND \"offset\" <= {upto} GROUP BY order_id) g")
+
+
 def _merge(conn, after: int, upto: int) -> None:
-    """Each touched order's winning event in the batch, merged with its stored state. The
-    winner is the greatest ``(timestamp, status rank, raw bytes)``: one ``MAX`` over their
-    concatenation (the first two are fixed width), whose row gives the other columns."""
-    columns = ("order_id", '"offset"', "customer_id", "channel", "status", "status_rank", "ts", "country",
-               "region", "units", "value_cents")
-    conn.execute(
-        f"INSERT INTO {_BATCH} SELECT {', '.join(columns)}, n, NULL FROM ("
-        f"  SELECT {', '.join('o.' + c for c in columns)}, COUNT(*) AS n, MAX(o.ts || o.status_rank || e.raw) AS k "
-        f"  FROM {CANON_ORDERS} o JOIN {LOG_TABLE} e ON e.\"offset\" = o.\"offset\" "
-        "  WHERE o.\"offset\" > ? AND o.\"offset\" <= ? GROUP BY o.order_id) ORDER BY order_id", [after, upto])
-    conn.execute(
-        f"UPDATE {_BATCH} SET first_ts = f.first FROM (SELECT order_id, MIN(ts) AS first FROM {CANON_ORDERS} "
-        "WHERE \"offset\" > ? AND \"offset\" <= ? GROUP BY order_id) f "
-        f"WHERE f.order_id = {_BATCH.split('.')[1]}.order_id", [after, upto])
-    wins = ("(s.order_id IS NULL OR b.ts > s.win_ts OR (b.ts = s.win_ts AND (b.status_rank > s.win_rank "
-            f"OR (b.status_rank = s.win_rank AND {_RAW_B} > {_RAW_S}))))")
-    new = ", ".join(f"b.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
+    """Each touched order's winning event in the batch (:func:`_winners`), merged with its
+    stored state in one statement: the batch's winner replaces the stored one if its
+    (timestamp, status rank) is greater, or on a tie of both if its raw record is (a
+    ``CASE``, so raw records are read for ties only)."""
+    wins = ("CASE WHEN s.order_id IS NULL THEN 1 WHEN o.ts != s.win_ts THEN o.ts > s.win_ts "
+            "WHEN o.status_rank != s.win_rank THEN o.status_rank > s.win_rank "
+            f"ELSE {_RAW_B} > {_RAW_S} END")
+    new = ", ".join(f"o.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
     old = ", ".join(f"s.{c} AS old_{c}" for c in (*_STATE, "win_ts", "win_rank", "win_offset", "placed_at",
                                                   "events", "revenue_bearing"))
     conn.execute(
-        f"WITH j AS MATERIALIZED (SELECT b.order_id, s.order_id IS NOT NULL AS existed, b.n, b.first_ts, {new}, "
-        f"  {old}, {wins} AS wins FROM {_BATCH} b LEFT JOIN {ORDERS} s ON s.order_id = b.order_id) "
+        f"WITH j AS MATERIALIZED (SELECT w.order_id, s.order_id IS NOT NULL AS existed, w.n, w.first, {new}, "
+        f"  {old}, {wins} AS wins FROM ({_winners(':after', ':upto')}) w "
+        f"  JOIN {CANON_ORDERS} o ON o.\"offset\" = w.win LEFT JOIN {ORDERS} s ON s.order_id = w.order_id) "
         f"INSERT INTO {_MERGED} SELECT order_id, existed, old_revenue_bearing, old_placed_at, old_channel, "
         "old_country, old_region, old_units, old_value_cents, old_win_offset, wins, "
         + ", ".join(f"CASE WHEN wins THEN new_{c} ELSE old_{c} END" for c in _STATE)
-        + ", COALESCE(min(old_placed_at, first_ts), first_ts), COALESCE(old_events, 0) + n, "
+        + ", COALESCE(min(old_placed_at, first), first), COALESCE(old_events, 0) + n, "
         "CASE WHEN wins THEN new_ts ELSE old_win_ts END, CASE WHEN wins THEN new_status_rank ELSE old_win_rank END, "
-        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, NULL FROM j ORDER BY order_id")
-    conn.execute(f"UPDATE {_MERGED} SET bearing = {_BEARING.format(col='status')}")
+        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, "
+        f"{_BEARING.format(col='CASE WHEN wins THEN new_status ELSE old_status END')} FROM j ORDER BY order_id",
+        {"after": after, "upto": upto})
 
 
 def _aggregates(conn) -> None:
@@ -264,11 +278,52 @@ def _catalog(conn, after: int, upto: int) -> None:
         [upto, after, upto])
 
 
+_ORDER_COLUMNS = ("order_id", "customer_id", "channel", "status", "country", "region", "placed_at", "order_date",
+                  "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_offset")
+_LINE_COLUMNS = "order_id, line_no, product_id, name, category, quantity, unit_price_cents"
+_NAMED_AS_OF = (f"LEFT JOIN {CANON_CATALOG} c ON c.\"offset\" = (SELECT MAX(\"offset\") FROM {CANON_CATALOG} k "
+                "  WHERE k.product_id = l.product_id AND k.\"offset\" < {win})")
+
+
+def _build(conn, upto: int) -> None:
+    """A projection's first batch, every table still empty: each table by one ``INSERT ...
+    SELECT`` over the canonical rows, what the batch path (:func:`_merge` and the deltas of
+    :func:`_aggregates`) would reach from nothing, without its scratch tables."""
+    conn.execute(
+        f"INSERT INTO {ORDERS} ({', '.join(_ORDER_COLUMNS)}) SELECT w.order_id, o.customer_id, o.channel, "
+        f"o.status, o.country, o.region, w.first, substr(w.first, 1, 10), {_BEARING.format(col='o.status')}, "
+        f"o.units, o.value_cents, w.n, o.ts, o.status_rank, o.\"offset\" FROM ({_winners('0', ':upto')}) w "
+        f"JOIN {CANON_ORDERS} o ON o.\"offset\" = w.win ORDER BY w.order_id", {"upto": upto})
+    conn.execute(
+        f"INSERT INTO {LINES} ({_LINE_COLUMNS}) SELECT s.order_id, l.line_no, l.product_id, c.name, c.category, "
+        f"l.quantity, l.unit_price_cents FROM {ORDERS} s JOIN {CANON_LINES} l ON l.\"offset\" = s.win_offset "
+        f"{_NAMED_AS_OF.format(win='s.win_offset')} ORDER BY s.order_id, l.line_no")
+    conn.execute(
+        f"INSERT INTO {DAILY} (date, channel, country, region, orders, units, revenue_cents) "
+        f"SELECT order_date, channel, country, region, COUNT(*), SUM(units), SUM(value_cents) FROM {ORDERS} "
+        "WHERE revenue_bearing GROUP BY order_date, channel, country, region ORDER BY 1, 2, 3, 4")
+    conn.execute(
+        f"INSERT INTO {HOURLY} (hour, channel, orders, units, revenue_orders, revenue_cents) "
+        "SELECT substr(placed_at, 1, 13), channel, COUNT(*), SUM(units), SUM(revenue_bearing), "
+        f"SUM(CASE WHEN revenue_bearing THEN value_cents ELSE 0 END) FROM {ORDERS} GROUP BY 1, 2 ORDER BY 1, 2")
+    # an order counts once per product, however many of its lines name it
+    conn.execute(
+        f"INSERT INTO {PRODUCTS_DAILY} (date, product_id, orders, units, revenue_cents) "
+        "SELECT date, product_id, COUNT(*), SUM(u), SUM(c) FROM ("
+        "  SELECT s.order_date AS date, l.product_id, SUM(l.quantity) AS u, "
+        f"    SUM(l.quantity * l.unit_price_cents) AS c FROM {ORDERS} s JOIN {CANON_LINES} l "
+        "    ON l.\"offset\" = s.win_offset WHERE s.revenue_bearing GROUP BY s.order_id, l.product_id) "
+        "GROUP BY date, product_id ORDER BY date, product_id")
+
+
 def make_apply(lateness: timedelta):
     def apply_range(db: Database, after: int, upto: int) -> None:
         conn = db.conn
         _catalog(conn, after, upto)
         _lateness(conn, after, upto, lateness)
+        if after == 0:  # nothing applied yet: the tables are empty
+            _build(conn, upto)
+            return
         _scratch(conn)
         _merge(conn, after, upto)
         _aggregates(conn)

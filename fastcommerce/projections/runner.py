@@ -30,6 +30,11 @@ BATCH_SIZE = 100_000
 """Log offsets per transaction. Set-based SQL pays per statement, not per row, and each
 commit writes every page the batch dirtied, so fewer, larger batches cost less; memory
 stays flat (a Python fold gets them :data:`FOLD_BATCH` events at a time)."""
+BUILD_BATCH = 1 << 62
+"""Log offsets in the first batch of a catch-up from offset 0 (a rebuild, a first build)
+when no batch size is asked for: the whole log. Set-based projections then build each
+table with one ``INSERT ... SELECT`` over the canonical rows instead of merging batch after
+batch into what is already there; a Python fold still gets :data:`FOLD_BATCH` at a time."""
 FOLD_BATCH = 10_000
 """Typed events per call of a Python fold's ``apply``."""
 FIRST_BUILD, ASKED_FOR = "first build", "asked for"  # why a projection was rebuilt
@@ -149,7 +154,7 @@ class ProjectionRunner:
             )
         return why
 
-    def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
+    def rebuild(self, names: Sequence[str] | None = None, *, batch_size: int | None = None,
                 on_batch: Callable[[int, int], None] | None = None,
                 to_offset: int | None = None) -> list[CatchUpResult]:
         for name in names or list(self.projections):
@@ -163,14 +168,16 @@ class ProjectionRunner:
             raise PluginConfigError(f"no projection named {name!r}; known: {', '.join(sorted(self.projections))}")
         return self.projections[name][1]
 
-    def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int = BATCH_SIZE,
+    def catch_up(self, names: Sequence[str] | None = None, *, batch_size: int | None = None,
                  _rebuilt: dict[str, str] | None = None,
                  on_batch: Callable[[int, int], None] | None = None,
                  to_offset: int | None = None) -> list[CatchUpResult]:
         """Bring projections up to the log's last offset (or ``to_offset``, if lower). A
         projection whose version or config changed since it was built, or that was built
         under other plugins reading the log (:func:`~fastcommerce.plugins.reading_fingerprint`),
-        is rebuilt from offset 0 first. ``on_batch(done, total)`` reports progress in events."""
+        is rebuilt from offset 0 first. ``on_batch(done, total)`` reports progress in events.
+        ``batch_size``: log offsets per transaction (default :data:`BATCH_SIZE`, and
+        :data:`BUILD_BATCH` for a first batch from offset 0)."""
         if self.decoder is not None:  # canonical rows first: projections read nothing else
             self.decoder.sync(progress=self.progress)
         started, tick = self.clock(), time.perf_counter()
@@ -198,7 +205,8 @@ class ProjectionRunner:
         with gc_paused():  # a batch's objects die by reference counting; see memory.py
             after = low
             while after < end:
-                last = min(after + batch_size, end)
+                size = batch_size or (BUILD_BATCH if after == 0 else BATCH_SIZE)
+                last = min(after + size, end)
                 self._apply_batch(wanted, after, last, offsets, counts, stopped)
                 if not rebuilt:  # a replay's latency says nothing about how fresh the reports are
                     committed = self.clock()
