@@ -19,6 +19,7 @@ import click
 import structlog
 
 from . import __version__
+from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -564,6 +565,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 
 main.add_command(sample)
+main.add_command(dashboard)
 
 
 if __name__ == "__main__":  # pragma: no cover
