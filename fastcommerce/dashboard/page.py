@@ -47,9 +47,11 @@ SCRIPT = """
     });
     document.body.dataset.charts=charts.length;
     document.body.dataset.drawn=drawn;
-    setTimeout(function(){document.body.dataset.errors=errors.length;
-      document.body.dataset.errorText=errors.join(' | ');document.body.dataset.ready='1'},0);
+    report();
   });
+  function report(){document.body.dataset.errors=errors.length;document.body.dataset.errorText=errors.join(' | ');
+    document.body.dataset.ready='1'}
+  window.addEventListener('load',report);
 })();
 """
 
