@@ -150,6 +150,11 @@ def _charts(d: DashboardData) -> list[str]:
     return out
 
 
+def _when(stamp: str | None) -> str | None:
+    """A recorded time to the minute, for a table cell (the page says times are UTC)."""
+    return None if stamp is None else stamp[:16].replace("T", " ")
+
+
 def _product(row: dict[str, Any]) -> str:
     return f"{row['product_id']} {row['name'] or ''}".strip()[:26]
 
@@ -159,17 +164,17 @@ def _sections(d: DashboardData) -> list[str]:
                  [(r["product_id"], plain(r["available"]), plain(r["reorder_point"]), r["days_of_cover"],
                    r["avg_daily_units"]) for r in d.low_stock],
                  [False, True, True, True, True], table_id="low-stock", empty="no product is low on stock")
-    alerts = _table(["severity", "rule", "key", "raised", "message"],
-                    [(a["severity"], a["rule"], a["key"], a["raised_at"], a["message"]) for a in d.active_alerts],
+    alerts = _table(["severity", "rule", "key", "raised (UTC)", "message"],
+                    [(a["severity"], a["rule"], a["key"], _when(a["raised_at"]), a["message"]) for a in d.active_alerts],
                     [False] * 5, table_id="active-alerts", empty="no active alerts")
     anomalies = _table(["hour (UTC)", "channel", "rule", "message"],
                        [(a.hour, a.channel, a.rule, a.message) for a in d.anomalies],
                        [False] * 4, table_id="anomalies", empty="no volume anomaly recorded in this range")
     h = d.health
-    sources = _table(["source", "records", "rejected at ingest", "quarantined", "newest event", "last ingest"],
+    sources = _table(["source", "records", "rejected at ingest", "quarantined", "newest event (UTC)", "last ingest (UTC)"],
                      [(name, plain(s.get("records", 0)), plain(s.get("rejected_at_ingest", 0)),
-                       plain(s.get("quarantined", 0)), s.get("newest_event"),
-                       (s.get("last_ingest") or {}).get("finished_at")) for name, s in h["sources"].items()],
+                       plain(s.get("quarantined", 0)), _when(s.get("newest_event")),
+                       _when((s.get("last_ingest") or {}).get("finished_at"))) for name, s in h["sources"].items()],
                      [False, True, True, True, False, False], table_id="sources")
     projections = _table(["projection", "offset", "lag (events)", "last catch-up (s)"],
                          [(name, plain(p["offset"]), plain(p["lag"]), (p.get("last_catch_up") or {}).get("seconds"))

@@ -19,7 +19,7 @@ import attrs
 
 Number = Decimal | int
 PALETTE = ("#2f6fb3", "#e07b28", "#3a9a5b", "#b6403a", "#7d5bb0", "#8c6d3f", "#d0589c", "#6b7b8c",
-           "#a5a52a", "#2aa5b5")
+           "#a5a52a", "#2aa5b5", "#1b4f72", "#f0b323", "#145a32", "#f1948a", "#4a235a", "#85929e")
 ANOMALY_COLOUR = "#d11a1a"
 
 
@@ -73,7 +73,9 @@ def line_chart(series: Mapping[str, Sequence[tuple[str, Number]]], *, label: str
     xs = list(dict.fromkeys(x for points in series.values() for x, _ in points))
     if not xs:
         return _empty(width, label)
-    left, right, top, bottom = 64, 96, 12, 40
+    left, top, bottom = 64, 12, 40
+    right = min(max(32 + 6 * max(len(name) for name in series), 96), 200)  # room for the legend
+    height = max(height, top + bottom + 16 * (len(series) + 1))
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((float(v) for points in series.values() for _, v in points), default=0.0)
     step = nice_step(peak)
