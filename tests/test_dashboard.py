@@ -5,6 +5,7 @@ and it needs nothing from the network."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import pytest
 from dashboard_replay import SPIKE, Replayed, open_replayed, replay
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fastcommerce.dashboard import gather, render, write_dashboard
 from fastcommerce.dashboard.data import TOP_PRODUCTS
+from fastcommerce.dashboard.svg import Marker, line_chart, nice_step
 from fastcommerce.monitoring.alerts import list_alerts
 
 
@@ -240,3 +244,22 @@ def test_an_empty_database_gives_a_page_that_says_so(tmp_path):
         data = p.dashboard(tmp_path / "empty.html")
     html = (tmp_path / "empty.html").read_text()
     assert data.start is None and "no revenue yet" in html and "no data in this range" in html
+
+
+# --------------------------------------------------------------------------- the charts
+
+@given(st.floats(min_value=1e-3, max_value=1e12, allow_nan=False))
+def test_an_axis_step_is_round_and_covers_the_peak_in_four_or_five_steps(top):
+    step = nice_step(top)
+    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert any(math.isclose(mantissa, m) for m in (1, 2, 5, 10))
+    assert 1 <= math.ceil(top / step - 1e-9) <= 5
+
+
+def test_a_chart_escapes_its_labels_and_marks_only_known_points():
+    svg = line_chart({"<web>": [("2024-01-15", Decimal("1.50")), ("2024-01-16", Decimal("3.00"))]},
+                     label="x", unit="USD", markers=[Marker(series="<web>", x="2024-01-16", note="a & b"),
+                                                     Marker(series="web", x="2024-01-16", note="unknown series")])
+    assert "<web>" not in svg and "&lt;web&gt;" in svg and "a &amp; b" in svg
+    assert svg.count('class="anomaly"') == 1
+    assert parsed(f'<figure data-chart="c">{svg}</figure>').marks["c"][1]["data-value"] == "3.00"

@@ -97,7 +97,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[str, Number]]], *, label: str
                     f'fill="#555">{_axis_label(tick, step)}</text>')
     every = max(1, math.ceil(len(xs) / 10))
     for i, x in enumerate(xs):
-        if i % every == 0 or i == len(xs) - 1:
+        if i % every == 0 or (i == len(xs) - 1 and i % every > every / 2):  # the last, unless crowded
             body.append(f'<text x="{px(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">'
                         f'{escape(x[5:] if len(x) == 10 else x)}</text>')
     index = {x: i for i, x in enumerate(xs)}
