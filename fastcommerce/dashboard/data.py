@@ -114,7 +114,8 @@ def gather(pipeline: Any, *, start: date | str | None = None, end: date | str | 
     db = pipeline.db
     lo, hi = date_range(db, "sales_daily_revenue", "date", start=iso(start), end=iso(end))
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"--from {lo} is after --to {hi}")
+        raise ValueError(f"the range starts {lo}, after it ends {hi}" + ("" if start is not None and end is not None
+                         else " (the first or last date with revenue, where no date was given)"))
     window = {"start": lo, "end": hi}
     days = _days(lo, hi) if lo and hi else []
     revenue = pipeline.report("revenue", catch_up=False, limit=None, **window) if days else \
