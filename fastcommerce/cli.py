@@ -20,6 +20,7 @@ import attrs
 import click
 import structlog
 
+from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -555,6 +556,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 
 main.add_command(sample)
+main.add_command(dashboard)
 
 
 if __name__ == "__main__":  # pragma: no cover

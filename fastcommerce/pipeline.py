@@ -289,6 +289,14 @@ class Pipeline:
             raise PluginError(f"report {name!r} from plugin {self._report_plugins[name]!r} raised "
                               f"{type(exc).__name__}: {exc}") from exc
 
+    def dashboard(self, path: str | Path = "report.html", *, start: Any = None, end: Any = None) -> Any:
+        """Write the HTML dashboard of the reports over ``start``..``end`` (order dates;
+        default every date with revenue) to ``path``, after catching the projections up;
+        returns the numbers shown (:mod:`fastcommerce.dashboard`)."""
+        from .dashboard import write_dashboard
+
+        return write_dashboard(self, path, start=start, end=end)
+
     # -- monitoring --------------------------------------------------------------------
 
     def alerts(self, *, now: datetime | None = None) -> EvaluationResult:
