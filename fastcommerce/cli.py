@@ -203,7 +203,7 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
     configure_logging(verbose, log_json)
     if config is None and Path("fastcommerce.toml").is_file():
         config = Path("fastcommerce.toml")
-    ctx.obj = {"db": db, "blocked": blocked, "config": config}
+    ctx.obj = {"db": db, "blocked": blocked, "config": config, "open_pipeline": open_pipeline}
 
 
 @main.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .cli_params import FORMATS, emit
+from .dashboard import write_dashboard
 
 
 @click.command()
@@ -20,10 +21,7 @@ def dashboard(ctx: click.Context, out: Path, start, end, fmt: str) -> None:
     """Write one self-contained HTML page (no network needed to open it): revenue by channel
     and region, top products, inventory, customers, quality, pipeline health and alerts.
     Reads only: the alerts shown are the recorded ones (`run` or `alerts` evaluate them)."""
-    from .cli import open_pipeline
-    from .dashboard import write_dashboard
-
-    pipeline = open_pipeline(ctx)
+    pipeline = ctx.obj["open_pipeline"](ctx)  # the group's opener: cli imports this module, not back
     try:
         data = write_dashboard(pipeline, out, start=start and start.date(), end=end and end.date())
     except ValueError as exc:

@@ -12,6 +12,7 @@ import attrs
 from sqlite_utils import Database
 
 from .converter import make_converter
+from .dashboard import write_dashboard
 from .decoding import Decoder, fingerprint_of
 from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
@@ -293,8 +294,6 @@ class Pipeline:
         """Write the HTML dashboard of the reports over ``start``..``end`` (order dates;
         default every date with revenue) to ``path``, after catching the projections up;
         returns the numbers shown (:mod:`fastcommerce.dashboard`)."""
-        from .dashboard import write_dashboard
-
         return write_dashboard(self, path, start=start, end=end)
 
     # -- monitoring --------------------------------------------------------------------
