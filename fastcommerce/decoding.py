@@ -20,7 +20,7 @@ import attrs
 
 from . import canonical
 from .canonical import CATALOG, DECODERS, META, RECORDS, Rows
-from .decode_workers import DecodePool, Job
+from .decode_workers import MIN_SLICE, DecodePool, Job
 from .eventlog import LOG_TABLE, EventLog, _to_record
 from .events import Event, LogRecord, Product
 from .logs import get_logger
@@ -143,9 +143,10 @@ class Decoder:
 
     # -- at ingest -----------------------------------------------------------------------
 
-    def can_submit(self, stream: str) -> bool:
-        """Whether a batch of ``stream`` can be decoded by the workers while ingest reads on."""
-        return self.pool.workers > 1 and stream != self._catalog.stream
+    def can_submit(self, stream: str, records: int = MIN_SLICE) -> bool:
+        """Whether a batch of ``records`` records of ``stream`` goes to the workers while
+        ingest reads on (a batch smaller than a slice is decoded here, in its transaction)."""
+        return self.pool.workers > 1 and stream != self._catalog.stream and records >= MIN_SLICE
 
     def submit(self, records: Sequence[LogRecord]) -> Ticket:
         """Start decoding records that are about to be appended (their offsets a guess: the

@@ -374,7 +374,7 @@ class Ingester:
         :meth:`~fastcommerce.decoding.Decoder.write` checks that guess, and re-keys or
         redoes what it got wrong."""
         decoder = self.decoder
-        if batch.rows and decoder is not None and decoder.can_submit(stream):
+        if batch.rows and decoder is not None and decoder.can_submit(stream, len(batch.rows)):
             guess = [batch.rows[i] for i in self._new_rows(stream, batch.rows, batch.legacy)]
             if guess:
                 batch.ticket = decoder.submit(_records(self.log.last_offset() + 1, guess))
