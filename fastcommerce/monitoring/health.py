@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..schema import ALERTS, LOG_TABLE, PROJECTION_RUNS, PROJECTION_STATE, RUNS_TABLE
 from ..tables import table_exists
 
 
@@ -32,11 +33,11 @@ def newest_valid_events(db) -> dict[str, str]:
 def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     """Per source: the last ingest, its records/s, rejects and freshness (time since the
     newest event); per projection: offset, lag and the last catch-up; the latest runs."""
-    last_offset = db.execute('SELECT MAX("offset") FROM event_log').fetchone()[0] or 0
+    last_offset = db.execute(f'SELECT MAX("offset") FROM {LOG_TABLE}').fetchone()[0] or 0
     sources: dict[str, dict[str, Any]] = {}
     newest = newest_valid_events(db)
     for stream, records, rejected_at_ingest in db.execute(
-        "SELECT stream, COUNT(*), COUNT(rejected) FROM event_log GROUP BY stream ORDER BY stream"
+        f"SELECT stream, COUNT(*), COUNT(rejected) FROM {LOG_TABLE} GROUP BY stream ORDER BY stream"
     ):
         sources[stream] = {"records": records, "rejected_at_ingest": rejected_at_ingest, "quarantined": 0,
                            "newest_event": newest.get(stream), "freshness_seconds": _age(now, newest.get(stream))}
@@ -46,7 +47,7 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
             sources.setdefault(stream, {})["quarantined"] = n
     for stream, finished, read, appended, dups, malformed, seconds, p50, p95 in db.execute(
         "SELECT stream, finished_at, read, appended, duplicates, malformed, seconds, latency_p50_s, latency_p95_s "
-        "FROM ingest_runs WHERE id IN (SELECT MAX(id) FROM ingest_runs GROUP BY stream)"
+        f"FROM {RUNS_TABLE} WHERE id IN (SELECT MAX(id) FROM {RUNS_TABLE} GROUP BY stream)"
     ):
         sources.setdefault(stream, {})["last_ingest"] = {
             "finished_at": finished, "age_seconds": _age(now, finished), "read": read, "appended": appended,
@@ -56,13 +57,13 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
             "latency_p50_s": p50, "latency_p95_s": p95,
         }
     projections: dict[str, dict[str, Any]] = {}
-    if table_exists(db, "projection_state"):
-        for name, version, offset in db.execute("SELECT name, version, last_offset FROM projection_state ORDER BY name"):
+    if table_exists(db, PROJECTION_STATE):
+        for name, version, offset in db.execute(f"SELECT name, version, last_offset FROM {PROJECTION_STATE} ORDER BY name"):
             projections[name] = {"version": version, "offset": offset, "lag": last_offset - offset}
-    if table_exists(db, "projection_runs"):
+    if table_exists(db, PROJECTION_RUNS):
         for name, finished, events, first, last, seconds, p50, p95 in db.execute(
             "SELECT name, finished_at, events, from_offset, to_offset, seconds, latency_p50_s, latency_p95_s "
-            "FROM projection_runs WHERE id IN (SELECT MAX(id) FROM projection_runs GROUP BY name)"
+            f"FROM {PROJECTION_RUNS} WHERE id IN (SELECT MAX(id) FROM {PROJECTION_RUNS} GROUP BY name)"
         ):
             if name in projections:
                 # one catch-up reads each log event once for every projection: its rate is
@@ -74,7 +75,7 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     recent = []
     for row in db.execute(
         "SELECT run_id, stream, source_id, started_at, finished_at, read, appended, duplicates, malformed, "
-        "seconds, latency_p50_s, latency_p95_s FROM ingest_runs ORDER BY id DESC LIMIT ?", [runs]
+        f"seconds, latency_p50_s, latency_p95_s FROM {RUNS_TABLE} ORDER BY id DESC LIMIT ?", [runs]
     ):
         run_id, stream, source_id, started, finished, read, appended, dups, malformed, seconds, p50, p95 = row
         recent.append({"run_id": run_id, "stream": stream, "source": source_id.split(":", 1)[1],
@@ -84,9 +85,9 @@ def health(db: Database, now: datetime, *, runs: int = 10) -> dict[str, Any]:
                        "error_rate": round(malformed / read, 4) if read else 0.0,
                        "latency_p50_s": p50, "latency_p95_s": p95})
     active = []
-    if table_exists(db, "alerts"):
+    if table_exists(db, ALERTS):
         active = [{"rule": r, "severity": s, "count": n} for r, s, n in db.execute(
-            "SELECT rule, severity, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY rule, severity "
+            f"SELECT rule, severity, COUNT(*) FROM {ALERTS} WHERE resolved_at IS NULL GROUP BY rule, severity "
             "ORDER BY rule")]
     return {"at": now.isoformat(), "log": {"last_offset": last_offset}, "sources": sources,
             "projections": projections, "runs": recent, "active_alerts": active}

@@ -32,7 +32,7 @@ import attrs
 from sqlite_utils import Database
 
 from fastcommerce import Event, OrderEvent, Projection, ValidationContext, Validator, hookimpl
-from fastcommerce.events import ORDER_STATUSES
+from fastcommerce.events import ORDER_STATUSES, REVENUE_STATUSES
 from fastcommerce.money import from_cents, to_cents
 from fastcommerce.reports.base import Report, ReportSpec, check_limit, database, limited, table_exists
 
@@ -60,7 +60,6 @@ ORDERS, CUSTOMERS, SIGNALS = "fraud_orders", "fraud_customers", "fraud_signals"
 SIGNAL_NAMES = ("high_refund_rate", "many_countries", "velocity")
 RANK = {status: n for n, status in enumerate(ORDER_STATUSES)}
 REFUND_STATUSES = frozenset({"cancelled", "refunded"})
-REVENUE_STATUSES = frozenset({"confirmed", "shipped", "delivered"})
 
 
 def _text(moment: datetime) -> str:
