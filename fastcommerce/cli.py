@@ -400,16 +400,41 @@ def _projection_results(results, fmt) -> None:
         f"{f'  (stopped: {r.stopped})' if r.stopped else ''}" for r in results))
 
 
+def _chain_line(check) -> str:
+    if check.ok:
+        return (f"log: hash chain holds over {check.records:,} records, head offset {check.head_offset:,} "
+                f"chain hash {check.head_hash}"
+                + ("" if check.expected_head_found is None else " (the expected head hash is in it)"))
+    return f"log: TAMPERED: {check.problem}"
+
+
 @main.command()
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--log-only", is_flag=True, help="Only recompute the log's hash chain (fast): no rebuild.")
+@click.option("--expect-head", metavar="HASH", default=None,
+              help="A chain hash written down earlier (`status` prints it): it must be in the log's chain.")
 @click.pass_context
-def verify(ctx, fmt) -> None:
-    """Check the database file's integrity, then rebuild every projection in a scratch copy
-    and compare its tables with the live ones."""
-    checks = open_pipeline(ctx).verify()
+def verify(ctx, fmt, log_only, expect_head) -> None:
+    """Recompute the log's hash chain (an edited, removed, inserted or reordered record is
+    named by its offset), check the database file's integrity, then rebuild every
+    projection in a scratch copy and compare its tables with the live ones."""
+    if expect_head is not None:
+        try:
+            bytes.fromhex(expect_head)
+        except ValueError:
+            raise click.BadParameter("a chain hash is 64 hex digits", param_hint="--expect-head") from None
+    pipeline = open_pipeline(ctx)
+    chain_check = pipeline.verify_log(expect_head=expect_head)
+    log_data = attrs.asdict(chain_check) | {"ok": chain_check.ok}
+    if log_only or not chain_check.ok:
+        emit({"ok": chain_check.ok, "log": log_data, "tables": []}, fmt, _chain_line(chain_check))
+        if not chain_check.ok:
+            ctx.exit(1)
+        return
+    checks = pipeline.verify()
     bad = [c for c in checks if not c.ok]
-    data = {"ok": not bad, "tables": [attrs.asdict(c) | {"ok": c.ok} for c in checks]}
-    lines = [f"{'ok ' if c.ok else 'DIFF'} {c.projection:<12} {c.table:<28} "
+    data = {"ok": not bad, "log": log_data, "tables": [attrs.asdict(c) | {"ok": c.ok} for c in checks]}
+    lines = [_chain_line(chain_check)] + [f"{'ok ' if c.ok else 'DIFF'} {c.projection:<12} {c.table:<28} "
              + (f"live {c.live_rows:>9,} rows" if c.live_exists else "live table missing")
              + ("" if c.ok else f", rebuilt {c.rebuilt_rows:,} rows ({c.live_checksum[:12]} != {c.rebuilt_checksum[:12]})")
              for c in checks]
@@ -428,7 +453,8 @@ def verify(ctx, fmt) -> None:
 def status(ctx: click.Context, fmt: str) -> None:
     """The log's size and last offset, each source's checkpoint, each projection's offset."""
     st = open_pipeline(ctx).status()
-    lines = [f"log: {st['records']:,} records, last offset {st['last_offset']:,}"]
+    lines = [f"log: {st['records']:,} records, last offset {st['last_offset']:,}",
+             f"head: offset {st['head']['offset']:,} chain hash {st['head']['chain_hash']}"]
     for stream, c in st["streams"].items():
         lines.append(f"  {stream:<10} {c['records']:>10,} records  {c['rejected']:>8,} rejected at ingest"
                      f"  last offset {c['last_offset']:,}")

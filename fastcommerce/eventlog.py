@@ -20,7 +20,7 @@ from typing import Any, cast
 import attrs
 from sqlite_utils import Database
 
-from . import schema
+from . import chain, schema
 from .checkpointing import BACKSTOP_PAGES, BackgroundCheckpointer
 from .errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from .events import LogRecord
@@ -58,9 +58,9 @@ _COLUMNS = (
     "variant, schema_version, rejected, reason, raw"
 )
 _INSERT = (
-    f"INSERT INTO {LOG_TABLE} (stream, content_hash, natural_key, event_time, recorded_at, "
-    "source, line, variant, schema_version, rejected, reason, raw) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f'INSERT INTO {LOG_TABLE} ("offset", stream, content_hash, natural_key, event_time, recorded_at, '
+    "source, line, variant, schema_version, rejected, reason, raw, raw_hash, chain_hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -195,9 +195,12 @@ class EventLog:
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows (inside :meth:`transaction`). Each row: stream, content_hash,
         natural_key, event_time, recorded_at, source, line, variant, schema_version,
-        rejected, reason, raw."""
+        rejected, reason, raw. Their offsets follow the last row's, and each gets its raw
+        hash and its link in the hash chain (:mod:`fastcommerce.chain`); the head is read
+        here, under the transaction's write lock, so two writers never chain to one head."""
         try:
-            self.conn.executemany(_INSERT, rows)
+            last, prev = chain.head(self.conn, LOG_TABLE)
+            self.conn.executemany(_INSERT, chain.chained(prev, last + 1, rows))
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -301,6 +304,26 @@ class EventLog:
     def get(self, offset: int) -> LogRecord | None:
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM {LOG_TABLE} WHERE \"offset\" = ?", [offset]).fetchone()
         return None if row is None else _to_record(row)
+
+    def head(self) -> tuple[int, str]:
+        """``(offset, chain hash in hex)`` of the last record: write it down elsewhere, and
+        ``verify --expect-head`` proves later that the log was not rewritten up to it."""
+        offset, digest = chain.head(self.conn, LOG_TABLE)
+        return offset, digest.hex()
+
+    def check_chain(self, *, expect_head: str | None = None) -> chain.ChainCheck:
+        """Recompute the hash chain over every record (:func:`fastcommerce.chain.check`)."""
+        own = not self.conn.in_transaction  # one snapshot: an append meanwhile is not a removal
+        try:
+            if own:
+                self.conn.execute("BEGIN")
+            try:
+                return chain.check(self.conn, LOG_TABLE, expect_head=expect_head)
+            finally:
+                if own:
+                    self.conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     def last_offset(self) -> int:
         row = self.conn.execute(f'SELECT MAX("offset") FROM {LOG_TABLE}').fetchone()

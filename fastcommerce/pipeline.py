@@ -271,6 +271,11 @@ class Pipeline:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""
         return verify(self)
 
+    def verify_log(self, *, expect_head: str | None = None) -> Any:
+        """Recompute the log's hash chain from the stored records (tamper evidence); a
+        :class:`~fastcommerce.chain.ChainCheck` naming the first offset that does not match."""
+        return self.log.check_chain(expect_head=expect_head)
+
     def follow(self, stream: str, path: str | Path, **options: Any) -> None:
         """Keep ingesting a growing file and projecting as it goes (see :mod:`fastcommerce.follow`)."""
         follow(self, stream, path, **options)
@@ -317,6 +322,7 @@ class Pipeline:
         return {
             "records": sum(c["records"] for c in counts.values()),
             "last_offset": self.log.last_offset(),
+            "head": dict(zip(("offset", "chain_hash"), self.log.head())),
             "streams": counts,
             "checkpoints": [
                 {"stream": c.stream, "path": c.path, "line": c.line, "byte_offset": c.byte_offset,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import canonical
+from . import canonical, chain
 
 LOG_TABLE = "event_log"
 CHECKPOINT_TABLE = "checkpoints"
@@ -181,6 +181,35 @@ def m005_canonical(db: Database) -> None:
     # records already in the log (written by an earlier version) are derived on open
     db.execute(f"INSERT INTO {canonical.META} (key, value) VALUES ('backfill_done', 0), "
                f"('backfill_upto', (SELECT COALESCE(MAX(\"offset\"), 0) FROM {LOG_TABLE}))")
+
+
+@log()
+def m006_hash_chain(db: Database) -> None:
+    """Tamper evidence (:mod:`fastcommerce.chain`): each row's raw hash and chain hash.
+    Rows already in the log are chained here, in offset order, with the UPDATE trigger
+    lifted for that alone (inside the migration's transaction); an insert without a chain
+    hash is refused from now on."""
+    db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN raw_hash BLOB")
+    db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN chain_hash BLOB")
+    db.execute(f"DROP TRIGGER {LOG_TABLE}_no_update")
+    chain.backfill(db.conn, LOG_TABLE)
+    db.execute(
+        f"""
+        CREATE TRIGGER {LOG_TABLE}_no_update BEFORE UPDATE ON {LOG_TABLE}
+        BEGIN
+            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (UPDATE refused)');
+        END
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER {LOG_TABLE}_chained BEFORE INSERT ON {LOG_TABLE}
+        WHEN NEW.chain_hash IS NULL OR NEW.raw_hash IS NULL
+        BEGIN
+            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a record without its chain hash)');
+        END
+        """
+    )
 
 
 # -- the projections' bookkeeping ---------------------------------------------------------

@@ -10,6 +10,7 @@ beside it): 120 orders over two days, every projection built, five alerts raised
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import sqlite3
 from datetime import UTC, datetime
@@ -79,12 +80,20 @@ def test_a_log_made_by_5cedc8d_upgrades_with_nothing_lost(tmp_path):
         # every table and row is as it was; only the record of the new migrations is added
         assert after.keys() == before.keys()
         for table, (columns, rows) in before.items():
-            if table != MIGRATIONS_TABLE:
+            if table == "event_log":  # the same rows, each given its raw hash and chain hash
+                new_columns, new_rows = after[table]
+                assert new_columns == [*columns, "raw_hash", "chain_hash"]
+                assert sorted((r[:len(columns)] for r in new_rows), key=repr) == rows
+                assert all(r[-2] == hashlib.sha256(r[columns.index("raw")]).digest() for r in new_rows)
+            elif table != MIGRATIONS_TABLE:
                 assert after[table] == (columns, rows), table
+        check = p.log.check_chain()
+        assert check.ok and check.records == len(before["event_log"][1]), check
         old_ids = {r[0] for r in before[MIGRATIONS_TABLE][1]}
         assert [r for r in after[MIGRATIONS_TABLE][1] if r[0] in old_ids] == before[MIGRATIONS_TABLE][1]
         added = sorted((r[1], r[2]) for r in after[MIGRATIONS_TABLE][1] if r[0] not in old_ids)
         assert added == [("fastcommerce.alerts", "m001_alerts"),
+                         ("fastcommerce.eventlog", "m006_hash_chain"),
                          ("fastcommerce.projections", "m001_projection_state"),
                          ("fastcommerce.projections", "m002_run_latency"),
                          ("fastcommerce.projections", "m003_reading")]
