@@ -20,6 +20,7 @@ import attrs
 import click
 import structlog
 
+from .cli_backup import backup_command, restore_command
 from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
@@ -583,6 +584,8 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 main.add_command(sample)
 main.add_command(dashboard)
+main.add_command(backup_command)
+main.add_command(restore_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

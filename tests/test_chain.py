@@ -101,8 +101,8 @@ def _tamper(db: Path, kind: str, k: int) -> int:
         _attack(db, ('UPDATE event_log SET raw = ?, raw_hash = ? WHERE "offset" = ?',
                      [raw, hashlib.sha256(raw).digest(), k]))
     elif kind == "edit_column":
-        _attack(db, ('UPDATE event_log SET event_time = \'2020-01-01T00:00:00+00:00\', line = line + 1 '
-                     'WHERE "offset" = ?', [k]))
+        _attack(db, (('UPDATE event_log SET event_time = \'2020-01-01T00:00:00+00:00\', line = line + 1 '
+                     'WHERE "offset" = ?'), [k]))
     elif kind == "remove":
         _attack(db, ('DELETE FROM event_log WHERE "offset" = ?', [k]))
     elif kind == "remove_tail":
@@ -110,9 +110,9 @@ def _tamper(db: Path, kind: str, k: int) -> int:
     elif kind == "insert":  # a forged record at k, the later ones moved up by one, chain hashes and all
         _attack(db, ('UPDATE event_log SET "offset" = -"offset" - 1 WHERE "offset" >= ?', [k]),
                 ('UPDATE event_log SET "offset" = -"offset" WHERE "offset" < 0', []),
-                ("INSERT INTO event_log SELECT ?, stream, randomblob(32), natural_key, event_time, recorded_at, "
+                (("INSERT INTO event_log SELECT ?, stream, randomblob(32), natural_key, event_time, recorded_at, "
                  'source, line, variant, schema_version, rejected, reason, raw, raw_hash, chain_hash '
-                 'FROM event_log WHERE "offset" = ?', [k, k + 1]))
+                 'FROM event_log WHERE "offset" = ?'), [k, k + 1]))
     elif kind == "swap":  # two records trade places, each with all its columns
         j = k + 1 if k < RECORDS else k - 1
         _attack(db, ('UPDATE event_log SET "offset" = -1 WHERE "offset" = ?', [k]),
