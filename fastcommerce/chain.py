@@ -6,7 +6,8 @@ key ``content_hash`` is not always that, a CSV row and an oversized record are k
 their identity) and ``chain_hash``::
 
     chain_hash = SHA-256(previous row's chain_hash || offset (8 bytes, big-endian)
-                         || raw_hash || content_hash || JSON of the row's other columns)
+                         || raw_hash || content_hash || stream || NUL
+                         || JSON array of natural_key .. reason)
 
 with 32 zero bytes before the first row. Editing, removing, inserting or reordering a row
 breaks the chain at the first row concerned, which :func:`check` names. Whoever can write
@@ -46,18 +47,21 @@ def raw_hash(raw: bytes) -> bytes:
 def link(prev: bytes, offset: int, row: Sequence[Any], raw_digest: bytes) -> bytes:
     """The chain hash of a row whose columns are ``row``: the log's insert order, stream,
     content_hash, natural_key, event_time, recorded_at, source, line, variant,
-    schema_version, rejected, reason (and raw, which ``raw_digest`` stands for)."""
-    meta = _dumps((row[0], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10]))
-    return _sha256(prev + offset.to_bytes(8, "big") + raw_digest + row[1] + meta).digest()
+    schema_version, rejected, reason (and raw, which ``raw_digest`` stands for). The stream
+    (a registered name: no NUL) ends with a NUL, the other columns are one JSON array."""
+    return _sha256(b"".join((prev, offset.to_bytes(8, "big"), raw_digest, row[1], row[0].encode(), b"\0",
+                             _dumps(row[2:11])))).digest()
 
 
 def chained(prev: bytes, first_offset: int, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
     """``rows`` (insert order, raw last) as ``(offset, *row, raw_hash, chain_hash)``, offsets
     from ``first_offset`` on, chained to ``prev``."""
+    sha256, dumps, join, nul = _sha256, _dumps, b"".join, b"\0"  # one row's cost is all in this loop
     offset = first_offset
     for row in rows:
-        digest = _sha256(row[11]).digest()
-        prev = link(prev, offset, row, digest)
+        digest = sha256(row[11]).digest()
+        prev = sha256(join((prev, offset.to_bytes(8, "big"), digest, row[1], row[0].encode(), nul,
+                            dumps(row[2:11])))).digest()
         yield (offset, *row, digest, prev)
         offset += 1
 
