@@ -41,6 +41,7 @@ from .reports.formatting import render
 from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
+from .urls import redact_text, redact_values
 from .version import __version__
 
 
@@ -57,6 +58,7 @@ def configure_logging(verbosity: int, json_logs: bool | None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_values,  # no URL's user info, path token or query reaches the log
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -178,7 +180,7 @@ class FastCommerceGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FastCommerceError as exc:
-            click.echo(f"fastcommerce: error: {exc}", err=True)
+            click.echo(f"fastcommerce: error: {redact_text(str(exc))}", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:  # a damaged file, found part-way through a command
             db = (ctx.obj or {}).get("db", "the database")

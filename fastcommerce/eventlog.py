@@ -9,6 +9,7 @@ log and the checkpoints always agree.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +37,22 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 def _main_file(conn: sqlite3.Connection) -> str:
     """The absolute path of the connection's main database file (``""`` in memory)."""
     return next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+
+
+def _create_owner_only(path: str | Path) -> None:
+    """Create a new database file readable and writable by its owner only (it holds customer
+    data); SQLite gives its ``-wal`` and ``-shm`` the database file's mode. An existing file
+    keeps the mode its owner gave it."""
+    text = str(path)
+    if text == ":memory:" or text.startswith("file:") or text == "":
+        return
+    try:
+        fd = os.open(text, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a directory, a missing folder: connecting says what is wrong, in SQLite's words
+    os.close(fd)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -119,6 +136,7 @@ class EventLog:
         so commits do not wait for that.
         """
         checkpointer = None
+        _create_owner_only(path)
         try:
             conn = sqlite3.connect(str(path), timeout=busy_timeout)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from .urls import redact_values
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -33,6 +35,7 @@ class Logger:
 
     def _log(self, level: str, event: str, fields: dict[str, Any]) -> None:
         merged = {**self._context, **fields}  # a call's value wins over a bound one, as in structlog
+        redact_values(None, level, merged)  # a URL's user info, path token or query never reaches a log
         if structlog.is_configured():
             getattr(structlog.get_logger(self.name), level)(event, **merged)
             return

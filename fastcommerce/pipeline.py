@@ -135,30 +135,41 @@ class Pipeline:
         _check_streams(self.streams, self.registry)
         self.validators = ValidatorSet(validators)
         self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
+        # every plugin is asked for everything it registers before the database is opened: a
+        # plugin that fails leaves no file created or upgraded, and nothing half-configured runs
+        reports = unique_names("report", collect(self.pm, "register_reports"))
+        self.reports = {spec.name: spec for _plugin, spec in reports}
+        self._report_plugins = {spec.name: plugin for plugin, spec in reports}
+        self.alert_rules = unique_names("alert rule", collect(self.pm, "register_alert_rules"))
+        self.alert_sinks = unique_names("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
+        projections = collect(self.pm, "register_projections", settings=self.settings)
+        touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
         if isinstance(db, EventLog):
             self.log = db
         elif isinstance(db, Database):
             self.log = EventLog(db)
         else:
             self.log = EventLog.open(db, busy_timeout=busy_timeout)
+        try:
+            self._connect(projections, touched, clock=clock, batch_size=batch_size, max_record_bytes=max_record_bytes)
+        except BaseException:
+            if not isinstance(db, (EventLog, Database)):
+                self.log.close()  # opened here: not left open behind an error
+            raise
+
+    def _connect(self, projections: list[tuple[str, Any]], touched: list[tuple[str, str]], *, clock: Callable[[], datetime], batch_size: int,
+                 max_record_bytes: int) -> None:
+        """The parts that work on the opened log."""
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter,
                                   payload_types=self.streams.payload_types(),
                                   catalog_stream=self.streams.with_role(CATALOG_ROLE),
                                   plain_converter=not self.pm.hook.configure_converter.get_hookimpls())
-        touched = [(plugin, item.stream) for plugin, item in (*schemas, *upcasters, *validators)]
         decoders = decoder_plugins(self.pm, touched, catalog=self.streams.with_role(CATALOG_ROLE))
         self.decoder = Decoder(self.log, self.reader, {s: fingerprint_of([p]) for s, p in decoders.items()}, decoders,
                                workers=self.settings.decode_workers)
         """Writes the canonical rows at ingest and keeps them current with the plugins."""
-        reports = unique_names("report", collect(self.pm, "register_reports"))
-        self.reports = {spec.name: spec for _plugin, spec in reports}
-        self._report_plugins = {spec.name: plugin for plugin, spec in reports}
-        self.alert_rules = unique_names("alert rule", collect(self.pm, "register_alert_rules"))
-        self.alert_sinks = unique_names("alert sink", collect(self.pm, "register_alert_sinks", config=self.monitoring))
-        self.projections = ProjectionRunner(self.log, self.reader,
-                                            collect(self.pm, "register_projections", settings=self.settings),
-                                            clock=clock, run_id=self.run_id,
+        self.projections = ProjectionRunner(self.log, self.reader, projections, clock=clock, run_id=self.run_id,
                                             reading=reading_fingerprint(self.pm), decoder=self.decoder)
         self._ingester = Ingester(self.log, self.registry, self.streams, clock=clock, batch_size=batch_size,
                                   max_record_bytes=max_record_bytes, run_id=self.run_id, decoder=self.decoder,

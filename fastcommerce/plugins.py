@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import importlib
+import traceback
 import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -101,6 +102,15 @@ def _check_hook_names(pm: pluggy.PluginManager) -> None:
                 )
 
 
+def _where(exc: BaseException) -> str:
+    """The file and line a plugin failed to load at: a syntax error's own, else the deepest
+    frame of the traceback (the plugin's code, or what it called)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "no traceback"
+
+
 def _plugin_name(plugin: Any) -> str:
     return getattr(plugin, "__name__", None) or type(plugin).__name__
 
@@ -133,7 +143,8 @@ def _load_entrypoints(pm: pluggy.PluginManager, only: Sequence[str] | None) -> N
         except pluggy.PluginValidationError as exc:  # it imported, but its hooks do not fit
             raise _hook_mismatch(ep.name, exc) from exc
         except Exception as exc:
-            raise PluginLoadError(f'Error importing plugin "{ep.name}": {exc}') from exc
+            raise PluginLoadError(f'Error importing plugin "{ep.name}" ({ep.value}, {_where(exc)}): '
+                                  f"{type(exc).__name__}: {exc}") from exc
 
 
 def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:

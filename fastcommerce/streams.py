@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from .errors import FastCommerceError, PluginConfigError
+from .naming import is_identifier
 
 CATALOG_ROLE = "catalog"
 """The stream whose valid records are the products other streams are validated and
@@ -65,6 +66,9 @@ class StreamRegistry:
         self._owners: dict[str, str] = {}
         roles: dict[str, str] = {}
         for plugin, stream in items:
+            if not isinstance(stream.name, str) or not is_identifier(stream.name):
+                raise PluginConfigError(f"stream {stream.name!r} from plugin {plugin!r} is not a plain identifier "
+                                        "(letters, digits and _; it names rows and tables in SQL)")
             if stream.name in self._owners:
                 raise PluginConfigError(f"stream {stream.name!r} is registered twice: by plugin "
                                         f"{self._owners[stream.name]!r} and by plugin {plugin!r}")

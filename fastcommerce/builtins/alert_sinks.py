@@ -4,6 +4,7 @@ and a webhook. The last two are on when the configuration names a path or a URL.
 from __future__ import annotations
 
 import http.client
+import os
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from ..hookspecs import hookimpl
 from ..logs import get_logger
 from ..monitoring.alerts import AlertSink, Notification
 from ..monitoring.config import MonitoringConfig
+from ..urls import redact_text, redact_url, sink_url_problem
 
 logger = get_logger("fastcommerce.alerts")
 
@@ -27,7 +29,8 @@ def log_sink(note: Notification) -> None:
 def jsonl_sink(path: Path):
     def send(note: Notification) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as fh:
+        # created owner-only: alerts name customers, SKUs and revenue
+        with open(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600), "ab") as fh:
             fh.write(orjson.dumps(note.as_dict(), default=str) + b"\n")
     return send
 
@@ -46,7 +49,10 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 def webhook_sink(url: str, *, timeout: float, retries: int, backoff: float, sleep=time.sleep):
     """POST the notification as JSON; retry on connection errors and 5xx answers with
     exponential backoff, give up (raise) after ``retries`` more attempts. A 4xx answer is not
-    retried: the same request would be refused again."""
+    retried: the same request would be refused again. Only http and https: ``file://`` and
+    the like are refused here too, not only when the configuration is loaded."""
+    if (problem := sink_url_problem(url)) is not None:
+        raise ValueError(f"webhook URL {redact_url(url)!r}: {problem}")
 
     def send(note: Notification) -> None:
         body = orjson.dumps(note.as_dict(), default=str)
@@ -67,7 +73,7 @@ def webhook_sink(url: str, *, timeout: float, retries: int, backoff: float, slee
                 last_error = exc
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
                 last_error = exc
-        raise RuntimeError(f"webhook unreachable after {retries + 1} attempts: {last_error}")
+        raise RuntimeError(f"webhook unreachable after {retries + 1} attempts: {redact_text(str(last_error))}")
     return send
 
 
@@ -79,7 +85,7 @@ def register_alert_sinks(config: MonitoringConfig) -> list[AlertSink]:
                                description=f"JSON lines appended to {config.sinks.jsonl_path}"))
     if config.sinks.webhook_url:
         sinks.append(AlertSink(
-            name="webhook", description=f"HTTP POST to {config.sinks.webhook_url}",
+            name="webhook", description=f"HTTP POST to {redact_url(config.sinks.webhook_url)}",
             send=webhook_sink(config.sinks.webhook_url, timeout=config.sinks.webhook_timeout_seconds,
                               retries=config.sinks.webhook_retries, backoff=config.sinks.webhook_backoff_seconds)))
     return sinks

@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from ..eventlog import format_time
 from ..logs import get_logger
 from ..schema import ALERTS, DELIVERIES  # created with the log (fastcommerce.schema)
+from ..urls import redact_text
 from .config import MonitoringConfig
 
 logger = get_logger(__name__)
@@ -177,9 +178,10 @@ class AlertEngine:
                     rows.append((note.alert_id, sink.name, note.kind, note.at, 1, None))
                 except Exception as exc:  # noqa: BLE001  (a failing sink is recorded, never fatal)
                     result.delivery_failures += 1
-                    rows.append((note.alert_id, sink.name, note.kind, note.at, 0, f"{type(exc).__name__}: {exc}"))
+                    error = redact_text(str(exc))  # a plugin's sink may quote its URL, token and all
+                    rows.append((note.alert_id, sink.name, note.kind, note.at, 0, f"{type(exc).__name__}: {error}"))
                     logger.error("alert_delivery_failed", sink=sink.name, plugin=plugin, alert_id=note.alert_id,
-                                 rule=note.finding.rule, error=str(exc))
+                                 rule=note.finding.rule, error=error)
         if rows:
             with self.transaction():
                 self.db.conn.executemany(

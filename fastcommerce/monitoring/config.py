@@ -12,6 +12,7 @@ import attrs
 import cattrs
 
 from ..errors import FastCommerceError
+from ..urls import redact_url, sink_url_problem
 
 
 class ConfigError(FastCommerceError):
@@ -66,10 +67,15 @@ class FreshnessConfig:
     max_projection_lag: int
 
 
+def _sink_url(_instance, attribute, value) -> None:
+    if value and (problem := sink_url_problem(value)) is not None:
+        raise ValueError(f"{attribute.name} {redact_url(value)!r}: {problem}")
+
+
 @attrs.frozen(kw_only=True)
 class SinksConfig:
     jsonl_path: str
-    webhook_url: str
+    webhook_url: str = attrs.field(validator=_sink_url)  # http(s) only: file:// would "deliver" anywhere
     webhook_timeout_seconds: float = attrs.field(validator=_non_negative)
     webhook_retries: int = attrs.field(validator=_non_negative)
     webhook_backoff_seconds: float = attrs.field(validator=_non_negative)
@@ -130,7 +136,13 @@ def load_config(path: str | Path | None = None) -> MonitoringConfig:
             raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-        data = _merge(data, user)
+        try:
+            data = _merge(data, user)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    url = data.get("sinks", {}).get("webhook_url")
+    if isinstance(url, str) and url and (problem := sink_url_problem(url)) is not None:
+        raise ConfigError(f"{path or 'defaults'}: sinks.webhook_url {redact_url(url)!r}: {problem}")
     converter = cattrs.Converter(forbid_extra_keys=True)
     # strict types: cattrs would happily turn "no" into True or 2.5 into 2
     converter.register_structure_hook(bool, _strict(bool))

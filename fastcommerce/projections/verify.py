@@ -8,9 +8,17 @@ something other than the log (a clock, dict order, a bug in an incremental updat
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
+import shutil
+import signal
 import sqlite3
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -73,6 +81,64 @@ def _check_integrity(copy: sqlite3.Connection, pipeline: PipelineLike) -> None:
             "restore it from a backup, or ingest the source files into a new database")
 
 
+SCRATCH_PREFIX = "fastcommerce-verify-"
+LOCK_NAME = "in-use.lock"
+LEGACY_STALE_SECONDS = 24 * 3600
+"""A scratch folder left by a version before the lock file is taken for stale after this."""
+
+
+class _Stopped(BaseException):
+    """SIGTERM during verify: unwinds like Ctrl-C, so the scratch copy is removed."""
+
+
+def remove_stale_scratch(parent: str | Path | None = None) -> list[Path]:
+    """Remove the scratch folders of verifies that were killed (SIGKILL, a power cut): a live
+    verify holds the lock file in its folder, a dead one's lock can be taken. The removed
+    folders."""
+    removed = []
+    root = Path(parent or tempfile.gettempdir())
+    for folder in root.glob(SCRATCH_PREFIX + "*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            lock = folder / LOCK_NAME
+            if lock.exists():
+                with open(lock, "rb") as fh:
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a verify running now
+            elif time.time() - folder.stat().st_mtime < LEGACY_STALE_SECONDS:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except OSError:
+            continue
+    return removed
+
+
+@contextlib.contextmanager
+def _scratch_folder() -> Iterator[Path]:
+    """A private temporary folder, locked while in use, removed on the way out, also when
+    SIGTERM or SIGINT stop the process (a scheduled verify with a timeout); stale folders
+    of earlier killed verifies are removed first."""
+    remove_stale_scratch()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, _frame):
+            raise _Stopped(signal.Signals(signum).name)
+        previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as tmp, open(Path(tmp) / LOCK_NAME, "wb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield Path(tmp)
+    except _Stopped:
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def verify(pipeline: PipelineLike) -> list[TableCheck]:
     """Catch up, take one consistent copy of the database, and in that copy compare each
     projection's tables with a rebuild of it up to the offset its tables had reached.
@@ -85,8 +151,8 @@ def verify(pipeline: PipelineLike) -> list[TableCheck]:
                 if all(pipeline.db[t].exists() for t in p.tables)]
     if complete:
         pipeline.project(complete)
-    with tempfile.TemporaryDirectory(prefix="fastcommerce-verify-") as tmp:
-        scratch_path = Path(tmp) / "scratch.db"
+    with _scratch_folder() as tmp:
+        scratch_path = tmp / "scratch.db"
         dst = sqlite3.connect(scratch_path)
         pipeline.log.conn.backup(dst)  # one snapshot: the log and the tables as they stood together
         try:

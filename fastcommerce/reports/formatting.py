@@ -6,7 +6,6 @@ JSON money is a number rounded to two decimals, half-even, written from the exac
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -58,13 +57,32 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes for the start of a formula (OWASP, CSV injection)."""
+
+
+def csv_safe(value: Any, text: str) -> str:
+    """``text`` (the cell of ``value``) with a ``'`` before it when it is text that a
+    spreadsheet would run as a formula: a product name ``=HYPERLINK(...)`` from the
+    catalog, say. Numbers are left as they are (``-12.50`` stays a negative number, not
+    text): a number cannot hold a formula."""
+    if text.startswith(FORMULA_STARTS) and not isinstance(value, (int, float, Decimal)):
+        return "'" + text
+    return text
+
+
+def _csv_row(cells: list[str]) -> str:
+    """One RFC 4180 row: a cell with a comma, a quote, a CR or an LF is quoted (the csv
+    module leaves a bare CR unquoted when rows end in LF, which splits the row for readers)."""
+    return ",".join('"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\r\n') else c
+                    for c in cells) + "\n"
+
+
 def as_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(report.columns)
+    lines = [_csv_row([csv_safe(c, c) for c in report.columns])]
     for r in report.rows:
-        writer.writerow([_cell(c, r.get(c)) for c in report.columns])
-    return out.getvalue()
+        lines.append(_csv_row([csv_safe(r.get(c), _cell(c, r.get(c))) for c in report.columns]))
+    return "".join(lines)
 
 
 def as_markdown(report: Report) -> str:
