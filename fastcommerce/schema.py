@@ -188,7 +188,7 @@ def m006_hash_chain(db: Database) -> None:
     """Tamper evidence (:mod:`fastcommerce.chain`): each row's raw hash and chain hash.
     Rows already in the log are chained here, in offset order, with the UPDATE trigger
     lifted for that alone (inside the migration's transaction); an insert without a chain
-    hash is refused from now on."""
+    hash is refused from now on, by the trigger that refuses a replacing insert."""
     db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN raw_hash BLOB")
     db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN chain_hash BLOB")
     db.execute(f"DROP TRIGGER {LOG_TABLE}_no_update")
@@ -201,12 +201,18 @@ def m006_hash_chain(db: Database) -> None:
         END
         """
     )
+    # one BEFORE INSERT trigger, not two: each runs once per appended row
+    db.execute(f"DROP TRIGGER {LOG_TABLE}_no_replace")
     db.execute(
         f"""
-        CREATE TRIGGER {LOG_TABLE}_chained BEFORE INSERT ON {LOG_TABLE}
+        CREATE TRIGGER {LOG_TABLE}_no_replace BEFORE INSERT ON {LOG_TABLE}
         WHEN NEW.chain_hash IS NULL OR NEW.raw_hash IS NULL
+          OR (NEW."offset" IS NOT NULL AND EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE "offset" = NEW."offset"))
+          OR EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE stream = NEW.stream AND content_hash = NEW.content_hash)
         BEGIN
-            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a record without its chain hash)');
+            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a record without its chain hash)')
+            WHERE NEW.chain_hash IS NULL OR NEW.raw_hash IS NULL;
+            SELECT RAISE(ABORT, 'fastcommerce: the event log is append-only (a logged record cannot be replaced)');
         END
         """
     )
