@@ -38,7 +38,12 @@ keeps none. Without it, `--format json` and `csv` hold every row, and a table li
 report's default (`products` 10, `customers` 20, `quality` 50, the others every row) and
 ends with `showing 50 of 201 rows ...` when it cut; `--all` lists every row in any format.
 From Python, `limit` defaults to those same numbers. The summary is of every row, listed or not. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
-with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values.
+with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values. CSV output
+is safe to open in a spreadsheet: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a
+carriage return (a product name `=HYPERLINK(...)` from a catalog, say) gets a `'` before it,
+as OWASP's CSV-injection advice says, so it shows as text and never runs as a formula; numbers
+(`-12.50`, a negative restatement) are written as they are and stay numbers, since a number
+cannot hold a formula; a cell with a comma, a quote, a CR or an LF is quoted.
 
 ## Definitions
 
