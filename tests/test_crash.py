@@ -168,6 +168,19 @@ def log_rows(db: Path) -> list[tuple]:
     return [r[:src] + (os.path.basename(r[src]),) + r[src + 1:] for r in rows]
 
 
+def assert_chained(db: Path) -> None:
+    """The hash chain holds over every record a killed-and-resumed ingest left (issue 18):
+    a kill between computing a batch's chain and committing it leaves no half chain."""
+    from fastcommerce.chain import check
+
+    con = sqlite3.connect(db)
+    try:
+        result = check(con, "event_log")
+        assert result.ok and result.records == con.execute("SELECT COUNT(*) FROM event_log").fetchone()[0], result
+    finally:
+        con.close()
+
+
 def checkpoint_rows(db: Path) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
@@ -260,6 +273,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_log(big_orders, tmp
         assert a == b, (a[:2] + a[5:7], b[:2] + b[5:7])
     assert checkpoint_rows(crash_db) == checkpoint_rows(ref_db)
     assert checkpoint_rows(crash_db)[0][4] == N_LINES
+    assert_chained(crash_db)
 
     # nothing lost, nothing twice: every distinct line once, at its first occurrence
     first_line: dict[bytes, int] = {}
@@ -330,6 +344,7 @@ def test_sigkill_during_run_of_three_sources_then_rerun_gives_the_same_log(tmp_p
 
     assert log_rows(crash_db) == log_rows(ref_db)
     assert checkpoint_rows(crash_db) == checkpoint_rows(ref_db)
+    assert_chained(crash_db)
     last_offset = log_rows(ref_db)[-1][0]
     state = query(crash_db, "SELECT name, version, last_offset FROM projection_state ORDER BY name")
     assert state == query(ref_db, "SELECT name, version, last_offset FROM projection_state ORDER BY name")
