@@ -53,16 +53,17 @@ def link(prev: bytes, offset: int, row: Sequence[Any], raw_digest: bytes) -> byt
                              _dumps(row[2:11])))).digest()
 
 
-def chained(prev: bytes, first_offset: int, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """``rows`` (insert order, raw last) as ``(offset, *row, raw_hash, chain_hash)``, offsets
-    from ``first_offset`` on, chained to ``prev``."""
+def chained(prev: bytes, first_offset: int, rows: Iterable[Sequence[Any]], *,
+            with_offset: bool = True) -> Iterator[tuple[Any, ...]]:
+    """``rows`` (insert order, raw last) as ``(offset, *row, raw_hash, chain_hash)`` (without
+    the offset unless ``with_offset``), offsets from ``first_offset`` on, chained to ``prev``."""
     sha256, dumps, join, nul = _sha256, _dumps, b"".join, b"\0"  # one row's cost is all in this loop
     offset = first_offset
     for row in rows:
         digest = sha256(row[11]).digest()
         prev = sha256(join((prev, offset.to_bytes(8, "big"), digest, row[1], row[0].encode(), nul,
                             dumps(row[2:11])))).digest()
-        yield (offset, *row, digest, prev)
+        yield (offset, *row, digest, prev) if with_offset else (*row, digest, prev)
         offset += 1
 
 
@@ -91,7 +92,7 @@ class ChainCheck:
         return self.bad_offset is None and self.problem is None and self.expected_head_found is not False
 
 
-def _reached(conn: sqlite3.Connection, table: str) -> int:
+def reached(conn: sqlite3.Connection, table: str) -> int:
     """The highest offset the log ever handed out (AUTOINCREMENT's record), 0 if none."""
     try:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
@@ -134,11 +135,11 @@ def check(conn: sqlite3.Connection, table: str, *, expect_head: str | None = Non
             if want is not None and prev == want:
                 found = True
         last = rows[-1][0]
-    reached = _reached(conn, table)
-    if reached > prev_offset:
+    handed_out = reached(conn, table)
+    if handed_out > prev_offset:
         return ChainCheck(records=n, head_offset=prev_offset, head_hash=prev.hex(), bad_offset=prev_offset + 1,
-                          problem=f"offsets {prev_offset + 1}..{reached} were removed from the end of the log "
-                                  f"(it had reached offset {reached})", expected_head_found=found)
+                          problem=f"offsets {prev_offset + 1}..{handed_out} were removed from the end of the log "
+                                  f"(it had reached offset {handed_out})", expected_head_found=found)
     problem = None
     if found is False:
         problem = (f"the head hash {expect_head} is not in this log's chain: the log was rewritten "

@@ -9,7 +9,6 @@ import click
 
 from .backup import BackupError, backup, restore
 from .cli_params import FORMATS, emit
-from .eventlog import EventLog
 
 
 @click.command("backup")
@@ -20,15 +19,13 @@ def backup_command(ctx: click.Context, file: Path, fmt: str) -> None:
     """Copy the live database to FILE (SQLite's online backup: an ingest may go on), check
     the copy's integrity and hash chain, and record its SHA-256 in FILE.sha256."""
     db = ctx.obj["db"]
-    if not Path(db).is_file():
-        raise click.UsageError(f"{db}: no such database to back up")
-    log = EventLog.open(db)  # applies what migrations are pending, so the copy has the chain
+    # the group's opener (cli imports this module, not back): it refuses a missing file or
+    # another program's database, and applies pending migrations, so the copy has the chain
+    pipeline = ctx.obj["open_pipeline"](ctx)
     try:
-        info = backup(log.conn, file)
+        info = backup(pipeline.log.conn, file)
     except OSError as exc:  # the group prints a BackupError as one line; this too
         raise BackupError(f"{file}: {exc.strerror or exc}") from exc
-    finally:
-        log.close()
     emit(attrs.asdict(info), fmt,
          f"backed up {db} to {info.path}: {info.records:,} records, head offset {info.head_offset:,} "
          f"chain hash {info.head_hash}\nsha256 {info.sha256} (in {info.path}.sha256)")

@@ -75,9 +75,9 @@ _COLUMNS = (
     "variant, schema_version, rejected, reason, raw"
 )
 _INSERT = (
-    f'INSERT INTO {LOG_TABLE} ("offset", stream, content_hash, natural_key, event_time, recorded_at, '
+    f"INSERT INTO {LOG_TABLE} (stream, content_hash, natural_key, event_time, recorded_at, "
     "source, line, variant, schema_version, rejected, reason, raw, raw_hash, chain_hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -213,14 +213,23 @@ class EventLog:
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows (inside :meth:`transaction`). Each row: stream, content_hash,
         natural_key, event_time, recorded_at, source, line, variant, schema_version,
-        rejected, reason, raw. Their offsets follow the last row's, and each gets its raw
-        hash and its link in the hash chain (:mod:`fastcommerce.chain`); the head is read
-        here, under the transaction's write lock, so two writers never chain to one head."""
+        rejected, reason, raw. Each gets its raw hash and its link in the hash chain
+        (:mod:`fastcommerce.chain`), computed for the offsets AUTOINCREMENT hands out next;
+        the head is read here, under the transaction's write lock, so two writers never
+        chain to one head. (The offsets are not given explicitly: the trigger that refuses a
+        replacing insert would then look each one up.)"""
+        if not rows:
+            return
         try:
             last, prev = chain.head(self.conn, LOG_TABLE)
-            self.conn.executemany(_INSERT, chain.chained(prev, last + 1, rows))
+            first = max(last, chain.reached(self.conn, LOG_TABLE)) + 1
+            self.conn.executemany(_INSERT, chain.chained(prev, first, rows, with_offset=False))
+            end = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+        if end != first + len(rows) - 1:  # cannot happen under the write lock; refuse a broken chain
+            raise EventLogError(f"the log handed out offsets up to {end}, not {first + len(rows) - 1} as chained: "
+                                "the batch is not appended; run `fastcommerce verify --log-only`")
 
     def save_checkpoint(self, cp: Checkpoint) -> None:
         """Upsert a source checkpoint (inside the same transaction as its records)."""
