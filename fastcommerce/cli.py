@@ -527,14 +527,17 @@ def _duration(seconds: float) -> str:
 @main.command()
 @click.option("--open", "only_open", is_flag=True,
               help="Only conditions not yet resolved (instant events, like a spike in one hour, are never open).")
-@click.option("--no-evaluate", is_flag=True, help="List what is recorded without evaluating the rules.")
+@click.option("--evaluate/--no-evaluate", default=False, show_default=True,
+              help="Evaluate the alert rules first, recording what they find and notifying the configured "
+                   "sinks (as `run` does); without it, only list what is recorded.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.pass_context
-def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
-    """Evaluate the alert rules (notifying the sinks) and list alerts, newest first."""
+def alerts(ctx, only_open, evaluate, limit, fmt) -> None:
+    """List the recorded alerts, newest first. A listing has no side effect: only
+    --evaluate (or `run`) evaluates the rules and notifies the sinks."""
     pipeline = open_pipeline(ctx)
-    result = None if no_evaluate else pipeline.alerts()
+    result = pipeline.alerts() if evaluate else None
     rows = list_alerts(pipeline.db, include_resolved=True, only_open=only_open, limit=limit)
     data = {"evaluation": None if result is None else {
         "findings": result.findings, "raised": len(result.raised), "reminded": len(result.reminded),
@@ -551,7 +554,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
             "event" if a["instant"] else "open")
         lines.append(f"{a['raised_at']}  {a['severity']:<8} {a['rule']:<20} {a['key']:<26} {state:<12} {a['message']}")
     if not rows:
-        lines.append("no alerts")
+        lines.append("no alerts" + ("" if evaluate else " recorded (--evaluate evaluates the rules now)"))
     emit(data, fmt, "\n".join(lines))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .converter import parse_decimal
+from .converter import parse_decimal, plain
 from .events import ORDER_STATUSES
 from .money import CENT
 from .validation import ValidationContext
@@ -60,7 +60,7 @@ def money_problem(value: Any, *, maximum: Decimal = MAX_UNIT_PRICE) -> str | Non
     if type(value) is Decimal and value.is_finite():
         amount = value  # what the exact parser gives: no conversion
     elif isinstance(value, str):
-        return f"{value!r} is a string, not a number"
+        return f"{plain(value)} is a string, not a number"
     else:
         try:
             amount = parse_decimal(value)
@@ -94,10 +94,10 @@ def item_problems(items: Any, *, max_quantity: int | None = MAX_QUANTITY,
         if is_empty(pid):
             yield "invalid_item", f"{where} has no product_id"
         elif not isinstance(pid, str):
-            yield "invalid_item", f"{where}.product_id {pid!r} is not a string"
+            yield "invalid_item", f"{where}.product_id {plain(pid)} is not a string"
         qty = item.get("quantity")
         if type(qty) is not int or qty <= 0:
-            yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
+            yield "invalid_item", f"{where}.quantity {plain(qty)} is not a positive integer"
         elif max_quantity is not None and qty > max_quantity:
             yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {max_quantity}"
         if "unit_price" not in item:
@@ -113,7 +113,7 @@ def check_order_status(record: dict[str, Any], ctx: ValidationContext) -> Found:
     if is_empty(status):
         return
     if not isinstance(status, str) or status.strip().lower() not in ORDER_STATUSES:
-        yield "invalid_status", f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}"
+        yield "invalid_status", f"status {plain(status)} is not one of {', '.join(ORDER_STATUSES)}"
 
 
 def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -124,4 +124,4 @@ def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Foun
         if isinstance(item, dict) and "currency" in item:
             cur = item["currency"]
             if not isinstance(cur, str) or cur.strip().upper() != "USD":
-                yield "unsupported_currency", f"items[{n}] is priced in {cur!r}; only USD is supported"
+                yield "unsupported_currency", f"items[{n}] is priced in {plain(cur)}; only USD is supported"
