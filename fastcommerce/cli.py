@@ -24,6 +24,8 @@ from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
+    Formats,
+    error_text,
     WORKERS_OPTION,
     StreamName,
     emit,
@@ -158,31 +160,39 @@ class Progress:
 
 
 def summary_text(summary: IngestSummary) -> str:
-    cols = ("read", "appended", "duplicates", "malformed", "unknown_schema", "skipped")
-    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>14}" for c in cols)
+    cols = ("read", "appended", "duplicates", "valid", "quarantined", "malformed", "unknown_schema", "skipped")
+    widths = {c: max(len(c), 9) for c in cols}
+    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>{widths[c]}}" for c in cols)
     lines = [head]
     for stream, t in summary.totals().items():
-        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>14,}" for c in cols))
+        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>{widths[c]},}" for c in cols))
     lines.append("(skipped: lines an earlier run already ingested, per the checkpoint; "
-                 "read = appended + duplicates)")
+                 "read = appended + duplicates; appended = valid + quarantined, malformed and unknown_schema "
+                 "among the quarantined)")
     lines += [f"held back: {s.source} line {s.held_back_line:,}, not ended yet (read once it ends with a line "
               "break or the file has settled; --settle 0 takes it now)" for s in summary.sources if s.held_back]
     return "\n".join(lines)
 
 
 class FastCommerceGroup(click.Group):
-    """Turns library errors into one clear line on stderr and exit status 1."""
+    """Turns library errors into one clear line on stderr and exit status 1 (with
+    ``--format json``, a JSON object on that line; a usage error then too, status 2)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FastCommerceError as exc:
-            click.echo(f"fastcommerce: error: {exc}", err=True)
+            click.echo(error_text(ctx, str(exc), type(exc).__name__), err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:  # a damaged file, found part-way through a command
             db = (ctx.obj or {}).get("db", "the database")
-            click.echo(f"fastcommerce: error: {db}: {exc}", err=True)
+            click.echo(error_text(ctx, f"{db}: {exc}", "DatabaseError"), err=True)
             ctx.exit(1)
+        except click.UsageError as exc:
+            if (ctx.obj or {}).get("format") != "json":
+                raise
+            click.echo(error_text(ctx, exc.format_message(), "UsageError"), err=True)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(cls=FastCommerceGroup)
@@ -327,7 +337,7 @@ def money(value) -> str:
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many rows [default: every row in "
               "json and csv; the report's own default (top 10 products, ...) in a table].")
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+@click.option("--format", "fmt", type=Formats(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
 @click.pass_context
 def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:

@@ -64,6 +64,10 @@ class SourceSummary:
     duplicates: int = 0
     malformed: int = 0
     unknown_schema: int = 0
+    # of the appended: valid events and quarantined ones (an error problem; malformed and
+    # unknown_schema included), counted from their canonical rows by Pipeline.ingest
+    valid: int = 0
+    quarantined: int = 0
     skipped: int = 0  # lines already ingested by an earlier run, per the checkpoint
     resumed_from_line: int = 0
     held_back: int = 0  # 1: the file's last line is unterminated and was left for a later read
