@@ -553,25 +553,30 @@ class _CatalogScanner:
         return None
 
     def _items(self, i: int, max_record_bytes: int) -> Iterator[RawRecord]:
+        """The list's products. A reason the reader gives names the product by its index in
+        the list and, when it can be read, its id, beside the line it starts on."""
         t = self.text
         i = self._ws(i + 1)
         if i < len(t) and t[i] == "]":
             return
+        index = 0
         while i < len(t):
             start = i
             try:
                 value, end = self._decoder.raw_decode(t, i)
             except (ValueError, RecursionError) as exc:
-                yield self._rest(start, f"not valid JSON: {exc}")
+                yield self._rest(start, f"{product_name(index)} on: not valid JSON: {exc}")
                 return
             raw = t[start:end].encode("utf-8")
             if len(raw) > max_record_bytes:
                 yield RawRecord(self._line(start), self.size, raw[:max_record_bytes], None,
-                                over_limit("product", len(raw), max_record_bytes),
+                                f"{product_name(index, value)}: {over_limit('product', len(raw), max_record_bytes)}",
                                 identity=oversized_identity_of(raw))
             else:
-                reason = None if isinstance(value, dict) else f"JSON {_json_kind(value)}, not an object"
+                reason = None if isinstance(value, dict) else \
+                    f"{product_name(index)}: JSON {_json_kind(value)}, not an object"
                 yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
+            index += 1
             i = self._ws(end)
             if i >= len(t):
                 break
@@ -580,6 +585,13 @@ class _CatalogScanner:
             elif t[i] == "]":
                 return
             else:
-                yield self._rest(i, "expected ',' or ']' between products")
+                yield self._rest(i, f"expected ',' or ']' after {product_name(index - 1, value)}")
                 return
-        yield self._rest(len(t), "catalog list is not closed")
+        yield self._rest(len(t), "catalog list is not closed" + (f" after {product_name(index - 1)}" if index else ""))
+
+
+def product_name(index: int, value: Any = None) -> str:
+    """A catalog product as a reason names it: its index in the list (``products[41]``, from
+    0, as a JSON path) and, when it is readable, its id (``products[41] "PROD-042"``)."""
+    pid = value.get("product_id") if isinstance(value, dict) else None
+    return f"products[{index}]" + (f" {orjson.dumps(pid).decode()}" if isinstance(pid, str) and pid.strip() else "")
