@@ -19,6 +19,7 @@ from ..contract import (
     MAX_QUANTITY,
     MAX_UNIT_PRICE,
     ORDER_REQUIRED,
+    PLAUSIBLE_SINCE,
     Found,
     amount_text,
     check_order_currency,
@@ -59,6 +60,30 @@ def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) 
         yield "invalid_timestamp", (
             f"{field} {plain(value)} is more than one day after the time the record was recorded"
         )  # the recorded time is the log row's own column: a reason states only what the record says
+
+
+def check_plausible_time(record: dict[str, Any], field: str) -> Found:
+    """Beyond the contract: a time before :data:`PLAUSIBLE_SINCE` is flagged (a warning:
+    the event counts). A function of the record alone; an unreadable time is
+    ``invalid_timestamp``'s."""
+    value = record.get(field)
+    if is_empty(value):
+        return
+    try:
+        moment = parse_timestamp(value)
+    except ValueError:
+        return
+    if moment < PLAUSIBLE_SINCE:
+        yield "implausible_timestamp", (f"{field} {plain(value)} is before {PLAUSIBLE_SINCE.date().isoformat()}: "
+                                        "a placeholder more likely than a real time")
+
+
+def check_order_plausible_time(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_plausible_time(record, "timestamp")
+
+
+def check_inventory_plausible_time(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_plausible_time(record, "last_updated")
 
 
 def check_order_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -251,6 +276,10 @@ def register_validators() -> list[Validator]:
            "every product is in the catalog (as of the event's place in the log); unit price within 50% of it"),
         _v("inventory_product", "inventory", {"unknown_product": E}, check_inventory_product,
            "the product is in the catalog (as of the row's place in the log)"),
+        _v("order_plausible_time", "orders", {"implausible_timestamp": W}, check_order_plausible_time,
+           "beyond the contract: a timestamp before 1990-01-01 is flagged as a likely placeholder"),
+        _v("inventory_plausible_time", "inventory", {"implausible_timestamp": W}, check_inventory_plausible_time,
+           "beyond the contract: a last_updated before 1990-01-01 is flagged as a likely placeholder"),
         _v("order_address", "orders", {"incomplete_address": W}, check_order_address,
            "the address has a city, and a state when in the US"),
         _v("inventory_required_fields", "inventory", {"missing_field": E}, check_inventory_required,
