@@ -21,7 +21,7 @@ RECORDED_AT = datetime(2024, 1, 18, 0, 15, tzinfo=timezone.utc)
 
 INTRO = """# Reports
 
-Every number below follows `../shared/data-contract.md` section 5, restated here. The
+Every number below follows section 5 of the [data contract](data-contract.md), restated here. The
 sample output is produced by `docs/build_reports.py` from the bundled `sample_data/`
 (recorded with a fixed clock, 2024-01-18 00:15 UTC); `tests/test_docs.py` fails if this
 page is out of date. Run any report with

@@ -198,7 +198,8 @@ class FastCommerceGroup(click.Group):
 @click.group(cls=FastCommerceGroup)
 @click.version_option(__version__, prog_name="fastcommerce")
 @click.option("--db", default="fastcommerce.db", show_default=True, envvar="FASTCOMMERCE_DB",
-              type=click.Path(dir_okay=False), help="The SQLite file holding the log.")
+              type=click.Path(dir_okay=False),
+              help="The SQLite file holding the log; $FASTCOMMERCE_DB when it is set and --db is not given.")
 @click.option("--block", "blocked", multiple=True, metavar="PLUGIN", help="Do not load this plugin.")
 @click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), envvar="FASTCOMMERCE_CONFIG",
               help="Monitoring thresholds and alert sinks (TOML) over the defaults; "
@@ -292,7 +293,13 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 @click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
 def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, workers: int | None) -> None:
-    """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
+    """Ingest catalog, inventory and orders from DATA_DIR, then update the projections.
+
+    DATA_DIR must hold product_catalog.json (the catalog, read first), inventory_updates.csv
+    (the hourly stock levels) and orders_stream.jsonl (the order events), and the default
+    file of every stream a plugin adds (`fastcommerce plugins` lists them under "streams");
+    a missing one stops the run before anything is read. Files already read are resumed
+    from their checkpoints: running it again appends only what is new."""
     pipeline = open_pipeline(ctx, create=True, settle=settle, workers=workers)
     progress = Progress("run")
     summary = pipeline.run(data_dir, on_batch=progress.records)
