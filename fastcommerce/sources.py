@@ -31,6 +31,8 @@ from typing import Any
 import attrs
 import orjson
 
+from .source_files import compression, damage_of, open_source
+
 DEFAULT_MAX_RECORD_BYTES = 1 << 20  # 1 MiB: far beyond any real order, well below memory limits
 
 INVENTORY_COLUMNS = ("product_id", "available_quantity", "warehouse_location", "last_updated")
@@ -287,13 +289,11 @@ def read_jsonl(
     record, as in the CSV and catalog readers; anywhere else it is data. A line over
     ``max_record_bytes`` is never held whole: see :class:`_Capped`."""
     chunk = _chunk(max_record_bytes)
-    with open(path, "rb") as fh:
-        fh.seek(start)
+    with open_source(path, start) as fh:
         pos = start
-        if start == 0 and fh.read(len(_BOM)) == _BOM:
+        if start == 0 and fh.peek(len(_BOM))[:len(_BOM)] == _BOM:
+            fh.read(len(_BOM))
             pos = len(_BOM)  # not part of the first record, but counted in the offsets
-        else:
-            fh.seek(start)
         readline = fh.readline
         for raw in iter(partial(readline, chunk), b""):
             ended = raw.endswith(b"\n")
@@ -325,6 +325,20 @@ def read_jsonl(
             kept, size, identity = acc.finish()
             yield RawRecord(line, pos, kept, None, over_limit("line", size, max_record_bytes), identity=identity,
                             unterminated=not ended)
+        damage = damage_of(fh)
+        if damage is not None and not complete_lines_only:
+            yield damaged(path, line + 1, pos, damage)
+
+
+def damaged(path: Path, line: int, pos: int, damage: str) -> RawRecord:
+    """The record that stands for the rest of a compressed file whose data is damaged (or
+    truncated: still being written, or cut short): what came before it was read. It is
+    ``unterminated``, so a file still being written is waited for (:func:`settled`), and
+    identified by the file and the place, so running again does not append it twice."""
+    kind = compression(path) or "compressed"
+    why = f"the {kind} data is damaged or cut short after {pos:,} bytes of content ({damage}); the rest is unread"
+    identity = f"\ndamaged {kind} data in {Path(path).resolve()} after byte {pos}: {damage}".encode()
+    return RawRecord(line, pos, b"", None, why, identity=identity, unterminated=True)
 
 
 def read_csv_header(
@@ -335,7 +349,7 @@ def read_csv_header(
     :func:`oversized_identity` (what tells it from another header in a row's identity)."""
     chunk = _chunk(max_record_bytes)
     acc = _Capped(max_record_bytes)
-    with open(path, "rb") as fh:
+    with open_source(path) as fh:
         _read_line(fh.readline, fh.readline(chunk), acc, chunk)
     body, size, identity = acc.finish()
     body = body.removeprefix(_BOM)  # not part of the header: with or without it, the same rows
@@ -416,10 +430,9 @@ def read_csv(
     file ends inside is yielded ``unterminated`` (with ``complete_lines_only``, not at all)."""
     columns, header_len, problem, header = read_csv_header(path, max_record_bytes)
     salt = header + b"\n"
-    with open(path, "rb") as fh:
-        if start < header_len:
-            start, line = header_len, 1
-        fh.seek(start)
+    if start < header_len:
+        start, line = header_len, 1
+    with open_source(path, start) as fh:
         pos = start
         for read, body, size, over, lines, ended in _csv_rows(fh, max_record_bytes, salt):
             if complete_lines_only and not ended:
@@ -428,6 +441,9 @@ def read_csv(
             pos += read
             rec = _csv_record(first, pos, line, body, size, over, salt, columns, problem, max_record_bytes)
             yield rec if ended else _unterminated(rec)
+        damage = damage_of(fh)
+        if damage is not None and not complete_lines_only:
+            yield damaged(path, line + 1, pos, damage)
 
 
 def _csv_record(first: int, pos: int, line: int, body: bytes, size: int, over: bytes | None, salt: bytes,
@@ -469,7 +485,18 @@ def read_catalog(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     product, or the rest of a broken document) is stored as its first ``max_record_bytes``
     bytes, identified by :func:`oversized_identity`, as in the other readers.
     """
-    data = Path(path).read_bytes()
+    with open_source(Path(path)) as fh:
+        data, damage = fh.read(), damage_of(fh)
+    size = len(data)
+    if damage is not None:  # what could be read, then the damage
+        yield from read_catalog_bytes(data, max_record_bytes)
+        yield damaged(path, 1 + data.count(b"\n"), size, damage)
+        return
+    yield from read_catalog_bytes(data, max_record_bytes)
+
+
+def read_catalog_bytes(data: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
+    """:func:`read_catalog` of a catalog's bytes."""
     size = len(data)
     try:
         text = data.decode("utf-8-sig")
