@@ -24,12 +24,12 @@ from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
-    Formats,
-    error_text,
     WORKERS_OPTION,
+    Formats,
     StreamName,
     emit,
     entrypoint_selection,
+    error_text,
 )
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
@@ -501,7 +501,7 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=Formats(["text", "json", "prometheus"]), default="text", show_default=True)
 @click.pass_context
 def health(ctx, fmt) -> None:
     """Pipeline health: per source, per projection, recent runs and active alerts."""

@@ -12,6 +12,7 @@ from .errors import FastCommerceError
 from .plugins import collect_streams, make_plugin_manager
 from .settings import DEFAULT_SETTLE
 
+
 class Formats(click.Choice):
     """An output format; the one chosen is remembered on the root context, so an error the
     command raises is printed as JSON when the output is (:func:`error_text`)."""

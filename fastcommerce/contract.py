@@ -9,7 +9,7 @@ core so the wrapper needs no built-in plugin, and the plugin imports them from h
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ ORDER_REQUIRED = ("order_id", "customer_id", "timestamp", "items", "status")
 # Beyond the contract: an event time before this is taken for a placeholder (0001-01-01,
 # 1900-01-01, the Unix epoch 1970-01-01), not a sale or a stock count: warning
 # ``implausible_timestamp``, and the inventory report's default period leaves such dates out.
-PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=UTC)
 # Beyond the contract: bounds that keep every amount an exact 64-bit count of cents in the
 # daily aggregates (10**6 units of a 10**7-dollar product is 10**15 cents per line).
 MAX_UNIT_PRICE = Decimal(10) ** 7

@@ -51,8 +51,9 @@ class Decompressed(io.RawIOBase):
 
     def __init__(self, path: Path, kind: str) -> None:
         super().__init__()
-        self.kind, self.damage, self.position = kind, None, 0
-        self._raw = open(path, "rb")
+        self.kind, self.position = kind, 0
+        self.damage: str | None = None
+        self._raw = open(path, "rb")  # noqa: SIM115 -- closed by close()
         try:
             self._inner: Any = _decompressor(self._raw, kind, path)
         except BaseException:
@@ -98,13 +99,13 @@ def _decompressor(raw: IO[bytes], kind: str, path: Path) -> Any:
     return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
 
 
-def open_source(path: Path, start: int = 0) -> IO[bytes]:
+def open_source(path: Path, start: int = 0) -> io.BufferedReader[Any]:
     """The file's bytes from position ``start``: the file itself, or what it holds when it is
     compressed (:func:`compression`), skipped forward to ``start``. The object's
     ``damage`` attribute (compressed files only) says why their bytes ended early."""
     kind = compression(path)
     if kind is None:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 -- the caller closes it
         fh.seek(start)
         return fh
     stream = io.BufferedReader(Decompressed(path, kind), buffer_size=1 << 16)

@@ -641,6 +641,7 @@ def test_cli_alerts_lists_without_notifying_and_evaluate_notifies(tmp_path, data
     p = Pipeline(db, load_entrypoints=False)
     p.ingest("catalog", data_dir / "product_catalog.json")
     p.ingest("inventory", data_dir / "inventory_updates.csv")
+    p.project()
     p.close()
 
     listed = cli(tmp_path, "--db", db, "alerts")

@@ -4,7 +4,7 @@ recorded time only (issue 17, item 4g): never a Python repr, never the clock's r
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -40,7 +40,7 @@ BAD = [
 
 
 def test_reasons_show_plain_values_not_python_reprs(tmp_path):
-    texts = reasons(tmp_path, "a", BAD, now=datetime(2024, 1, 20, tzinfo=timezone.utc))
+    texts = reasons(tmp_path, "a", BAD, now=datetime(2024, 1, 20, tzinfo=UTC))
     assert "items[0].quantity 1.5 is not a positive integer" in texts
     assert any(t.startswith('status "lost" is not one of') for t in texts)
     assert 'items[0].product_id "PROD-404" is not in the catalog' in texts
@@ -50,7 +50,7 @@ def test_reasons_show_plain_values_not_python_reprs(tmp_path):
 
 
 def test_a_reason_does_not_depend_on_when_the_record_was_recorded(tmp_path):
-    early = datetime(2024, 1, 20, tzinfo=timezone.utc)
+    early = datetime(2024, 1, 20, tzinfo=UTC)
     first = reasons(tmp_path, "a", BAD, now=early)
     again = reasons(tmp_path, "b", BAD, now=early + timedelta(days=400, seconds=7))
     assert first == again
