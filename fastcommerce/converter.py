@@ -52,6 +52,10 @@ def plain(value: Any) -> str:
         text = repr(value)
     elif isinstance(value, (str, list, dict)):
         text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON may write it
+            text = json.dumps(value, default=str, separators=(", ", ": "))
     else:
         text = str(value)
     return text if len(text) <= PLAIN_MAX else text[:PLAIN_MAX - 3] + "..."

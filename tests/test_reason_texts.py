@@ -64,3 +64,11 @@ def test_a_reason_does_not_depend_on_when_the_record_was_recorded(tmp_path):
 ])
 def test_plain(value, shown):
     assert plain(value) == shown
+
+
+def test_a_lone_surrogate_is_shown_escaped():
+    assert plain("a\ud800") == '"a\\ud800"'
+    from fastcommerce.sources import parse_json
+
+    assert parse_json(b'{"k": "\\ud800"}')[1] == ('not valid JSON text: "\\ud800" holds an unpaired surrogate, '
+                                                 "which UTF-8 cannot encode")
