@@ -21,7 +21,7 @@ RECORDED_AT = datetime(2024, 1, 18, 0, 15, tzinfo=timezone.utc)
 
 INTRO = """# Reports
 
-Every number below follows `../shared/data-contract.md` section 5, restated here. The
+Every number below follows section 5 of the [data contract](data-contract.md), restated here. The
 sample output is produced by `docs/build_reports.py` from the bundled `sample_data/`
 (recorded with a fixed clock, 2024-01-18 00:15 UTC); `tests/test_docs.py` fails if this
 page is out of date. Run any report with
@@ -74,7 +74,7 @@ cannot hold a formula; a cell with a comma, a quote, a CR or an LF is quoted.
 | `inventory` | `product_id, available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`, for every product with stock or sales and every active catalog product (one with no stock anywhere has `available` 0); low-stock rows first | period, low-stock count |
 | `customers` | `customer_id, orders, revenue, first_order_date, last_order_date, avg_order_value` over revenue-bearing orders, by revenue | customers, repeat-customer rate (2+ orders), revenue share of the top 10% (ceiling) by revenue, ties by customer_id |
 | `operations` | per date the events were recorded: `events, valid, quarantined, duplicates, late, latency_p50_s, latency_p95_s` (order latency = recorded time - event time, nearest-rank percentiles, whole seconds) | totals, error rate |
-| `quality` | each quarantined record: `offset, stream, source, line, codes, reasons`; `--date`/`--from`/`--to` select by the date the records were **recorded**, as for `operations` | per code, the records carrying it (warnings counted on valid records only) |
+| `quality` | each quarantined record: `offset, stream, source, line, key, codes, reasons` (`key`: the order or product id, when it can be read; a catalog product the reader cannot take is named by its index in the list, `products[41]`, in its reason); `--date`/`--from`/`--to` select by the date the records were **recorded**, as for `operations` | per code, the records carrying it (warnings counted on valid records only) |
 
 Inventory: `turnover` = units sold in the period / average daily closing stock, a day's
 closing stock being the sum over warehouses of each one's latest level before the next

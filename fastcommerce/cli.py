@@ -26,9 +26,11 @@ from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
     WORKERS_OPTION,
+    Formats,
     StreamName,
     emit,
     entrypoint_selection,
+    error_text,
 )
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
@@ -161,37 +163,46 @@ class Progress:
 
 
 def summary_text(summary: IngestSummary) -> str:
-    cols = ("read", "appended", "duplicates", "malformed", "unknown_schema", "skipped")
-    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>14}" for c in cols)
+    cols = ("read", "appended", "duplicates", "valid", "quarantined", "malformed", "unknown_schema", "skipped")
+    widths = {c: max(len(c), 9) for c in cols}
+    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>{widths[c]}}" for c in cols)
     lines = [head]
     for stream, t in summary.totals().items():
-        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>14,}" for c in cols))
+        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>{widths[c]},}" for c in cols))
     lines.append("(skipped: lines an earlier run already ingested, per the checkpoint; "
-                 "read = appended + duplicates)")
+                 "read = appended + duplicates; appended = valid + quarantined, malformed and unknown_schema "
+                 "among the quarantined)")
     lines += [f"held back: {s.source} line {s.held_back_line:,}, not ended yet (read once it ends with a line "
               "break or the file has settled; --settle 0 takes it now)" for s in summary.sources if s.held_back]
     return "\n".join(lines)
 
 
 class FastCommerceGroup(click.Group):
-    """Turns library errors into one clear line on stderr and exit status 1."""
+    """Turns library errors into one clear line on stderr and exit status 1 (with
+    ``--format json``, a JSON object on that line; a usage error then too, status 2)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FastCommerceError as exc:
-            click.echo(f"fastcommerce: error: {redact_text(str(exc))}", err=True)
+            click.echo(error_text(ctx, redact_text(str(exc)), type(exc).__name__), err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:  # a damaged file, found part-way through a command
             db = (ctx.obj or {}).get("db", "the database")
-            click.echo(f"fastcommerce: error: {db}: {exc}", err=True)
+            click.echo(error_text(ctx, f"{db}: {exc}", "DatabaseError"), err=True)
             ctx.exit(1)
+        except click.UsageError as exc:
+            if (ctx.obj or {}).get("format") != "json":
+                raise
+            click.echo(error_text(ctx, exc.format_message(), "UsageError"), err=True)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(cls=FastCommerceGroup)
 @click.version_option(__version__, prog_name="fastcommerce")
 @click.option("--db", default="fastcommerce.db", show_default=True, envvar="FASTCOMMERCE_DB",
-              type=click.Path(dir_okay=False), help="The SQLite file holding the log.")
+              type=click.Path(dir_okay=False),
+              help="The SQLite file holding the log; $FASTCOMMERCE_DB when it is set and --db is not given.")
 @click.option("--block", "blocked", multiple=True, metavar="PLUGIN", help="Do not load this plugin.")
 @click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), envvar="FASTCOMMERCE_CONFIG",
               help="Monitoring thresholds and alert sinks (TOML) over the defaults; "
@@ -285,7 +296,13 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 @click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
 def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, workers: int | None) -> None:
-    """Ingest catalog, inventory and orders from DATA_DIR, then update the projections."""
+    """Ingest catalog, inventory and orders from DATA_DIR, then update the projections.
+
+    DATA_DIR must hold product_catalog.json (the catalog, read first), inventory_updates.csv
+    (the hourly stock levels) and orders_stream.jsonl (the order events), and the default
+    file of every stream a plugin adds (`fastcommerce plugins` lists them under "streams");
+    a missing one stops the run before anything is read. Files already read are resumed
+    from their checkpoints: running it again appends only what is new."""
     pipeline = open_pipeline(ctx, create=True, settle=settle, workers=workers)
     progress = Progress("run")
     summary = pipeline.run(data_dir, on_batch=progress.records)
@@ -330,7 +347,7 @@ def money(value) -> str:
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many rows [default: every row in "
               "json and csv; the report's own default (top 10 products, ...) in a table].")
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+@click.option("--format", "fmt", type=Formats(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
 @click.pass_context
 def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
@@ -513,7 +530,7 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=Formats(["text", "json", "prometheus"]), default="text", show_default=True)
 @click.pass_context
 def health(ctx, fmt) -> None:
     """Pipeline health: per source, per projection, recent runs and active alerts."""
@@ -556,14 +573,17 @@ def _duration(seconds: float) -> str:
 @main.command()
 @click.option("--open", "only_open", is_flag=True,
               help="Only conditions not yet resolved (instant events, like a spike in one hour, are never open).")
-@click.option("--no-evaluate", is_flag=True, help="List what is recorded without evaluating the rules.")
+@click.option("--evaluate/--no-evaluate", default=False, show_default=True,
+              help="Evaluate the alert rules first, recording what they find and notifying the configured "
+                   "sinks (as `run` does); without it, only list what is recorded.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.pass_context
-def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
-    """Evaluate the alert rules (notifying the sinks) and list alerts, newest first."""
+def alerts(ctx, only_open, evaluate, limit, fmt) -> None:
+    """List the recorded alerts, newest first. A listing has no side effect: only
+    --evaluate (or `run`) evaluates the rules and notifies the sinks."""
     pipeline = open_pipeline(ctx)
-    result = None if no_evaluate else pipeline.alerts()
+    result = pipeline.alerts() if evaluate else None
     rows = list_alerts(pipeline.db, include_resolved=True, only_open=only_open, limit=limit)
     data = {"evaluation": None if result is None else {
         "findings": result.findings, "raised": len(result.raised), "reminded": len(result.reminded),
@@ -580,7 +600,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
             "event" if a["instant"] else "open")
         lines.append(f"{a['raised_at']}  {a['severity']:<8} {a['rule']:<20} {a['key']:<26} {state:<12} {a['message']}")
     if not rows:
-        lines.append("no alerts")
+        lines.append("no alerts" + ("" if evaluate else " recorded (--evaluate evaluates the rules now)"))
     emit(data, fmt, "\n".join(lines))
 
 

@@ -12,7 +12,27 @@ from .errors import FastCommerceError
 from .plugins import collect_streams, make_plugin_manager
 from .settings import DEFAULT_SETTLE
 
-FORMATS = click.Choice(["text", "json"])
+
+class Formats(click.Choice):
+    """An output format; the one chosen is remembered on the root context, so an error the
+    command raises is printed as JSON when the output is (:func:`error_text`)."""
+
+    def convert(self, value: Any, param: Any, ctx: click.Context | None) -> Any:
+        chosen = super().convert(value, param, ctx)
+        if ctx is not None and isinstance(ctx.find_root().obj, dict):
+            ctx.find_root().obj["format"] = chosen
+        return chosen
+
+
+FORMATS = Formats(["text", "json"])
+
+
+def error_text(ctx: click.Context, message: str, kind: str) -> str:
+    """The one line an error prints on stderr: ``fastcommerce: error: ...``, or with
+    ``--format json`` a JSON object ``{"error": {"message": ..., "kind": ...}}``."""
+    if (ctx.obj or {}).get("format") == "json":
+        return orjson.dumps({"error": {"message": message, "kind": kind}}).decode()
+    return f"fastcommerce: error: {message}"
 
 
 def emit(data: Any, fmt: str, text: str) -> None:

@@ -9,15 +9,16 @@ core so the wrapper needs no built-in plugin, and the plugin imports them from h
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .converter import parse_decimal
+from .converter import parse_decimal, plain
 from .events import ORDER_STATUSES
 from .money import CENT
 from .validation import ValidationContext
 
-__all__ = ["CENT", "MAX_QUANTITY", "MAX_UNIT_PRICE", "ORDER_REQUIRED", "Found", "amount_text",
+__all__ = ["CENT", "MAX_QUANTITY", "MAX_UNIT_PRICE", "ORDER_REQUIRED", "PLAUSIBLE_SINCE", "Found", "amount_text",
            "check_order_currency", "check_order_status", "is_empty", "item_problems", "missing",
            "money_problem"]
 
@@ -25,6 +26,10 @@ Found = Iterator[tuple[str, str]]
 """What a rule yields: ``(code, reason)`` pairs."""
 
 ORDER_REQUIRED = ("order_id", "customer_id", "timestamp", "items", "status")
+# Beyond the contract: an event time before this is taken for a placeholder (0001-01-01,
+# 1900-01-01, the Unix epoch 1970-01-01), not a sale or a stock count: warning
+# ``implausible_timestamp``, and the inventory report's default period leaves such dates out.
+PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=UTC)
 # Beyond the contract: bounds that keep every amount an exact 64-bit count of cents in the
 # daily aggregates (10**6 units of a 10**7-dollar product is 10**15 cents per line).
 MAX_UNIT_PRICE = Decimal(10) ** 7
@@ -60,7 +65,7 @@ def money_problem(value: Any, *, maximum: Decimal = MAX_UNIT_PRICE) -> str | Non
     if type(value) is Decimal and value.is_finite():
         amount = value  # what the exact parser gives: no conversion
     elif isinstance(value, str):
-        return f"{value!r} is a string, not a number"
+        return f"{plain(value)} is a string, not a number"
     else:
         try:
             amount = parse_decimal(value)
@@ -94,10 +99,10 @@ def item_problems(items: Any, *, max_quantity: int | None = MAX_QUANTITY,
         if is_empty(pid):
             yield "invalid_item", f"{where} has no product_id"
         elif not isinstance(pid, str):
-            yield "invalid_item", f"{where}.product_id {pid!r} is not a string"
+            yield "invalid_item", f"{where}.product_id {plain(pid)} is not a string"
         qty = item.get("quantity")
         if type(qty) is not int or qty <= 0:
-            yield "invalid_item", f"{where}.quantity {qty!r} is not a positive integer"
+            yield "invalid_item", f"{where}.quantity {plain(qty)} is not a positive integer"
         elif max_quantity is not None and qty > max_quantity:
             yield "invalid_item", f"{where}.quantity {qty} is above the supported maximum of {max_quantity}"
         if "unit_price" not in item:
@@ -113,7 +118,7 @@ def check_order_status(record: dict[str, Any], ctx: ValidationContext) -> Found:
     if is_empty(status):
         return
     if not isinstance(status, str) or status.strip().lower() not in ORDER_STATUSES:
-        yield "invalid_status", f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}"
+        yield "invalid_status", f"status {plain(status)} is not one of {', '.join(ORDER_STATUSES)}"
 
 
 def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -124,4 +129,4 @@ def check_order_currency(record: dict[str, Any], ctx: ValidationContext) -> Foun
         if isinstance(item, dict) and "currency" in item:
             cur = item["currency"]
             if not isinstance(cur, str) or cur.strip().upper() != "USD":
-                yield "unsupported_currency", f"items[{n}] is priced in {cur!r}; only USD is supported"
+                yield "unsupported_currency", f"items[{n}] is priced in {plain(cur)}; only USD is supported"

@@ -8,6 +8,7 @@ refused and every timestamp is normalised to UTC.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -32,6 +33,34 @@ offsets the data contract names (Python also reads ``+05``, ``+0530`` and ``10:0
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
+PLAIN_MAX = 60
+
+
+def plain(value: Any) -> str:
+    """A value as a reason shows it: as the record wrote it in JSON (``1.5``, ``"5 "``,
+    ``null``, ``true``), never a Python repr (``Decimal('1.5')``, ``None``), so the same
+    record gives the same text whichever parser read it; long values are cut."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, Decimal):
+        text = str(value)
+    elif isinstance(value, int):
+        text = str(value) if abs(value) < 10**40 else f"{str(value)[:20]}... ({len(str(abs(value)))} digits)"
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, (str, list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON may write it
+            text = json.dumps(value, default=str, separators=(", ", ": "))
+    else:
+        text = str(value)
+    return text if len(text) <= PLAIN_MAX else text[:PLAIN_MAX - 3] + "..."
+
+
 def decimal_text(text: str) -> Decimal | None:
     """The number a plain decimal string names (whitespace around it ignored), else ``None``."""
     text = text.strip()
@@ -41,7 +70,7 @@ def decimal_text(text: str) -> Decimal | None:
 def parse_decimal(value: Any) -> Decimal:
     """Exact money: ``Decimal`` or int as is, a decimal string parsed; floats refused."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean, not a number")
+        raise ValueError(f"{plain(value)} is a boolean, not a number")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} is not a finite number")
@@ -49,13 +78,13 @@ def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
-        raise ValueError(f"{value!r} is a binary float; money must be read exactly")
+        raise ValueError(f"{plain(value)} is a binary float; money must be read exactly")
     if isinstance(value, str):
         result = decimal_text(value)
         if result is None:
-            raise ValueError(f"{value!r} is not a plain decimal number")
+            raise ValueError(f"{plain(value)} is not a plain decimal number")
         return result
-    raise ValueError(f"{value!r} is not a number")
+    raise ValueError(f"{plain(value)} is not a number")
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -72,7 +101,7 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError(f"{value.isoformat()} is outside the representable range of UTC times") from None
     if type(value) is not str:
         if not isinstance(value, str):
-            raise ValueError(f"{value!r} is not a timestamp string")
+            raise ValueError(f"{plain(value)} is not a timestamp string")
         value = str(value)
     return _parse_text(value)
 
@@ -84,19 +113,19 @@ def _parse_text(value: str) -> datetime:
     and are not cached."""
     text = value.strip()
     if len(text) < 11 or text[10] not in "Tt":
-        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}")
+        raise ValueError(f"{plain(value)} is not {ISO_FORMAT_HINT}")
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}") from None
+        raise ValueError(f"{plain(value)} is not {ISO_FORMAT_HINT}") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
+        raise ValueError(f"{plain(value)} has no UTC offset")
     if not _ZONE.search(text):
-        raise ValueError(f"{value!r} is not {ISO_FORMAT_HINT}")
+        raise ValueError(f"{plain(value)} is not {ISO_FORMAT_HINT}")
     try:
         return parsed.astimezone(timezone.utc)
     except OverflowError:
-        raise ValueError(f"{value!r} is outside the representable range of UTC times") from None
+        raise ValueError(f"{plain(value)} is outside the representable range of UTC times") from None
 
 
 class NotText(TypeError):
@@ -107,7 +136,7 @@ def _text(value: Any, _type: Any) -> str:
     """Text stays text, and nothing else becomes text: cattrs would store ``123`` as
     ``"123"`` and ``{"a": 1}`` as ``"{'a': 1}"``, and a report would show them."""
     if not isinstance(value, str):
-        raise NotText(f"{value!r} is {_json_type(value)}, not a string")
+        raise NotText(f"{plain(value)} is {_json_type(value)}, not a string")
     return value
 
 

@@ -51,7 +51,7 @@ from .ingest import SourceSummary
 from .logs import get_logger
 from .protocols import PipelineLike
 from .rotation import rotated_away
-from .source_files import source_id
+from .source_files import compression, source_id
 
 logger = get_logger(__name__)
 
@@ -78,6 +78,10 @@ def _check_followable(path: Path) -> os.stat_result | None:
         raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
     if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"{path}: not a regular file")
+    kind = compression(path)
+    if kind is not None:
+        raise SourceError(f"{path}: {kind}-compressed, and --follow reads a file as it grows, which a compressed "
+                          "file cannot be read as: ingest it without --follow, or follow the uncompressed file")
     return st
 
 

@@ -183,7 +183,7 @@ def register_reports() -> Iterable[ReportSpec]:
 
 @hookspec
 def register_alert_rules() -> Iterable[AlertRule]:
-    """Declare alert rules, evaluated by ``fastcommerce alerts``, at the end of every
+    """Declare alert rules, evaluated by ``fastcommerce alerts --evaluate``, at the end of every
     ``run`` and during ``ingest --follow``.
 
     All results are collected.

@@ -34,7 +34,7 @@ from .logs import get_logger
 from .memory import gc_paused
 from .rotation import copy_holding
 from .settings import DEFAULT_SETTLE
-from .source_files import check_readable, fingerprint, source_id
+from .source_files import check_readable, fingerprint, readable_size, source_id
 from .sources import (
     DEFAULT_MAX_RECORD_BYTES,
     RawRecord,
@@ -64,6 +64,10 @@ class SourceSummary:
     duplicates: int = 0
     malformed: int = 0
     unknown_schema: int = 0
+    # of the appended: valid events and quarantined ones (an error problem; malformed and
+    # unknown_schema included), counted from their canonical rows by Pipeline.ingest
+    valid: int = 0
+    quarantined: int = 0
     skipped: int = 0  # lines already ingested by an earlier run, per the checkpoint
     resumed_from_line: int = 0
     held_back: int = 0  # 1: the file's last line is unterminated and was left for a later read
@@ -207,7 +211,7 @@ class Ingester:
         cp = self.log.checkpoint(key)
         last_offset = cp.last_offset if cp is not None else None
         if resume and not spec.whole_file:
-            size = data.stat().st_size
+            size = readable_size(data)  # a compressed file's: unknown, its fingerprint decides
             if cp is not None and cp.byte_offset <= size and fingerprint(data, cp.byte_offset) == cp.fingerprint:
                 start, line = cp.byte_offset, cp.line
             elif cp is not None and cp.byte_offset and on_replaced is not None:
@@ -225,7 +229,7 @@ class Ingester:
                 last_offset = appended_up_to
             end = last.end if last else start
             bytes_of = data
-            if last is not None and not spec.whole_file and data.stat().st_size < end:
+            if last is not None and not spec.whole_file and readable_size(data) < end:
                 # emptied since it was read (copytruncate): fingerprint the bytes read, in the copy
                 bytes_of = copy_holding(path, last.raw, end, unterminated=last.unterminated) or data
             self.log.save_checkpoint(Checkpoint(

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 from sqlite_utils import Database
 
+from .canonical import RECORDS as CANON_RECORDS
 from .converter import make_converter
 from .dashboard import write_dashboard
 from .decoding import Decoder, fingerprint_of
@@ -37,6 +38,7 @@ from .projections.runner import CatchUpResult
 from .projections.verify import verify
 from .reading import EventReader
 from .rotation import rotated_away
+from .schema import LOG_TABLE
 from .settings import Settings
 from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
@@ -64,6 +66,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+SUMMARY_COUNTS = ("read", "appended", "duplicates", "valid", "quarantined", "malformed", "unknown_schema", "skipped")
+"""What a source summary counts: read = appended + duplicates; appended = valid + quarantined."""
+
+
 @attrs.define
 class IngestSummary:
     """Per-source summaries of one run, and their totals per stream."""
@@ -73,10 +79,9 @@ class IngestSummary:
     def totals(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for s in self.sources:
-            t = out.setdefault(s.stream, dict.fromkeys(
-                ("files", "read", "appended", "duplicates", "malformed", "unknown_schema", "skipped"), 0))
+            t = out.setdefault(s.stream, dict.fromkeys(("files", *SUMMARY_COUNTS), 0))
             t["files"] += 1
-            for k in ("read", "appended", "duplicates", "malformed", "unknown_schema", "skipped"):
+            for k in SUMMARY_COUNTS:
                 t[k] += getattr(s, k)
         return out
 
@@ -214,14 +219,31 @@ class Pipeline:
             # the rest of files rotated away since the last run, before the new file
             for rotated in rotated_away(self.log, stream, f) if resume and not spec.whole_file else ():
                 if rotated.resolve() not in named:
-                    summary.sources.append(self._ingester.ingest_file(stream, rotated, on_batch=on_batch))
-            summary.sources.append(self._ingester.ingest_file(stream, f, resume=resume, on_batch=on_batch))
+                    summary.sources.append(self._ingest_file(stream, rotated, on_batch=on_batch))
+            summary.sources.append(self._ingest_file(stream, f, resume=resume, on_batch=on_batch))
+        return summary
+
+    def _ingest_file(self, stream: str, path: Path, **options: Any) -> SourceSummary:
+        before = self.log.last_offset()
+        return self._counted(self._ingester.ingest_file(stream, path, **options), before)
+
+    def _counted(self, summary: SourceSummary, before: int) -> SourceSummary:
+        """``summary`` with its valid and quarantined counts: the canonical rows of what it
+        appended (written in each batch's transaction), the log's offsets after ``before``
+        that name its source (another writer's records may sit between them)."""
+        if summary.appended:
+            valid, quarantined = self.db.execute(
+                f'SELECT COALESCE(SUM(c.quarantined = 0), 0), COALESCE(SUM(c.quarantined), 0) FROM {LOG_TABLE} e '
+                f'JOIN {CANON_RECORDS} c USING ("offset") WHERE e."offset" > ? AND e.stream = ? AND e.source = ?',
+                [before, summary.stream, summary.source]).fetchone()
+            summary.valid, summary.quarantined = valid, quarantined
         return summary
 
     def ingest_records(self, stream: str, records: Iterable[Any], *, source: str = "<records>") -> SourceSummary:
         """Append records from an iterable: dicts, or JSON text / bytes, one record each."""
         self._check_stream(stream)
-        return self._ingester.ingest_records(stream, records, source=source)
+        before = self.log.last_offset()
+        return self._counted(self._ingester.ingest_records(stream, records, source=source), before)
 
     def run(self, data_dir: str | Path = "sample_data", *, resume: bool = True,
             on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:

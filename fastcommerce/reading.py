@@ -22,7 +22,7 @@ from .converter import (
     structure_payload,
 )
 from .events import Event, LogRecord, OrderEvent, Problem
-from .sources import MAX_NESTING, stdlib_json, too_deep, unpaired_surrogate
+from .json_text import MAX_NESTING, stdlib_json, too_deep, unpaired_surrogate
 from .upcasting import SchemaRegistry
 from .validation import ValidationContext, ValidatorSet
 

@@ -20,8 +20,6 @@ import io
 import json
 import math
 import os
-import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -30,6 +28,17 @@ from typing import Any
 
 import attrs
 import orjson
+
+from .json_text import (  # noqa: F401 -- parse_json and the rest, re-exported: they were defined here
+    MAX_NESTING,
+    _json_kind,
+    _refuse_constant,
+    parse_json,
+    stdlib_json,
+    too_deep,
+    unpaired_surrogate,
+)
+from .source_files import compression, damage_of, open_source
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20  # 1 MiB: far beyond any real order, well below memory limits
 
@@ -86,101 +95,6 @@ def settled(path: Path, settle: float, *, now: float | None = None) -> bool:
 
 def _unterminated(rec: RawRecord) -> RawRecord:
     return attrs.evolve(rec, unterminated=True)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def unpaired_surrogate(value: Any) -> str | None:
-    """The first string (key or value) in a parsed JSON value that holds an unpaired
-    surrogate (``"\\ud800"``), else ``None``. JSON's grammar allows the escape, but such a
-    string is not text that UTF-8 (the stream's encoding, and SQLite's) can hold: stored, it
-    raised ``UnicodeEncodeError``. orjson refuses it; the stdlib parser does not, so every
-    value that parser gives is checked."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t is str:
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                return v
-        elif t is dict:
-            stack.extend(v)
-            stack.extend(v.values())
-        elif t is list:
-            stack.extend(v)
-    return None
-
-
-MAX_NESTING = 512
-"""Deepest nesting of arrays and objects a record may have. The verdict on a record is a
-function of its bytes alone: orjson refuses beyond 1,024 levels and the stdlib parser at a
-depth that moves with the caller's stack, so anything deeper than this is malformed on every
-path (ingest, re-decode, verify)."""
-
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def too_deep(body: bytes, limit: int = MAX_NESTING) -> bool:
-    """Whether ``body`` nests arrays and objects deeper than ``limit`` (brackets inside
-    strings do not count). Cheap when it cannot be: fewer openers than ``limit``."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    depth = 0
-    for m in _TOKENS.finditer(body):
-        c = m.group()
-        if c == b"[" or c == b"{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif c == b"]" or c == b"}":
-            depth -= 1
-    return False
-
-
-def stdlib_json(text: str | bytes, **options: Any) -> Any:
-    """``json.loads`` with headroom: the C scanner recurses once per level, so the caller's
-    own stack depth must not decide whether a record within :data:`MAX_NESTING` parses."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit + 4 * MAX_NESTING)
-    try:
-        return json.loads(text, **options)
-    finally:
-        sys.setrecursionlimit(limit)
-
-
-def parse_json(body: bytes) -> tuple[Any, str | None]:
-    """``(value, None)`` or ``(None, reason)``. orjson first; stdlib only for what orjson
-    refuses but JSON allows (integers beyond 64 bits), never a string UTF-8 cannot hold."""
-    if too_deep(body):
-        return None, f"not valid JSON: nested deeper than {MAX_NESTING} levels"
-    try:
-        return orjson.loads(body), None
-    except orjson.JSONDecodeError as exc:
-        first_error = str(exc)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte {exc.start})"
-    if not text.strip():
-        return None, "blank line"
-    try:
-        value = stdlib_json(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        return None, f"not valid JSON: {first_error}"
-    bad = unpaired_surrogate(value)
-    if bad is not None:
-        return None, f"not valid JSON text: {bad!r} holds an unpaired surrogate, which UTF-8 cannot encode"
-    return value, None
-
-
-def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -287,13 +201,11 @@ def read_jsonl(
     record, as in the CSV and catalog readers; anywhere else it is data. A line over
     ``max_record_bytes`` is never held whole: see :class:`_Capped`."""
     chunk = _chunk(max_record_bytes)
-    with open(path, "rb") as fh:
-        fh.seek(start)
+    with open_source(path, start) as fh:
         pos = start
-        if start == 0 and fh.read(len(_BOM)) == _BOM:
+        if start == 0 and fh.peek(len(_BOM))[:len(_BOM)] == _BOM:
+            fh.read(len(_BOM))
             pos = len(_BOM)  # not part of the first record, but counted in the offsets
-        else:
-            fh.seek(start)
         readline = fh.readline
         for raw in iter(partial(readline, chunk), b""):
             ended = raw.endswith(b"\n")
@@ -325,6 +237,20 @@ def read_jsonl(
             kept, size, identity = acc.finish()
             yield RawRecord(line, pos, kept, None, over_limit("line", size, max_record_bytes), identity=identity,
                             unterminated=not ended)
+        damage = damage_of(fh)
+        if damage is not None and not complete_lines_only:
+            yield damaged(path, line + 1, pos, damage)
+
+
+def damaged(path: Path, line: int, pos: int, damage: str) -> RawRecord:
+    """The record that stands for the rest of a compressed file whose data is damaged (or
+    truncated: still being written, or cut short): what came before it was read. It is
+    ``unterminated``, so a file still being written is waited for (:func:`settled`), and
+    identified by the file and the place, so running again does not append it twice."""
+    kind = compression(path) or "compressed"
+    why = f"the {kind} data is damaged or cut short after {pos:,} bytes of content ({damage}); the rest is unread"
+    identity = f"\ndamaged {kind} data in {Path(path).resolve()} after byte {pos}: {damage}".encode()
+    return RawRecord(line, pos, b"", None, why, identity=identity, unterminated=True)
 
 
 def read_csv_header(
@@ -335,7 +261,7 @@ def read_csv_header(
     :func:`oversized_identity` (what tells it from another header in a row's identity)."""
     chunk = _chunk(max_record_bytes)
     acc = _Capped(max_record_bytes)
-    with open(path, "rb") as fh:
+    with open_source(path) as fh:
         _read_line(fh.readline, fh.readline(chunk), acc, chunk)
     body, size, identity = acc.finish()
     body = body.removeprefix(_BOM)  # not part of the header: with or without it, the same rows
@@ -416,10 +342,9 @@ def read_csv(
     file ends inside is yielded ``unterminated`` (with ``complete_lines_only``, not at all)."""
     columns, header_len, problem, header = read_csv_header(path, max_record_bytes)
     salt = header + b"\n"
-    with open(path, "rb") as fh:
-        if start < header_len:
-            start, line = header_len, 1
-        fh.seek(start)
+    if start < header_len:
+        start, line = header_len, 1
+    with open_source(path, start) as fh:
         pos = start
         for read, body, size, over, lines, ended in _csv_rows(fh, max_record_bytes, salt):
             if complete_lines_only and not ended:
@@ -428,6 +353,9 @@ def read_csv(
             pos += read
             rec = _csv_record(first, pos, line, body, size, over, salt, columns, problem, max_record_bytes)
             yield rec if ended else _unterminated(rec)
+        damage = damage_of(fh)
+        if damage is not None and not complete_lines_only:
+            yield damaged(path, line + 1, pos, damage)
 
 
 def _csv_record(first: int, pos: int, line: int, body: bytes, size: int, over: bytes | None, salt: bytes,
@@ -469,7 +397,18 @@ def read_catalog(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     product, or the rest of a broken document) is stored as its first ``max_record_bytes``
     bytes, identified by :func:`oversized_identity`, as in the other readers.
     """
-    data = Path(path).read_bytes()
+    with open_source(Path(path)) as fh:
+        data, damage = fh.read(), damage_of(fh)
+    size = len(data)
+    if damage is not None:  # what could be read, then the damage
+        yield from read_catalog_bytes(data, max_record_bytes)
+        yield damaged(path, 1 + data.count(b"\n"), size, damage)
+        return
+    yield from read_catalog_bytes(data, max_record_bytes)
+
+
+def read_catalog_bytes(data: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
+    """:func:`read_catalog` of a catalog's bytes."""
     size = len(data)
     try:
         text = data.decode("utf-8-sig")
@@ -553,25 +492,30 @@ class _CatalogScanner:
         return None
 
     def _items(self, i: int, max_record_bytes: int) -> Iterator[RawRecord]:
+        """The list's products. A reason the reader gives names the product by its index in
+        the list and, when it can be read, its id, beside the line it starts on."""
         t = self.text
         i = self._ws(i + 1)
         if i < len(t) and t[i] == "]":
             return
+        index = 0
         while i < len(t):
             start = i
             try:
                 value, end = self._decoder.raw_decode(t, i)
             except (ValueError, RecursionError) as exc:
-                yield self._rest(start, f"not valid JSON: {exc}")
+                yield self._rest(start, f"{product_name(index)} on: not valid JSON: {exc}")
                 return
             raw = t[start:end].encode("utf-8")
             if len(raw) > max_record_bytes:
                 yield RawRecord(self._line(start), self.size, raw[:max_record_bytes], None,
-                                over_limit("product", len(raw), max_record_bytes),
+                                f"{product_name(index, value)}: {over_limit('product', len(raw), max_record_bytes)}",
                                 identity=oversized_identity_of(raw))
             else:
-                reason = None if isinstance(value, dict) else f"JSON {_json_kind(value)}, not an object"
+                reason = None if isinstance(value, dict) else \
+                    f"{product_name(index)}: JSON {_json_kind(value)}, not an object"
                 yield RawRecord(self._line(start), self.size, raw, value if reason is None else None, reason)
+            index += 1
             i = self._ws(end)
             if i >= len(t):
                 break
@@ -580,6 +524,13 @@ class _CatalogScanner:
             elif t[i] == "]":
                 return
             else:
-                yield self._rest(i, "expected ',' or ']' between products")
+                yield self._rest(i, f"expected ',' or ']' after {product_name(index - 1, value)}")
                 return
-        yield self._rest(len(t), "catalog list is not closed")
+        yield self._rest(len(t), "catalog list is not closed" + (f" after {product_name(index - 1)}" if index else ""))
+
+
+def product_name(index: int, value: Any = None) -> str:
+    """A catalog product as a reason names it: its index in the list (``products[41]``, from
+    0, as a JSON path) and, when it is readable, its id (``products[41] "PROD-042"``)."""
+    pid = value.get("product_id") if isinstance(value, dict) else None
+    return f"products[{index}]" + (f" {orjson.dumps(pid).decode()}" if isinstance(pid, str) and pid.strip() else "")

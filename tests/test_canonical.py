@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -188,7 +189,12 @@ def test_a_log_written_by_f6dea42_gets_its_canonical_rows_once_and_the_same_repo
         finally:
             os.chdir(with_dir)
         for name, data in files.items():
-            assert data == (HERE / "golden" / case.name / name).read_bytes(), name
+            want = (HERE / "golden" / case.name / name).read_bytes()
+            if name.startswith("quality."):
+                # a reason the reader gave at ingest is stored in the (append-only) log as that
+                # version wrote it; since then the reader names a catalog product by its index
+                want = re.sub(rb"products\[\d+\]: ", b"", want)
+            assert data == want, name
         assert all(check.ok for check in p.verify())
         seen.clear()
         p.project()

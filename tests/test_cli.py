@@ -46,8 +46,9 @@ def test_ingest_counts_and_rerun_appends_nothing(files, tmp_path):
     out = invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl", "--format", "json")
     assert out.exit_code == 0
     totals = json.loads(out.stdout)["totals"]["orders"]
-    assert totals == {"files": 1, "read": 8, "appended": 7, "duplicates": 1, "malformed": 2,
-                      "unknown_schema": 0, "skipped": 0}
+    # no catalog yet: the five orders name an unknown product, and are quarantined too
+    assert totals == {"files": 1, "read": 8, "appended": 7, "duplicates": 1, "valid": 0, "quarantined": 7,
+                      "malformed": 2, "unknown_schema": 0, "skipped": 0}
     again = json.loads(invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl",
                               "--format", "json").stdout)["totals"]["orders"]
     assert again["appended"] == 0 and again["skipped"] == 8
@@ -187,3 +188,37 @@ def test_ingest_of_a_file_that_cannot_be_read_creates_no_database(tmp_path):
     result = CliRunner().invoke(main, ["--db", str(db), "ingest", "orders", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 1 and "no such file" in result.output
     assert not db.exists()  # else a mistyped --db would from then on pass for a real database
+
+
+def test_ingest_json_counts_valid_and_quarantined_records(files, tmp_path):
+    """Issue 17, 4j: appended = valid + quarantined, per source and per stream."""
+    db = tmp_path / "x.db"
+    assert invoke("--db", db, "ingest", "catalog", files / "product_catalog.json").exit_code == 0
+    data = json.loads(invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl", "--format", "json").stdout)
+    [source] = data["sources"]
+    assert (source["appended"], source["valid"], source["quarantined"]) == (7, 5, 2)  # the two malformed lines
+    assert data["totals"]["orders"]["valid"] == 5 and data["totals"]["orders"]["quarantined"] == 2
+    text = invoke("--db", db, "ingest", "inventory", files / "inventory_updates.csv").stdout
+    header, row = text.splitlines()[:2]
+    counts = dict(zip(header.split()[1:], row.split()[1:]))
+    assert (counts["appended"], counts["valid"], counts["quarantined"]) == ("2", "1", "1")  # "abc" is no quantity
+
+
+@pytest.mark.parametrize("args", [
+    ["ingest", "orders", "{missing}", "--format", "json"],
+    ["ingest", "orders", "{orders}", "{orders}", "--follow", "--format", "json"],
+    ["status", "--format", "json"],  # no such database
+    ["report", "nope", "--format", "json"],
+])
+def test_with_format_json_errors_are_json_on_stderr(files, tmp_path, args):
+    db = tmp_path / ("x.db" if args[0] != "status" else "absent.db")
+    if args[0] == "report":
+        assert invoke("--db", db, "ingest", "orders", files / "orders_stream.jsonl").exit_code == 0
+    args = [a.format(missing=tmp_path / "nope.jsonl", orders=files / "orders_stream.jsonl") for a in args]
+    result = CliRunner().invoke(main, ["--db", str(db), *args])
+    assert result.exit_code != 0 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    error = json.loads(line)["error"]
+    assert error["message"] and error["kind"] in ("SourceError", "EventLogError", "UsageError")
+    text = CliRunner().invoke(main, ["--db", str(db), *[a for a in args if a not in ("--format", "json")]])
+    assert text.exit_code == result.exit_code and not text.stderr.startswith("{")

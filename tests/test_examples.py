@@ -175,7 +175,7 @@ def test_plugin_in_code_registers_a_variant_and_a_validator(tmp_path):
     # the warning is on both large orders, whatever shape they arrived in
     assert out.count("warning large_order:") == 2
     assert "warning large_order: order value 11997.00 USD is over 10000 USD [large_order]" in out
-    assert "error invalid_item: items[0].unit_price 'twelve' is a string, not a number" in out
+    assert 'error invalid_item: items[0].unit_price "twelve" is a string, not a number' in out
     assert "error unknown_schema:" in out
     assert (tmp_path / "pos.db").is_file()
 

@@ -616,7 +616,7 @@ def test_cli_alerts_json_newest_first(tmp_path):
     p.alerts(now=T0 - HOUR)
     p.close()
 
-    out = json.loads(cli(tmp_path, "--db", db, "alerts", "--format", "json").stdout)
+    out = json.loads(cli(tmp_path, "--db", db, "alerts", "--evaluate", "--format", "json").stdout)
     evaluation = out["evaluation"]
     assert evaluation["rule_errors"] == {} and evaluation["raised"] >= 1
     raised = [a["raised_at"] for a in out["alerts"]]
@@ -626,10 +626,43 @@ def test_cli_alerts_json_newest_first(tmp_path):
     assert keys[-2:] == [("probe_spike", "second"), ("probe_spike", "first")]
     assert keys.index(("low_stock", "PROD-001")) < keys.index(("probe_spike", "second"))
 
-    # listing only: nothing evaluated, the same rows
-    listed = json.loads(cli(tmp_path, "--db", db, "alerts", "--no-evaluate", "--format", "json").stdout)
-    assert listed["evaluation"] is None
-    assert [a["id"] for a in listed["alerts"]] == [a["id"] for a in out["alerts"]]
+    # listing only (the default): nothing evaluated, the same rows
+    for flags in ((), ("--no-evaluate",)):
+        listed = json.loads(cli(tmp_path, "--db", db, "alerts", *flags, "--format", "json").stdout)
+        assert listed["evaluation"] is None
+        assert [a["id"] for a in listed["alerts"]] == [a["id"] for a in out["alerts"]]
+
+
+def test_cli_alerts_lists_without_notifying_and_evaluate_notifies(tmp_path, data_dir):
+    """Issue 17, 4i: `alerts` reads like a listing, so it has no side effect on the sinks;
+    `alerts --evaluate` and `run` evaluate the rules and notify them."""
+    db, out = tmp_path / "shop.db", tmp_path / "sent.jsonl"
+    (tmp_path / "fastcommerce.toml").write_text(f"[sinks]\njsonl_path = {json.dumps(str(out))}\n")
+    p = Pipeline(db, load_entrypoints=False)
+    p.ingest("catalog", data_dir / "product_catalog.json")
+    p.ingest("inventory", data_dir / "inventory_updates.csv")
+    p.project()
+    p.close()
+
+    listed = cli(tmp_path, "--db", db, "alerts")
+    assert not out.exists(), "a listing notified the sinks"
+    assert "no alerts recorded (--evaluate evaluates the rules now)" in listed.stdout
+    assert json.loads(cli(tmp_path, "--db", db, "alerts", "--format", "json").stdout)["alerts"] == []
+
+    evaluated = json.loads(cli(tmp_path, "--db", db, "alerts", "--evaluate", "--format", "json").stdout)
+    assert evaluated["evaluation"]["raised"] >= 1  # PROD-001 is low on stock
+    sent = out.read_text().splitlines()
+    assert len(sent) == evaluated["evaluation"]["raised"]
+    again = json.loads(cli(tmp_path, "--db", db, "alerts", "--format", "json").stdout)
+    assert [a["id"] for a in again["alerts"]] == [a["id"] for a in evaluated["alerts"]]
+    assert out.read_text().splitlines() == sent, "listing again notified again"
+
+
+def test_cli_run_notifies_the_sinks(tmp_path, data_dir):
+    out = tmp_path / "sent.jsonl"
+    (tmp_path / "fastcommerce.toml").write_text(f"[sinks]\njsonl_path = {json.dumps(str(out))}\n")
+    cli(tmp_path, "--db", tmp_path / "shop.db", "run", data_dir)
+    assert any(json.loads(line)["key"] == "PROD-001" for line in out.read_text().splitlines())
 
 
 def test_cli_run_prints_an_alerts_line(tmp_path, data_dir):

@@ -1,7 +1,7 @@
 """Behaviour of the sample-data generator (fastcommerce.sample).
 
 The checks read the written files back with small, test-local readers that follow the
-data contract (shared/data-contract.md, sections 1-4 and 6): they recognise the order
+data contract (docs/data-contract.md, sections 1-4 and 6): they recognise the order
 variants, classify every record the way the contract says, and compare the result with
 what the generator says it wrote. Nothing here imports the rest of the package.
 """

@@ -260,7 +260,7 @@ def test_catalog_huge_product_keeps_only_its_start(tmp_path):
     recs = list(read_catalog(path, max_record_bytes=LIMIT))
     assert [r.line for r in recs] == [2, 3, 4]
     assert [r.raw for r in recs[:2]] == [big[:LIMIT]] * 2
-    assert recs[0].malformed == (f"product is {len(big):,} bytes, over the 65,536-byte limit "
+    assert recs[0].malformed == (f'products[0] "P1": product is {len(big):,} bytes, over the 65,536-byte limit '
                                  "(the first 65,536 bytes are kept)")
     assert [r.identity for r in recs[:2]] == [oversized_identity(_sha(big)), oversized_identity(_sha(other))]
     assert recs[2].value == {"product_id": "P2"}
@@ -404,3 +404,31 @@ def test_a_csv_with_a_bom_has_the_same_rows_as_without(tmp_path):
     bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
     a, b = list(read_csv(plain)), list(read_csv(bom))
     assert [r.identity for r in a] == [r.identity for r in b] and a[0].value == b[0].value
+
+
+def test_a_bad_catalog_product_is_named_by_its_index_and_id(tmp_path):
+    """Issue 17, 4k: beside its physical line, a product the reader cannot take is named by
+    its index in the list and, when readable, its id."""
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{"products": [\n {"product_id": "P0", "name": "a", "category": "c", "price": 1},\n'
+                     b' "a string",\n {"product_id": "P2", "name": "b", "category": "c", "price": 2} x\n]}')
+    recs = list(read_catalog(path))
+    assert [(r.line, r.malformed) for r in recs] == [
+        (2, None), (3, "products[1]: JSON a string, not an object"),
+        (4, None), (4, "expected ',' or ']' after products[2] \"P2\""),
+    ]
+    broken = tmp_path / "b.json"
+    broken.write_bytes(b'[{"product_id": "P0"},\n {"product_id": "P1", oops}]')
+    assert list(read_catalog(broken))[-1].malformed.startswith("products[1] on: not valid JSON")
+
+
+def test_the_quality_report_names_the_product_of_a_bad_catalog_record(tmp_path):
+    from fastcommerce import Pipeline
+
+    path = tmp_path / "c.json"
+    path.write_bytes(b'[\n{"product_id": "P0", "name": "a", "category": "c", "price": 1},\n'
+                     b'{"product_id": "P1", "name": "b", "category": "c", "price": "abc"}]')
+    with Pipeline(tmp_path / "x.db", load_entrypoints=False) as p:
+        p.ingest("catalog", path)
+        [row] = p.report("quality").rows
+    assert (row["line"], row["key"], row["codes"]) == (3, "P1", "invalid_item")

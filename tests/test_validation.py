@@ -279,12 +279,12 @@ def test_amounts_beyond_exact_cent_storage_are_invalid_items(pipeline, items):
 
 @pytest.mark.parametrize(("changes", "path", "shown"), [
     ({"order_id": 123}, "$.order_id", "123 is a number"),
-    ({"customer_id": {"a": 1}}, "$.customer_id", "{'a': 1} is an object"),
+    ({"customer_id": {"a": 1}}, "$.customer_id", "{\"a\": 1} is an object"),
     ({"channel": 5}, "$.channel", "5 is a number"),
     ({"shipping_address": {"country": ["US"], "state": "CA", "city": "SF"}}, "$.shipping_address.country",
-     "['US'] is a list"),
+     '["US"] is a list'),
     ({"shipping_address": {"country": "US", "state": "CA", "city": True}}, "$.shipping_address.city",
-     "True is a boolean"),
+     "true is a boolean"),
 ])
 def test_a_text_field_of_another_json_type_is_malformed_not_turned_into_text(pipeline, changes, path, shown):
     pipeline.ingest_records("orders", [variant(WEB, **changes)])

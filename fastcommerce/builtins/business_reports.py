@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..contract import PLAUSIBLE_SINCE
 from ..money import from_cents
 from ..reports.base import Report, check_limit, database, date_range, limited
 from ..tables import table_exists
@@ -97,12 +98,15 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
 
 
 def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
-    """Stock, sales and turnover per product over a period (default: the order dates): every
+    """Stock, sales and turnover per product over a period (default: the order dates from
+    1990 on, see ``implausible_timestamp``): every
     product with stock or sales, and every active catalog product (with none in stock, it is
     low on stock)."""
     check_limit(limit)
     db = database(source)
-    lo, hi = date_range(db, sales.ORDERS, "order_date", on=on, start=start, end=end)
+    # robust default bounds: an order date the implausible_timestamp warning flags does not
+    # stretch the period (one order on 0001-01-01 made it 738,906 days long)
+    lo, hi = date_range(db, sales.ORDERS, "order_date", on=on, start=start, end=end, since=PLAUSIBLE_SINCE.date())
     if not table_exists(db, stock.CURRENT):
         return Report(name="inventory", rows=[], summary={"from": lo, "to": hi, "products": 0, "low_stock": 0},
                       columns=INVENTORY_COLUMNS)

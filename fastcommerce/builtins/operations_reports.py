@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..reports.base import Report, check_limit, database, iso, limited
-from ..schema import RUNS_TABLE
+from ..schema import LOG_TABLE, RUNS_TABLE
 from ..stats import percentile
 from ..tables import table_exists
 from . import quality as quality_projection
@@ -62,11 +62,12 @@ def operations(source: Any, *, on=None, start=None, end=None, limit: int | None 
     return Report(name="operations", rows=limited(rows, limit), summary=summary, columns=OPERATIONS_COLUMNS)
 
 
-QUALITY_COLUMNS = ("offset", "stream", "source", "line", "codes", "reasons")
+QUALITY_COLUMNS = ("offset", "stream", "source", "line", "key", "codes", "reasons")
 
 
 def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 50, **_: Any) -> Report:
-    """Quarantined records with their source, line and reasons; per code, the records that
+    """Quarantined records with their source, line, key (order or product id, when readable)
+    and reasons; per code, the records that
     carry it (warnings counted on valid records only, as the contract says)."""
     check_limit(limit)
     db = database(source)
@@ -86,16 +87,19 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
             f"SELECT COUNT(DISTINCT \"offset\") FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 "
             "AND recorded_date BETWEEN ? AND ?", [lo, hi]).fetchone()[0]
         sql = (
-            "SELECT \"offset\", stream, source, line, group_concat(code, ','), group_concat(reason, ' | ') "
+            "SELECT q.\"offset\", q.stream, q.source, q.line, e.natural_key, q.codes, q.reasons FROM ("
+            "SELECT \"offset\", stream, source, line, group_concat(code, ',') AS codes, "
+            "group_concat(reason, ' | ') AS reasons "
             f"FROM (SELECT * FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
-            "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
+            "ORDER BY \"offset\", n) GROUP BY \"offset\") q "
+            f"LEFT JOIN {LOG_TABLE} e ON e.\"offset\" = q.\"offset\" ORDER BY q.\"offset\""
         )
         params: list[Any] = [lo, hi]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for offset, stream, src, line, codes, reasons in db.execute(sql, params):
-            rows.append({"offset": offset, "stream": stream, "source": src, "line": line,
+        for offset, stream, src, line, key, codes, reasons in db.execute(sql, params):
+            rows.append({"offset": offset, "stream": stream, "source": src, "line": line, "key": key,
                          "codes": ",".join(sorted(set(codes.split(",")))), "reasons": reasons})
     if table_exists(db, sales.LATE):
         late = db.execute(f"SELECT COUNT(*) FROM {sales.LATE} WHERE recorded_date BETWEEN ? AND ?",

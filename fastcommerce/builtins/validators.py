@@ -19,6 +19,7 @@ from ..contract import (
     MAX_QUANTITY,
     MAX_UNIT_PRICE,
     ORDER_REQUIRED,
+    PLAUSIBLE_SINCE,
     Found,
     amount_text,
     check_order_currency,
@@ -28,7 +29,7 @@ from ..contract import (
     missing,
     money_problem,
 )
-from ..converter import parse_decimal, parse_timestamp
+from ..converter import parse_decimal, parse_timestamp, plain
 from ..hookspecs import hookimpl
 from ..validation import ValidationContext, Validator
 
@@ -57,9 +58,32 @@ def check_timestamp(record: dict[str, Any], field: str, ctx: ValidationContext) 
     recorded = ctx.record.recorded_at
     if moment - recorded > MAX_CLOCK_SKEW:
         yield "invalid_timestamp", (
-            f"{field} {value} is more than one day after the record was received "
-            f"({recorded.isoformat()})"
-        )
+            f"{field} {plain(value)} is more than one day after the time the record was recorded"
+        )  # the recorded time is the log row's own column: a reason states only what the record says
+
+
+def check_plausible_time(record: dict[str, Any], field: str) -> Found:
+    """Beyond the contract: a time before :data:`PLAUSIBLE_SINCE` is flagged (a warning:
+    the event counts). A function of the record alone; an unreadable time is
+    ``invalid_timestamp``'s."""
+    value = record.get(field)
+    if is_empty(value):
+        return
+    try:
+        moment = parse_timestamp(value)
+    except ValueError:
+        return
+    if moment < PLAUSIBLE_SINCE:
+        yield "implausible_timestamp", (f"{field} {plain(value)} is before {PLAUSIBLE_SINCE.date().isoformat()}: "
+                                        "a placeholder more likely than a real time")
+
+
+def check_order_plausible_time(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_plausible_time(record, "timestamp")
+
+
+def check_inventory_plausible_time(record: dict[str, Any], ctx: ValidationContext) -> Found:
+    yield from check_plausible_time(record, "last_updated")
 
 
 def check_order_required(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -164,7 +188,7 @@ def check_inventory_quantity(record: dict[str, Any], ctx: ValidationContext) -> 
     if is_empty(qty):
         return
     if not isinstance(qty, str) or not _DIGITS.fullmatch(qty):  # plain digits: not " 5", not "5 "
-        yield "invalid_quantity", f"available_quantity {qty!r} is not a non-negative integer"
+        yield "invalid_quantity", f"available_quantity {plain(qty)} is not a non-negative integer"
     elif len(qty.lstrip("0")) > 13 or int(qty) > MAX_AVAILABLE_QUANTITY:  # length first: no huge int()
         shown = qty if len(qty) <= 40 else f"{qty[:20]}... ({len(qty)} digits)"
         yield "invalid_quantity", (f"available_quantity {shown} is above the supported maximum "
@@ -188,9 +212,9 @@ def check_catalog_values(record: dict[str, Any], ctx: ValidationContext) -> Foun
             yield "invalid_item", f"price {why}"
     rp = record.get("reorder_point", 0)
     if type(rp) is not int or rp < 0:
-        yield "invalid_item", f"reorder_point {rp!r} is not a non-negative integer"
+        yield "invalid_item", f"reorder_point {plain(rp)} is not a non-negative integer"
     if "active" in record and type(record["active"]) is not bool:
-        yield "invalid_item", f"active {record['active']!r} is not true or false"
+        yield "invalid_item", f"active {plain(record['active'])} is not true or false"
 
 
 def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Found:
@@ -207,7 +231,7 @@ def check_order_products(record: dict[str, Any], ctx: ValidationContext) -> Foun
             continue  # reported as invalid_item
         product = ctx.catalog.get(pid)
         if product is None:
-            yield "unknown_product", f"items[{n}].product_id {pid!r} is not in the catalog"
+            yield "unknown_product", f"items[{n}].product_id {plain(pid)} is not in the catalog"
             continue
         if valid or money_problem(item.get("unit_price")) is None:
             price, listed = parse_decimal(item["unit_price"]), product.price
@@ -223,7 +247,7 @@ def check_inventory_product(record: dict[str, Any], ctx: ValidationContext) -> F
     if ctx.catalog is None or not isinstance(pid, str) or is_empty(pid):
         return
     if pid not in ctx.catalog:
-        yield "unknown_product", f"product_id {pid!r} is not in the catalog"
+        yield "unknown_product", f"product_id {plain(pid)} is not in the catalog"
 
 
 def _v(name: str, stream: str, codes: dict[str, str], check, description: str) -> Validator:
@@ -252,6 +276,10 @@ def register_validators() -> list[Validator]:
            "every product is in the catalog (as of the event's place in the log); unit price within 50% of it"),
         _v("inventory_product", "inventory", {"unknown_product": E}, check_inventory_product,
            "the product is in the catalog (as of the row's place in the log)"),
+        _v("order_plausible_time", "orders", {"implausible_timestamp": W}, check_order_plausible_time,
+           "beyond the contract: a timestamp before 1990-01-01 is flagged as a likely placeholder"),
+        _v("inventory_plausible_time", "inventory", {"implausible_timestamp": W}, check_inventory_plausible_time,
+           "beyond the contract: a last_updated before 1990-01-01 is flagged as a likely placeholder"),
         _v("order_address", "orders", {"incomplete_address": W}, check_order_address,
            "the address has a city, and a state when in the US"),
         _v("inventory_required_fields", "inventory", {"missing_field": E}, check_inventory_required,

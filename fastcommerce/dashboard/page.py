@@ -185,7 +185,7 @@ def _sections(d: DashboardData) -> list[str]:
         "<p>Available (sum over warehouses) at or below the reorder point; days of cover = available / "
         f"average daily units sold in the range.</p>{low}</section>"),
         (f'<section data-section="alerts"><h2>Active alerts ({plain(len(d.active_alerts))})</h2>'
-        "<p>Open conditions recorded by the last alert evaluation (`fastcommerce run` or `fastcommerce alerts`); "
+        "<p>Open conditions recorded by the last alert evaluation (`fastcommerce run` or `fastcommerce alerts --evaluate`); "
         f"the dashboard reads them and notifies no one.</p>{alerts}"
         f"<h2>Volume anomalies ({plain(len(d.anomalies))})</h2><p>Marked on the revenue and volume charts.</p>"
         f"{anomalies}</section>"),

@@ -63,15 +63,21 @@ def iso(value: date | str | None) -> str | None:
     return date.fromisoformat(value).isoformat()  # validates the text
 
 
-def date_range(db: Database, table: str, column: str, *, on=None, start=None, end=None) -> tuple[str | None, str | None]:
-    """``(from, to)``: a single date, an explicit range, or by default every date present."""
+def date_range(db: Database, table: str, column: str, *, on=None, start=None, end=None,
+               since: date | str | None = None) -> tuple[str | None, str | None]:
+    """``(from, to)``: a single date, an explicit range, or by default every date present
+    (with ``since``, every date from it on: bounds one absurd date cannot stretch; when no
+    date is that late, every date present again)."""
     if on is not None:
         d = iso(on)
         return d, d
     start, end = iso(start), iso(end)
     if start is None or end is None:
         if table_exists(db, table):
-            lo, hi = db.execute(f"SELECT MIN({column}), MAX({column}) FROM {table}").fetchone()
+            lo, hi = db.execute(f"SELECT MIN({column}), MAX({column}) FROM {table} WHERE {column} >= ?",
+                                [iso(since) or ""]).fetchone()
+            if lo is None and since is not None:
+                lo, hi = db.execute(f"SELECT MIN({column}), MAX({column}) FROM {table}").fetchone()
         else:
             lo = hi = None
         start = start or lo
