@@ -41,7 +41,7 @@ def revenue_grouping(by: str | None) -> tuple[str, ...]:
 def _grouped(rows: list[dict[str, Any]], dims: tuple[str, ...]) -> list[dict[str, Any]]:
     """The per date x channel x region rows summed over the dimensions not kept (an order has
     one date, channel and region, so its count adds up)."""
-    keys = [*dims, "country"] if "region" in dims else list(dims)
+    keys = [c for c in REVENUE_COLUMNS if c in dims or (c == "country" and "region" in dims)]
     sums: dict[tuple, dict[str, Any]] = {}
     for r in rows:
         key = tuple(r[k] for k in keys)
