@@ -46,14 +46,15 @@ def money(value: Decimal | int | None, *, symbol: bool = True) -> str:
     amount = round_money(Decimal(value))
     text = f"{abs(amount):,}"
     sign = "-" if amount < 0 else ""
-    return f"{sign}{CURRENCY_SYMBOL if symbol else ''}{text}"
+    return f"{sign}{CURRENCY_SYMBOL if symbol else ''}{text}"  # -$3.10, as accountants read it
 
 
-def ratio(value: Decimal | float | None, *, places: int = 2) -> str:
-    """A fraction of one as a percentage: ``0.6867`` -> ``68.67%``."""
+def ratio(value: Decimal | float | None, *, places: int = 2, signed: bool = False) -> str:
+    """A fraction of one as a percentage: ``0.6867`` -> ``68.67%``; ``signed``, a change:
+    ``+18.52%``."""
     if value is None:
         return MISSING
-    return f"{Decimal(str(value)) * 100:,.{places}f}%"
+    return f"{Decimal(str(value)) * 100:{'+' if signed else ''},.{places}f}%"
 
 
 def number(value: Decimal | float | None, *, places: int = 2) -> str:
@@ -99,7 +100,7 @@ def field(key: str, value: Any) -> str:
         inner = "revenue" if is_money_field(key) else None
         return ", ".join(f"{k}: {field(inner or k, v)}" for k, v in value.items())
     if isinstance(value, (Decimal, float)) and is_ratio_field(key):
-        return ratio(value)
+        return ratio(value, signed=key.endswith("_vs_usual"))
     if isinstance(value, Decimal) and is_money_field(key):
         return money(value)
     if isinstance(value, int):

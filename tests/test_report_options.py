@@ -178,7 +178,7 @@ def test_the_usual_counts_only_weeks_the_data_reaches(shop):
 def test_the_usual_table_shows_changes_as_percentages(shop):
     text = cli(shop, "usual").stdout
     web = next(line for line in text.splitlines() if " web " in line)
-    assert "100.00%" in web and "$25.00" in web and "$50.00" in web
+    assert "+100.00%" in web and "$25.00" in web and "$50.00" in web
 
 
 # --------------------------------------------------------------------------- m: statuses, inventory

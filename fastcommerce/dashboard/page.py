@@ -175,9 +175,9 @@ def _sections(d: DashboardData) -> list[str]:
     usual = _table(["channel", "orders", "usual orders", "orders vs usual", f"revenue ({d.currency})",
                     f"usual revenue ({d.currency})", "revenue vs usual", "weeks"],
                    [(r["channel"], plain(r["orders"]), display.number(r["usual_orders"], places=1),
-                     display.ratio(r["orders_vs_usual"], places=1), money(r["revenue"]),
+                     display.ratio(r["orders_vs_usual"], places=1, signed=True), money(r["revenue"]),
                      display.MISSING if r["usual_revenue"] is None else money(r["usual_revenue"]),
-                     display.ratio(r["revenue_vs_usual"], places=1), plain(r["weeks"])) for r in u.rows],
+                     display.ratio(r["revenue_vs_usual"], places=1, signed=True), plain(r["weeks"])) for r in u.rows],
                    [False] + [True] * 7, table_id="usual", empty="no revenue yet")
     h = d.health
     sources = _table(["source", "records", "rejected at ingest", "quarantined", "newest event (UTC)", "last ingest (UTC)"],

@@ -117,7 +117,7 @@ def as_table(report: Report, *, period: str | None = None) -> str:
 
 def _numeric(text: str) -> bool:
     """A cell that is a number for people (``$1,234.50``, ``68.67%``, ``-``): right-aligned."""
-    return bool(re.fullmatch(r"-?\$?[0-9][0-9,]*(\.[0-9]+)?%?", text)) or text in ("", display.MISSING)
+    return bool(re.fullmatch(r"[-+]?\$?[0-9][0-9,]*(\.[0-9]+)?%?", text)) or text in ("", display.MISSING)
 
 
 def render(report: Report, fmt: str, *, period: str | None = None) -> str:
