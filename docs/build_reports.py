@@ -205,7 +205,7 @@ def build() -> tuple[str, str]:
         tour = _command(db, TOUR)
         weeks = Path(tmp) / "weeks"
         write_sample(weeks / "data", orders=1500, days=29, seed=1, start=date(2024, 1, 1))
-        after = datetime(2024, 1, 30, 0, 15, tzinfo=timezone.utc)  # a quarter of an hour after its last day
+        after = datetime(2024, 1, 30, 0, 15, tzinfo=RECORDED_AT.tzinfo)  # a quarter of an hour after its last day
         with Pipeline(weeks / "log.db", load_entrypoints=False, clock=lambda: after) as p:
             p.run(weeks / "data")
         parts.append("### usual\n\nOn a generated four-week sample (`fastcommerce sample --orders 1500 --days 29 "

@@ -12,8 +12,7 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import attrs
 import click
 import structlog
 
+from . import display
 from .cli_console import Progress, show_report
 from .cli_dashboard import dashboard
 from .cli_dates import date_options
@@ -36,7 +36,6 @@ from .cli_params import (
 )
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
-from . import display
 from .errors import EventLogError, FastCommerceError
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
@@ -277,8 +276,8 @@ def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, work
     rejected = sum(t["malformed"] + t["unknown_schema"] for t in summary.totals().values())
     quarantined = quality.summary["quarantined"]
     lines = [summary_text(summary),
-             f"log: {display.integer(status['records'])} records, last offset "
-             f"{display.integer(status['last_offset'])} in {ctx.obj['db']}",
+             (f"log: {display.integer(status['records'])} records, last offset "
+              f"{display.integer(status['last_offset'])} in {ctx.obj['db']}"),
              f"this run: {display.integer(rejected)} rejected at ingest (malformed or unknown schema)",
              f"revenue on {headline['date'] or '(no revenue yet)'}:"]
     lines += [f"  {ch:<12} {display.money(v):>15}" for ch, v in headline["revenue_by_channel"].items()]
@@ -317,7 +316,7 @@ def report(ctx, name, on, start, end, days, last_week, all_days, by, low_stock, 
         raise click.BadParameter(f"{name!r} is not one of {', '.join(pipeline.reports)}", param_hint="NAME")
     if low_stock and name != "inventory":
         raise click.UsageError("--low-stock is an option of the inventory report")
-    period = resolve_period(pipeline.clock().astimezone(timezone.utc).date(), on=on, start=start, end=end,
+    period = resolve_period(pipeline.clock().astimezone(UTC).date(), on=on, start=start, end=end,
                             days=days, last_week=last_week, all_days=all_days)
     options = {**period.options(), "limit": limit}  # limit None: every row; a table is cut below, with a note
     if by is not None:

@@ -68,7 +68,13 @@ class Progress:
     def _progress(self) -> Any:
         if self._live is None:
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._live = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                   TextColumn("{task.completed:,.0f} {task.fields[unit]}"),

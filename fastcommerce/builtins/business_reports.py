@@ -80,7 +80,7 @@ def revenue(source: Any, *, on=None, start=None, end=None, by: str | None = None
         "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
         "revenue_by_channel": dict(sorted(by_channel.items())),
     }
-    columns = REVENUE_COLUMNS
+    columns: tuple[str, ...] = REVENUE_COLUMNS
     if dims != REVENUE_DIMENSIONS:
         rows = _grouped(rows, dims)
         kept = {*dims, "orders", "units", "revenue", *(["country"] if "region" in dims else [])}

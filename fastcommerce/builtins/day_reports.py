@@ -37,7 +37,7 @@ def statuses(source: Any, *, on=None, start=None, end=None, limit: int | None = 
         ):
             found[status] = (orders, units, cents)
     total = sum(n for n, _u, _c in found.values())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for status in [*ORDER_STATUSES, *sorted(set(found) - set(ORDER_STATUSES))]:  # the lifecycle's order
         orders, units, cents = found.get(status, (0, 0, 0))
         rows.append({"status": status, "revenue_bearing": status in REVENUE_STATUSES, "orders": orders,
