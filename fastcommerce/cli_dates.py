@@ -47,8 +47,8 @@ def date_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--days", type=click.IntRange(min=1), metavar="N",
                      help="N days: ending --to, or starting --from, else ending yesterday (UTC)."),
         click.option("--last-week", is_flag=True, help="The previous calendar week, Monday to Sunday (UTC)."),
-        click.option("--all-days", is_flag=True, help="Every date there is (revenue and usual otherwise "
-                     "show one day; --all means every row, not every day)."),
+        click.option("--all-days", is_flag=True, help="Every date there is (revenue otherwise shows the "
+                     "latest day only; --all means every row, not every day)."),
     ]):
         command = option(command)
     return command
