@@ -1,10 +1,12 @@
-"""Regenerate docs/reports.md: every report, run on the bundled sample data.
+"""Regenerate docs/reports.md (every report, run on the bundled sample data) and the sample
+output block of README's tour, each by the real `fastcommerce report` command.
 
-    python docs/build_reports.py            # rewrite docs/reports.md
-    python docs/build_reports.py --check    # exit 1 if docs/reports.md is out of date
+    python docs/build_reports.py            # rewrite docs/reports.md and README's block
+    python docs/build_reports.py --check    # exit 1 if either is out of date
 
 The log is recorded with a fixed clock (2024-01-18 00:15 UTC, a quarter of an hour after
-the sample's last day ends), so the output, latencies included, is reproducible.
+the sample's last day ends), so the output, latencies included, is reproducible. The
+`usual` report needs weeks of history: it runs on a generated four-week sample (seed 1).
 """
 
 from __future__ import annotations
@@ -27,9 +29,20 @@ sample output is produced by `docs/build_reports.py` from the bundled `sample_da
 page is out of date. Run any report with
 
 ```console
-$ fastcommerce report NAME [--date D | --from D --to D] [--by units|revenue] [--limit N | --all]
-                           [--format table|json|csv|markdown]
+$ fastcommerce report NAME [--date D | --from D --to D | --days N | --last-week | --all-days]
+                           [--by WHAT] [--low-stock] [--limit N | --all] [--format table|json|csv|markdown]
 ```
+
+Dates are UTC days: `YYYY-MM-DD`, or `today` and `yesterday`. `--days N` is N days ending
+`--to` (or starting `--from`), else the N complete days ending yesterday; `--last-week` the
+previous calendar week, Monday to Sunday; `--all-days` every date there is. With no dates a
+report takes its own default (`revenue` and `usual`: the latest day with revenue; the others:
+every date), and a table or Markdown starts with the line that says which dates it covers
+and why. (`--all` is about rows, `--all-days` about dates.) `--by` groups `revenue` by
+`date`, `channel` and/or `region` (comma-separated, in any order; default all three) and
+ranks `products` by `units` (default) or `revenue`, as it always did. `--low-stock` keeps the
+inventory rows low on stock. What the counts are called (malformed, rejected at ingest,
+quarantined, ...) is in [glossary.md](glossary.md).
 
 or from Python: `fastcommerce.reports.revenue(pipeline, on=..., start=..., end=...)` and
 friends return a `Report(name, rows, summary, columns)`; `pipeline.report(name, ...)` catches
@@ -38,8 +51,12 @@ keeps none. Without it, `--format json` and `csv` hold every row, and a table li
 report's default (`products` 10, `customers` 20, `quality` 50, the others every row) and
 ends with `showing 50 of 201 rows ...` when it cut; `--all` lists every row in any format.
 From Python, `limit` defaults to those same numbers. The summary is of every row, listed or not. JSON output is `{"report": NAME, "rows": [...], "summary": {...}}`
-with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values. CSV output
-is safe to open in a spreadsheet: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a
+with money as numbers rounded to 2 decimals, half-even, from exact `Decimal` values; CSV
+holds the same exact values. A table and Markdown are for people: money in USD with
+thousands separators (`$54,297.92`), counts with separators, ratios as percentages, `-` for
+a value that does not exist (all written by `fastcommerce/display.py`). On a terminal the
+table is drawn by rich, fitted to its width; piped or redirected, it is the plain text below.
+CSV output is safe to open in a spreadsheet: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a
 carriage return (a product name `=HYPERLINK(...)` from a catalog, say) gets a `'` before it,
 as OWASP's CSV-injection advice says, so it shows as text and never runs as a formula; numbers
 (`-12.50`, a negative restatement) are written as they are and stay numbers, since a number
@@ -69,12 +86,14 @@ cannot hold a formula; a cell with a comma, a quote, a CR or an LF is quoted.
 
 | report | rows | summary |
 |---|---|---|
-| `revenue` | `date, channel, country, region, orders, units, revenue` for revenue-bearing orders by order date (default: the latest day) | totals and revenue per channel |
+| `revenue` | `date, channel, country, region, orders, units, revenue` for revenue-bearing orders by order date (default: the latest day); `--by channel` (or `region`, `date`, `date,channel`, `date,region` ...) sums them over the dimensions left out (`country` stays beside `region`) | totals and revenue per channel (the same whatever the grouping), `by` when grouped |
 | `products` | `product_id, name, category, orders, units, revenue` over a date range (default: all), ranked by units or revenue, ties by product_id; `orders` counts distinct orders | range, ranking |
-| `inventory` | `product_id, available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`, for every product with stock or sales and every active catalog product (one with no stock anywhere has `available` 0); low-stock rows first | period, low-stock count |
+| `inventory` | `product_id, name` (the catalog's), `available` (sum over warehouses of each one's latest level), `warehouses, units_sold, avg_daily_units, days_of_cover, turnover, reorder_point, low_stock`, for every product with stock or sales and every active catalog product (one with no stock anywhere has `available` 0); low-stock rows first | period, low-stock count |
 | `customers` | `customer_id, orders, revenue, first_order_date, last_order_date, avg_order_value` over revenue-bearing orders, by revenue | customers, repeat-customer rate (2+ orders), revenue share of the top 10% (ceiling) by revenue, ties by customer_id |
 | `operations` | per date the events were recorded: `events, valid, quarantined, duplicates, late, latency_p50_s, latency_p95_s` (order latency = recorded time - event time, nearest-rank percentiles, whole seconds) | totals, error rate |
 | `quality` | each quarantined record: `offset, stream, source, line, key, codes, reasons` (`key`: the order or product id, when it can be read; a catalog product the reader cannot take is named by its index in the list, `products[41]`, in its reason); `--date`/`--from`/`--to` select by the date the records were **recorded**, as for `operations` | per code, the records carrying it (warnings counted on valid records only) |
+| `statuses` | per status (in lifecycle order, every status listed): `status, revenue_bearing, orders, share, units, value` of the orders placed in the range (default: all), by current status; `value` = the orders' value whatever the status, `share` = orders / all orders | range, orders, revenue-bearing orders |
+| `usual` | one day (default: the latest with revenue) per channel: `date, channel, orders, usual_orders, orders_vs_usual, revenue, usual_revenue, revenue_vs_usual, weeks`; the usual = the median of the same weekday over the 4 weeks before (only weeks the data reaches: `weeks` says how many; within them a channel with no revenue counts 0); `..._vs_usual` = (day - usual) / usual, none when the usual is 0 | the day, its weekday, the days compared with, totals |
 
 Inventory: `turnover` = units sold in the period / average daily closing stock, a day's
 closing stock being the sum over warehouses of each one's latest level before the next
@@ -133,49 +152,96 @@ example with its own tables and report.
 """
 
 
-def build() -> str:
+RUNS = [
+    ("revenue", ["revenue", "--date", "{latest}"]),
+    ("revenue by channel, every day", ["revenue", "--all-days", "--by", "date,channel"]),
+    ("revenue by channel over the last three days", ["revenue", "--days", "3", "--to", "{latest}", "--by", "channel"]),
+    ("revenue by region", ["revenue", "--date", "{latest}", "--by", "region", "--limit", "8"]),
+    ("products", ["products", "--by", "revenue", "--limit", "10"]),
+    ("inventory", ["inventory", "--limit", "12"]),
+    ("inventory, low stock only", ["inventory", "--low-stock"]),
+    ("customers", ["customers", "--limit", "10"]),
+    ("statuses", ["statuses"]),
+    ("operations", ["operations"]),
+    ("quality", ["quality", "--limit", "15"]),
+]
+TOUR = ["revenue", "--by", "channel"]
+TOUR_START, TOUR_END = "<!-- generated by docs/build_reports.py: start -->", "<!-- generated by docs/build_reports.py: end -->"
+
+
+def _command(db: Path, args: list[str]) -> str:
+    """What `fastcommerce report ARGS` prints (built-in plugins only), run through the CLI."""
+    from click.testing import CliRunner
+
+    from fastcommerce.cli import main
+
+    result = CliRunner(env={"FASTCOMMERCE_LOAD_PLUGINS": "", "FASTCOMMERCE_CONFIG": None}).invoke(
+        main, ["--db", str(db), "report", *args])
+    if result.exit_code != 0:
+        raise SystemExit(f"fastcommerce report {' '.join(args)} failed: {result.output}")
+    return result.stdout.rstrip("\n")
+
+
+def build() -> tuple[str, str]:
+    """docs/reports.md's text, and the block of README's tour."""
     sys.path.insert(0, str(ROOT))
     import logging
 
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from datetime import date
+
     from fastcommerce import Pipeline
-    from fastcommerce.reports.formatting import as_markdown
+    from fastcommerce.sample import write_sample
 
     parts = [INTRO]
     with tempfile.TemporaryDirectory() as tmp:
-        with Pipeline(Path(tmp) / "docs.db", load_entrypoints=False, clock=lambda: RECORDED_AT) as p:
+        db = Path(tmp) / "docs.db"
+        with Pipeline(db, load_entrypoints=False, clock=lambda: RECORDED_AT) as p:
             os.chdir(ROOT)  # sources are recorded as given: keep them relative, like a user's run
             p.run("sample_data")
             latest = p.report("revenue", catch_up=False).summary["from"]
-            runs = [
-                ("revenue", f"fastcommerce report revenue --date {latest}", {"on": latest}),
-                ("products", "fastcommerce report products --by revenue --limit 10", {"by": "revenue", "limit": 10}),
-                ("inventory", "fastcommerce report inventory --limit 12", {"limit": 12}),
-                ("customers", "fastcommerce report customers --limit 10", {"limit": 10}),
-                ("operations", "fastcommerce report operations", {}),
-                ("quality", "fastcommerce report quality --limit 15", {"limit": 15}),
-            ]
-            for name, command, options in runs:
-                report = p.report(name, catch_up=False, **options)
-                parts.append(f"### {name}\n\n`{command} --format markdown`\n\n{as_markdown(report)}\n")
+        for title, args in RUNS:
+            args = [a.format(latest=latest) for a in args]
+            shown = " ".join(args)
+            parts.append(f"### {title}\n\n`fastcommerce report {shown} --format markdown`\n\n"
+                         f"{_command(db, [*args, '--format', 'markdown'])}\n")
+        tour = _command(db, TOUR)
+        weeks = Path(tmp) / "weeks"
+        write_sample(weeks / "data", orders=1500, days=29, seed=1, start=date(2024, 1, 1))
+        after = datetime(2024, 1, 30, 0, 15, tzinfo=RECORDED_AT.tzinfo)  # a quarter of an hour after its last day
+        with Pipeline(weeks / "log.db", load_entrypoints=False, clock=lambda: after) as p:
+            p.run(weeks / "data")
+        parts.append("### usual\n\nOn a generated four-week sample (`fastcommerce sample --orders 1500 --days 29 "
+                     "--seed 1 --start 2024-01-01 --out weeks`, then `fastcommerce run weeks`): the last day "
+                     "against the same weekday of the four weeks before.\n\n"
+                     f"`fastcommerce report usual --format markdown`\n\n{_command(weeks / 'log.db', ['usual', '--format', 'markdown'])}\n")
     parts.append(OUTRO)
-    return "\n".join(parts)
+    block = (f"{TOUR_START}\n```console\n$ fastcommerce report {' '.join(TOUR)}\n{tour}\n```\n{TOUR_END}")
+    return "\n".join(parts), block
+
+
+def _with_block(readme: str, block: str) -> str:
+    start, end = readme.index(TOUR_START), readme.index(TOUR_END) + len(TOUR_END)
+    return readme[:start] + block + readme[end:]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    target = ROOT / "docs" / "reports.md"
-    text = build()
+    target, readme = ROOT / "docs" / "reports.md", ROOT / "README.md"
+    text, block = build()
+    tour = _with_block(readme.read_text(), block)
     if args.check:
-        if not target.exists() or target.read_text() != text:
-            print(f"{target} is out of date: run python docs/build_reports.py", file=sys.stderr)
+        stale = [str(f) for f, want in ((target, text), (readme, tour)) if not f.exists() or f.read_text() != want]
+        if stale:
+            print(f"{', '.join(stale)} out of date: run python docs/build_reports.py", file=sys.stderr)
             return 1
         return 0
     target.write_text(text)
+    readme.write_text(tour)
     return 0
 
 

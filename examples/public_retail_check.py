@@ -383,7 +383,7 @@ def compare(pipeline: Pipeline, run: dict[str, Any], exp: dict[str, Any]) -> Dif
     inventory = pipeline.report("inventory", catch_up=False)
     units, span = p["units"], exp["period_days"]
     avg = (Decimal(units) / span).quantize(CENT) if span else Decimal(0).quantize(CENT)
-    want_inv = [{"product_id": PRODUCT_ID, "available": 0, "warehouses": 0, "units_sold": units,
+    want_inv = [{"product_id": PRODUCT_ID, "name": PRODUCT_NAME, "available": 0, "warehouses": 0, "units_sold": units,
                  "avg_daily_units": avg, "days_of_cover": Decimal("0.00") if avg else None,
                  "turnover": None, "reorder_point": 20, "low_stock": True}] if units else []
     d.check("inventory", inventory.rows, want_inv)

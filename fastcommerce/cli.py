@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,12 @@ import click
 import structlog
 
 from .cli_backup import backup_command, restore_command
+from . import display
+from .cli_console import Progress, show_report
 from .cli_dashboard import dashboard
+from .cli_dates import date_options
+from .cli_dates import describe as describe_period
+from .cli_dates import resolve as resolve_period
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -35,11 +40,9 @@ from .cli_params import (
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
-from .money import round_money
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
 from .pipeline import IngestSummary, Pipeline
-from .reports.formatting import render
 from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
@@ -129,51 +132,20 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
     return obj["pipeline"]
 
 
-class Progress:
-    """A one-line progress display with records/s on a terminal; nothing otherwise."""
-
-    def __init__(self, label: str) -> None:
-        self.label, self.enabled = label, sys.stderr.isatty()
-        self.start = time.perf_counter()
-        self.shown = False
-
-    def records(self, summary) -> None:
-        self._show(f"{summary.stream} {summary.source}", summary.read)
-
-    def events(self, done: int, total: int) -> None:
-        self._show(f"{self.label} {done * 100 // max(total, 1)}%", done)
-
-    def derived(self, what: str, done: int, total: int) -> None:
-        """Canonical rows derived again from raw (``Decoder.sync``'s progress)."""
-        self._show(f"{self.label} {what} {done * 100 // max(total, 1)}%", done)
-        if done >= total:
-            self.done()
-            self.shown, self.start = False, time.perf_counter()
-
-    def _show(self, what: str, count: int) -> None:
-        if not self.enabled:
-            return
-        rate = count / max(time.perf_counter() - self.start, 1e-9)
-        click.echo(f"\r{what}: {count:,} ({rate:,.0f}/s)\x1b[K", err=True, nl=False)
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            click.echo("", err=True)
-
-
 def summary_text(summary: IngestSummary) -> str:
     cols = ("read", "appended", "duplicates", "valid", "quarantined", "malformed", "unknown_schema", "skipped")
     widths = {c: max(len(c), 9) for c in cols}
-    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c:>{widths[c]}}" for c in cols)
+    head = f"{'stream':<10} {'files':>5} " + " ".join(f"{c.replace('_', ' '):>{widths[c]}}" for c in cols)
     lines = [head]
     for stream, t in summary.totals().items():
-        lines.append(f"{stream:<10} {t['files']:>5} " + " ".join(f"{t[c]:>{widths[c]},}" for c in cols))
-    lines.append("(skipped: lines an earlier run already ingested, per the checkpoint; "
-                 "read = appended + duplicates; appended = valid + quarantined, malformed and unknown_schema "
-                 "among the quarantined)")
-    lines += [f"held back: {s.source} line {s.held_back_line:,}, not ended yet (read once it ends with a line "
-              "break or the file has settled; --settle 0 takes it now)" for s in summary.sources if s.held_back]
+        lines.append(f"{stream:<10} {display.integer(t['files']):>5} "
+                     + " ".join(f"{display.integer(t[c]):>{widths[c]}}" for c in cols))
+    lines.append("(read = appended + duplicates; appended = valid + quarantined; malformed + unknown schema = "
+                 "rejected at ingest, among the quarantined and kept in the log; skipped: lines an earlier run "
+                 "already ingested, per the checkpoint)")
+    lines += [f"held back: {s.source} line {display.integer(s.held_back_line)}, not ended yet (read once it ends "
+              "with a line break or the file has settled; --settle 0 takes it now)"
+              for s in summary.sources if s.held_back]
     return "\n".join(lines)
 
 
@@ -321,54 +293,62 @@ def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, work
                           "delivery_failures": alerts.delivery_failures}
     data = {**summary.as_dict(), "log": {"records": status["records"], "last_offset": status["last_offset"]},
             "headline": headline}
+    rejected = sum(t["malformed"] + t["unknown_schema"] for t in summary.totals().values())
+    quarantined = quality.summary["quarantined"]
     lines = [summary_text(summary),
-             f"log: {status['records']:,} records, last offset {status['last_offset']:,} in {ctx.obj['db']}",
+             (f"log: {display.integer(status['records'])} records, last offset "
+              f"{display.integer(status['last_offset'])} in {ctx.obj['db']}"),
+             f"this run: {display.integer(rejected)} rejected at ingest (malformed or unknown schema)",
              f"revenue on {headline['date'] or '(no revenue yet)'}:"]
-    lines += [f"  {ch:<12} {money(v):>14}" for ch, v in headline["revenue_by_channel"].items()]
-    lines.append("quarantined records by code:")
-    lines += [f"  {code:<22} {n:>8,}" for code, n in headline["quarantined_by_code"].items()] or ["  (none)"]
+    lines += [f"  {ch:<12} {display.money(v):>15}" for ch, v in headline["revenue_by_channel"].items()]
+    lines.append(f"quarantined: {display.integer(quarantined)} records in the log, by code "
+                 "(a record may carry several; `fastcommerce report quality` lists them):")
+    lines += [f"  {code:<22} {display.integer(n):>8}" for code, n in headline["quarantined_by_code"].items()] \
+        or ["  (none)"]
     lines.append(f"alerts: {len(alerts.raised)} raised, {len(alerts.resolved)} resolved"
                  + (" (fastcommerce alerts lists them)" if alerts.raised or alerts.resolved else ""))
     lines += alert_lines(alerts)
     emit(data, fmt, "\n".join(lines))
 
 
-def money(value) -> str:
-    return f"{round_money(value):,}"
-
-
 @main.command()
 @click.argument("name", metavar="NAME")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="One day (UTC).")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of the range.")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the range.")
-@click.option("--by", type=click.Choice(["units", "revenue"]), default="units", show_default=True,
-              help="products: rank by units or revenue.")
+@date_options
+@click.option("--by", metavar="WHAT", help="revenue: group by date, channel and/or region (channel, region, "
+              "date,channel, date,region ...) [default: date,channel,region]; products: rank by units or revenue "
+              "[default: units].")
+@click.option("--low-stock", is_flag=True, help="inventory: only the products low on stock.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many rows [default: every row in "
               "json and csv; the report's own default (top 10 products, ...) in a table].")
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
 @click.option("--format", "fmt", type=Formats(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
 @click.pass_context
-def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
-    """Print report NAME: revenue, products, inventory, customers, operations, quality, or
-    one a plugin registers (`fastcommerce plugins` lists them). json and csv hold every row
-    unless --limit is given; a table shows the report's default number and says so."""
+def report(ctx, name, on, start, end, days, last_week, all_days, by, low_stock, limit, every_row, fmt) -> None:
+    """Print report NAME: revenue, products, inventory, customers, operations, quality,
+    statuses, usual, or one a plugin registers (`fastcommerce plugins` lists them). json and
+    csv hold every row unless --limit is given; a table shows the report's default number and
+    says so. A table starts with the dates it covers."""
     if every_row and limit is not None:
         raise click.UsageError("--all and --limit contradict each other: give one")
     pipeline = open_pipeline(ctx)
     if name not in pipeline.reports:
         raise click.BadParameter(f"{name!r} is not one of {', '.join(pipeline.reports)}", param_hint="NAME")
-    options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by,
-               "limit": limit}  # None: every row; a table is cut below, with a note that says so
+    if low_stock and name != "inventory":
+        raise click.UsageError("--low-stock is an option of the inventory report")
+    period = resolve_period(pipeline.clock().astimezone(UTC).date(), on=on, start=start, end=end,
+                            days=days, last_week=last_week, all_days=all_days)
+    options = {**period.options(), "limit": limit}  # limit None: every row; a table is cut below, with a note
+    if by is not None:
+        options["by"] = by
+    if low_stock:
+        options["only_low_stock"] = True
     try:
         result = pipeline.report(name, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     result, note = shown_rows(result, fmt, function=pipeline.reports[name].function, limit=limit, every_row=every_row)
-    click.echo(render(result, fmt))
-    if note:
-        click.echo(note)
+    show_report(result, fmt, period=describe_period(period, result.summary), note=note)
 
 
 @main.command()
@@ -473,20 +453,21 @@ def verify(ctx, fmt, log_only, expect_head) -> None:
 def status(ctx: click.Context, fmt: str) -> None:
     """The log's size and last offset, each source's checkpoint, each projection's offset."""
     st = open_pipeline(ctx).status()
-    lines = [f"log: {st['records']:,} records, last offset {st['last_offset']:,}",
-             f"head: offset {st['head']['offset']:,} chain hash {st['head']['chain_hash']}"]
+    n = display.integer
+    lines = [f"log: {n(st['records'])} records, last offset {n(st['last_offset'])}",
+             f"head: offset {n(st['head']['offset'])} chain hash {st['head']['chain_hash']}"]
     for stream, c in st["streams"].items():
-        lines.append(f"  {stream:<10} {c['records']:>10,} records  {c['rejected']:>8,} rejected at ingest"
-                     f"  last offset {c['last_offset']:,}")
+        lines.append(f"  {stream:<10} {n(c['records']):>10} records  {n(c['rejected']):>8} rejected at ingest"
+                     f"  last offset {n(c['last_offset'])}")
     lines.append("checkpoints:")
     for c in st["checkpoints"] or []:
-        lines.append(f"  {c['stream']:<10} {c['path']}  line {c['line']:,}  byte {c['byte_offset']:,}"
-                     f"  (log offset {c['last_offset']}, {c['updated_at']})")
+        lines.append(f"  {c['stream']:<10} {c['path']}  line {n(c['line'])}  byte {n(c['byte_offset'])}"
+                     f"  (log offset {n(c['last_offset'])}, {c['updated_at']})")
     if not st["checkpoints"]:
         lines.append("  (none)")
     lines.append("projections:")
     for name, p in st["projections"].items():
-        lines.append(f"  {name:<20} v{p['version']}  offset {p['last_offset']:,}")
+        lines.append(f"  {name:<20} v{p['version']}  offset {n(p['last_offset'])}")
     emit(st, fmt, "\n".join(lines))
 
 
@@ -538,36 +519,29 @@ def health(ctx, fmt) -> None:
     if fmt == "prometheus":
         click.echo(prometheus_text(snapshot), nl=False)
         return
+    n, secs = display.integer, display.seconds
     lines = ["sources:"]
     for stream, s in snapshot["sources"].items():
         last = s.get("last_ingest") or {}
-        fresh = s.get("freshness_seconds")
         lines.append(
-            f"  {stream:<10} {s.get('records', 0):>9,} records  {s.get('quarantined', 0):>6,} quarantined  "
-            f"freshness {'-' if fresh is None else _duration(fresh):>8}  last ingest "
-            f"{last.get('finished_at', '-')} ({last.get('records_per_second') or '-'} records/s, "
-            f"error rate {last.get('error_rate', '-')}, latency p50/p95 {last.get('latency_p50_s', '-')}/"
-            f"{last.get('latency_p95_s', '-')} s)")
+            f"  {stream:<10} {n(s.get('records', 0)):>9} records  {n(s.get('rejected_at_ingest', 0)):>6} rejected at "
+            f"ingest  {n(s.get('quarantined', 0)):>6} quarantined  freshness {display.duration(s.get('freshness_seconds')):>10}"
+            f"  last ingest {last.get('finished_at', display.MISSING)} ("
+            f"{display.per_second(last.get('records_per_second'))}, malformed {display.ratio(last.get('error_rate'))}, "
+            f"latency p50 {secs(last.get('latency_p50_s'))}, p95 {secs(last.get('latency_p95_s'))})")
     lines.append("projections:")
     for name, p in snapshot["projections"].items():
         cu = p.get("last_catch_up") or {}
-        lines.append(f"  {name:<12} offset {p['offset']:>9,}  lag {p['lag']:>7,}  last catch-up "
-                     f"{cu.get('seconds', '-')} s ({cu.get('log_events_per_second') or '-'} events/s)")
+        lines.append(f"  {name:<12} offset {n(p['offset']):>9}  lag {n(p['lag']):>7}  last catch-up "
+                     f"{secs(cu.get('seconds'))} ({display.per_second(cu.get('log_events_per_second'), 'events')})")
     lines.append("recent runs:")
     for r in snapshot["runs"]:
-        lines.append(f"  {r['finished_at']}  {r['stream']:<10} read {r['read']:>8,}  appended {r['appended']:>8,}  "
-                     f"duplicates {r['duplicates']:>6,}  malformed {r['malformed']:>5,}  "
-                     f"{r['records_per_second'] or '-'} records/s  run {r['run_id'][:8]}")
+        lines.append(f"  {r['finished_at']}  {r['stream']:<10} read {n(r['read']):>8}  appended {n(r['appended']):>8}  "
+                     f"duplicates {n(r['duplicates']):>6}  malformed {n(r['malformed']):>5}  "
+                     f"{display.per_second(r['records_per_second'])}  run {r['run_id'][:8]}")
     lines.append("active alerts: " + (", ".join(f"{a['rule']} ({a['severity']}) x{a['count']}"
                                                 for a in snapshot["active_alerts"]) or "none"))
     emit(snapshot, fmt, "\n".join(lines))
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:,.1f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 @main.command()

@@ -122,6 +122,17 @@ def test_inventory_turnover_and_low_stock_are_the_inventory_report(pipeline, dat
     assert all(by_id[r["product_id"]]["turnover"] == r["turnover"] for r in data.top_turnover)
 
 
+def test_the_last_day_against_the_usual_is_the_usual_report(pipeline, data):
+    report = pipeline.report("usual", catch_up=False, on=data.end)
+    assert data.usual.rows == report.rows and report.rows and report.summary["date"] == data.end
+    html = render(data)
+    start = html.index('data-table="usual"')
+    table = html[start:html.index("</table>", start)]
+    for r in report.rows:  # each channel's row carries the report's numbers, as people read them
+        assert f">{r['channel']}</td>" in table and f">{r['orders']:,}</td>" in table
+        assert f">{r['revenue']:,.2f}</td>" in table
+
+
 def test_customer_histogram_agrees_with_the_customers_summary(pipeline, data):
     summary = pipeline.report("customers", catch_up=False, start=data.start, end=data.end).summary
     counts = dict(data.orders_per_customer)

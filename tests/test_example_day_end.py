@@ -87,13 +87,15 @@ def test_table_output_for_a_chosen_date_and_a_second_run_on_the_same_log(data_di
         assert title in out, title
     assert "revenue report" in out and "products report" in out and "inventory report" in out
     revenue = run_report(Database(db_path), "revenue", on="2024-01-15")
-    assert f"revenue: {revenue.summary['revenue']}" in out
-    assert f"orders: {revenue.summary['orders']}" in out
+    from fastcommerce import display
+
+    assert f"revenue: {display.money(revenue.summary['revenue'])}" in out  # a table is for people
+    assert f"orders: {display.integer(revenue.summary['orders'])}" in out
     sold = Database(db_path).execute(  # the summary counts every product sold that day, not the 3 listed
         "SELECT COUNT(DISTINCT product_id) FROM sales_daily_products WHERE date = '2024-01-15'").fetchone()[0]
-    assert sold > 3 and "by: revenue" in out and f"products: {sold}" in out
+    assert sold > 3 and "by: revenue" in out and f"products: {display.integer(sold)}" in out
     quarantined = run_report(Database(db_path), "quality").summary["quarantined"]
-    assert f"quarantined: {quarantined}" in out
+    assert f"quarantined: {display.integer(quarantined)}" in out
     assert "batch_appended" not in out
 
     second = run_script("--data", str(data_dir), "--db", str(db_path), "--date", "2024-01-15", "--top", "3",
@@ -103,7 +105,7 @@ def test_table_output_for_a_chosen_date_and_a_second_run_on_the_same_log(data_di
     assert "# Day-end report for 2024-01-15" in second.stdout
     assert "## Revenue on 2024-01-15" in second.stdout and "| date | channel |" in second.stdout
     # same log, same day: the same revenue
-    assert f"- **revenue**: {revenue.summary['revenue']}" in second.stdout
+    assert f"- **revenue**: {display.money(revenue.summary['revenue'])}" in second.stdout
 
 
 def test_refuses_a_data_dir_without_the_inputs_and_a_bad_date(tmp_path):

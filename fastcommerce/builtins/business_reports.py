@@ -22,12 +22,46 @@ from .projections import PRODUCTS as CATALOG_PRODUCTS
 REVENUE_COLUMNS = ("date", "channel", "country", "region", "orders", "units", "revenue")
 
 
-def revenue(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
-    """Daily revenue by channel and region. Default: the latest day with revenue. The
-    summary covers every row; ``limit`` only shortens the list."""
+REVENUE_DIMENSIONS = ("date", "channel", "region")
+"""What ``revenue`` can group by (``by="channel"``, ``by="date,region"`` ...); by default, all three."""
+
+
+def revenue_grouping(by: str | None) -> tuple[str, ...]:
+    """``by`` as the dimensions it names, in the report's column order; ``ValueError`` for
+    anything else (``units``/``revenue`` rank products, not revenue)."""
+    if by is None:
+        return REVENUE_DIMENSIONS
+    named = [part.strip() for part in by.split(",") if part.strip()]
+    unknown = [n for n in named if n not in REVENUE_DIMENSIONS]
+    if unknown or not named:
+        raise ValueError(f"revenue groups by date, channel and/or region (comma-separated, e.g. "
+                         f"'channel' or 'date,channel'), not {by!r}")
+    return tuple(d for d in REVENUE_DIMENSIONS if d in named)
+
+
+def _grouped(rows: list[dict[str, Any]], dims: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The per date x channel x region rows summed over the dimensions not kept (an order has
+    one date, channel and region, so its count adds up)."""
+    keys = [c for c in REVENUE_COLUMNS if c in dims or (c == "country" and "region" in dims)]
+    sums: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(r[k] for k in keys)
+        out = sums.setdefault(key, {**dict(zip(keys, key)), "orders": 0, "units": 0, "revenue": Decimal("0.00")})
+        out["orders"] += r["orders"]
+        out["units"] += r["units"]
+        out["revenue"] += r["revenue"]
+    return [sums[k] for k in sorted(sums)]
+
+
+def revenue(source: Any, *, on=None, start=None, end=None, by: str | None = None, all_days: bool = False,
+            limit: int | None = None, **_: Any) -> Report:
+    """Daily revenue by channel and region, or grouped ``by`` fewer of date, channel and
+    region. Default: the latest day with revenue (``all_days``: every day). The summary covers
+    every row; ``limit`` only shortens the list."""
     check_limit(limit)
+    dims = revenue_grouping(by)
     db = database(source)
-    if on is None and start is None and end is None and table_exists(db, sales.DAILY):
+    if not all_days and on is None and start is None and end is None and table_exists(db, sales.DAILY):
         on = db.execute(f"SELECT MAX(date) FROM {sales.DAILY}").fetchone()[0]
     lo, hi = date_range(db, sales.DAILY, "date", on=on, start=start, end=end)
     rows: list[dict[str, Any]] = []
@@ -47,7 +81,13 @@ def revenue(source: Any, *, on=None, start=None, end=None, limit: int | None = N
         "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
         "revenue_by_channel": dict(sorted(by_channel.items())),
     }
-    return Report(name="revenue", rows=limited(rows, limit), summary=summary, columns=REVENUE_COLUMNS)
+    columns: tuple[str, ...] = REVENUE_COLUMNS
+    if dims != REVENUE_DIMENSIONS:
+        rows = _grouped(rows, dims)
+        kept = {*dims, "orders", "units", "revenue", *(["country"] if "region" in dims else [])}
+        columns = tuple(c for c in REVENUE_COLUMNS if c in kept)
+        summary["by"] = ",".join(dims)
+    return Report(name="revenue", rows=limited(rows, limit), summary=summary, columns=columns)
 
 
 PRODUCT_COLUMNS = ("product_id", "name", "category", "orders", "units", "revenue")
@@ -84,7 +124,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
     return Report(name="products", rows=rows, summary=summary, columns=PRODUCT_COLUMNS)
 
 
-INVENTORY_COLUMNS = ("product_id", "available", "warehouses", "units_sold", "avg_daily_units",
+INVENTORY_COLUMNS = ("product_id", "name", "available", "warehouses", "units_sold", "avg_daily_units",
                      "days_of_cover", "turnover", "reorder_point", "low_stock")
 
 
@@ -97,11 +137,13 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
     return None if den == 0 else (num / den).quantize(Decimal("0.01"))
 
 
-def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None = None, **_: Any) -> Report:
+def inventory(source: Any, *, on=None, start=None, end=None, only_low_stock: bool = False,
+              limit: int | None = None, **_: Any) -> Report:
     """Stock, sales and turnover per product over a period (default: the order dates from
     1990 on, see ``implausible_timestamp``): every
     product with stock or sales, and every active catalog product (with none in stock, it is
-    low on stock)."""
+    low on stock), with its catalog name. ``only_low_stock``: the rows low on stock only (the
+    summary still counts every product)."""
     check_limit(limit)
     db = database(source)
     # robust default bounds: an order date the implausible_timestamp warning flags does not
@@ -121,10 +163,13 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
             f"SELECT product_id, SUM(units) FROM {sales.PRODUCTS_DAILY} WHERE date BETWEEN ? AND ? "
             "GROUP BY product_id", [lo, hi]).fetchall())
     reorder: dict[str, int] = {}
+    names: dict[str, str] = {}
     listed: set[str] = set()  # active catalog products: one with no stock anywhere is low on stock
     if table_exists(db, CATALOG_PRODUCTS):
-        for pid, point, active in db.execute(f"SELECT product_id, reorder_point, active FROM {CATALOG_PRODUCTS}"):
+        for pid, name, point, active in db.execute(
+                f"SELECT product_id, name, reorder_point, active FROM {CATALOG_PRODUCTS}"):
             reorder[pid] = point
+            names[pid] = name
             if active:
                 listed.add(pid)
     closing = _closing_stock(db, days)
@@ -137,7 +182,7 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
         avg_stock = Decimal(sum(stock_days)) / len(stock_days) if stock_days else Decimal(0)
         rp = reorder.get(pid, 20)
         rows.append({
-            "product_id": pid, "available": qty, "warehouses": warehouses, "units_sold": units,
+            "product_id": pid, "name": names.get(pid), "available": qty, "warehouses": warehouses, "units_sold": units,
             "avg_daily_units": avg_daily.quantize(Decimal("0.01")),
             "days_of_cover": _ratio(Decimal(qty), avg_daily),
             "turnover": _ratio(Decimal(units), avg_stock),
@@ -146,6 +191,8 @@ def inventory(source: Any, *, on=None, start=None, end=None, limit: int | None =
     rows.sort(key=lambda r: (not r["low_stock"], r["product_id"]))
     summary = {"from": lo, "to": hi, "days": len(days), "products": len(rows),
                "low_stock": sum(r["low_stock"] for r in rows)}
+    if only_low_stock:
+        rows = [r for r in rows if r["low_stock"]]
     return Report(name="inventory", rows=limited(rows, limit), summary=summary,
                   columns=INVENTORY_COLUMNS)
 

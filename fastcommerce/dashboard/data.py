@@ -59,6 +59,8 @@ class DashboardData:
     #: customers by their number of orders: [("1", n), ("2", n), ...]
     orders_per_customer: list[tuple[str, int]]
     operations: Report
+    #: the range's last day per channel against the same weekday's median (the ``usual`` report)
+    usual: Report
     #: code -> [(recorded date, records)] over the operations report's dates
     quality_by_code: dict[str, list[tuple[str, int]]]
     quality_severity: dict[str, str]
@@ -147,6 +149,8 @@ def gather(pipeline: Any, *, start: date | str | None = None, end: date | str | 
         customers=customers,
         orders_per_customer=_orders_histogram(customers),
         operations=operations,
+        usual=pipeline.report("usual", catch_up=False, on=hi, limit=None) if hi else
+        Report(name="usual", rows=[], summary={}, columns=()),
         quality_by_code={c: [(d, per_day[d].get(c, {"records": 0})["records"]) for d in recorded] for c in codes},
         quality_severity=severity,
         health=pipeline.health(now=now),

@@ -13,7 +13,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from ..money import round_money
+from .. import display
 from .data import DashboardData
 from .svg import PALETTE, Marker, bar_chart, line_chart, plain
 
@@ -57,8 +57,9 @@ SCRIPT = """
 
 
 def money(value: Decimal) -> str:
-    """Money for people: two decimals (half-even) with thousands separators."""
-    return f"{round_money(value):,}"
+    """Money for people: two decimals (half-even) with thousands separators (the page says
+    the currency once), as :mod:`fastcommerce.display` writes it everywhere."""
+    return display.money(value, symbol=False)
 
 
 def _figure(chart_id: str, title: str, definition: str, svg: str) -> str:
@@ -83,8 +84,8 @@ def _tiles(d: DashboardData) -> str:
         (f"{money(s['revenue'])} {d.currency}", "revenue (revenue-bearing orders)"),
         (plain(s["orders"]), "orders"), (plain(s["units"]), "units"),
         (plain(c["customers"]), "customers"),
-        ("-" if rate is None else f"{rate * 100:.1f}%", "repeat customers (2+ orders)"),
-        ("-" if share is None else f"{share * 100:.1f}%", "revenue share of the top 10% customers"),
+        (display.ratio(rate, places=1), "repeat customers (2+ orders)"),
+        (display.ratio(share, places=1), "revenue share of the top 10% customers"),
         (plain(d.operations.summary["quarantined"]), "records quarantined"),
         (plain(len(d.active_alerts)), "active alerts"),
     ]
@@ -161,7 +162,7 @@ def _product(row: dict[str, Any]) -> str:
 
 def _sections(d: DashboardData) -> list[str]:
     low = _table(["product", "available", "reorder point", "days of cover", "avg units/day"],
-                 [(r["product_id"], plain(r["available"]), plain(r["reorder_point"]), r["days_of_cover"],
+                 [(_product(r), plain(r["available"]), plain(r["reorder_point"]), r["days_of_cover"],
                    r["avg_daily_units"]) for r in d.low_stock],
                  [False, True, True, True, True], table_id="low-stock", empty="no product is low on stock")
     alerts = _table(["severity", "rule", "key", "raised (UTC)", "message"],
@@ -170,6 +171,14 @@ def _sections(d: DashboardData) -> list[str]:
     anomalies = _table(["hour (UTC)", "channel", "rule", "message"],
                        [(a.hour, a.channel, a.rule, a.message) for a in d.anomalies],
                        [False] * 4, table_id="anomalies", empty="no volume anomaly recorded in this range")
+    u = d.usual
+    usual = _table(["channel", "orders", "usual orders", "orders vs usual", f"revenue ({d.currency})",
+                    f"usual revenue ({d.currency})", "revenue vs usual", "weeks"],
+                   [(r["channel"], plain(r["orders"]), display.number(r["usual_orders"], places=1),
+                     display.ratio(r["orders_vs_usual"], places=1, signed=True), money(r["revenue"]),
+                     display.MISSING if r["usual_revenue"] is None else money(r["usual_revenue"]),
+                     display.ratio(r["revenue_vs_usual"], places=1, signed=True), plain(r["weeks"])) for r in u.rows],
+                   [False] + [True] * 7, table_id="usual", empty="no revenue yet")
     h = d.health
     sources = _table(["source", "records", "rejected at ingest", "quarantined", "newest event (UTC)", "last ingest (UTC)"],
                      [(name, plain(s.get("records", 0)), plain(s.get("rejected_at_ingest", 0)),
@@ -181,6 +190,11 @@ def _sections(d: DashboardData) -> list[str]:
                           for name, p in h["projections"].items()],
                          [False, True, True, True], table_id="projections")
     return [
+        (f'<section data-section="usual"><h2>{escape(str(u.summary.get("date") or "The last day"))} against '
+         f'the usual</h2><p>The range\'s last day, per channel: revenue-bearing orders and revenue against the '
+         f'median of the same weekday ({escape(str(u.summary.get("weekday") or "-"))}) over the previous '
+         f'weeks the data reaches ({escape(str(u.summary.get("compared_with") or "none yet"))}); as '
+         f'`fastcommerce report usual --date D`.</p>{usual}</section>'),
         (f'<section data-section="low-stock"><h2>Low stock ({plain(len(d.low_stock))} products)</h2>'
         "<p>Available (sum over warehouses) at or below the reorder point; days of cover = available / "
         f"average daily units sold in the range.</p>{low}</section>"),

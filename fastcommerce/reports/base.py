@@ -29,8 +29,10 @@ class ReportSpec:
     """A named report, registered through ``register_reports``.
 
     ``function(source, **options)`` takes a Database or Pipeline and the options the
-    command line passes (``on``, ``start``, ``end``, ``by``, ``limit``); it should accept
-    and ignore options it has no use for (``**_``), and raise ``ValueError`` for a bad one.
+    command line passes (``on``, ``start``, ``end`` as dates, ``limit``; ``by``,
+    ``all_days`` and ``only_low_stock`` only when given); it should accept and ignore
+    options it has no use for (``**_``), and raise ``ValueError`` for a bad one (``by`` is
+    the report's to define: revenue groups by it, products ranks by it).
     """
 
     name: str

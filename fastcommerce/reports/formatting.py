@@ -1,7 +1,9 @@
 """Reports as text: an aligned table, JSON, CSV or Markdown.
 
 JSON money is a number rounded to two decimals, half-even, written from the exact
-``Decimal`` (never through a binary float).
+``Decimal`` (never through a binary float); CSV holds the same exact values as text. The
+table and Markdown are for people: every value goes through :mod:`fastcommerce.display`
+(thousands separators, money with its currency, ratios as percentages).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from .. import display
 from ..money import round_money
 from .base import Report
 
-MONEY_FIELDS = frozenset({"revenue", "avg_order_value"})
+MONEY_FIELDS = frozenset({"revenue", "avg_order_value", "usual_revenue"})
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -85,35 +88,61 @@ def as_csv(report: Report) -> str:
     return "".join(lines)
 
 
-def as_markdown(report: Report) -> str:
-    lines = ["| " + " | ".join(report.columns) + " |", "|" + "---|" * len(report.columns)]
+def _shown(key: str, value: Any) -> str:
+    """A value in a table or Markdown: for people."""
+    return display.field(key, value)
+
+
+def as_markdown(report: Report, *, period: str | None = None) -> str:
+    numeric = _numeric_columns(report, [[_shown(c, r.get(c)) for c in report.columns] for r in report.rows])
+    lines = [f"_{period}_", ""] if period else []
+    lines += ["| " + " | ".join(report.columns) + " |",
+              "|" + "".join("--:|" if n else "---|" for n in numeric)]
     for r in report.rows:
-        lines.append("| " + " | ".join(_cell(c, r.get(c)).replace("|", "\\|") for c in report.columns) + " |")
+        lines.append("| " + " | ".join(_shown(c, r.get(c)).replace("|", "\\|") for c in report.columns) + " |")
     lines.append("")
-    lines.extend(f"- **{k}**: {_cell(k, v)}" for k, v in report.summary.items())
+    lines.extend(f"- **{k}**: {_shown(k, v)}" for k, v in report.summary.items())
     return "\n".join(lines)
 
 
-def as_table(report: Report) -> str:
-    cells = [[_cell(c, r.get(c)) for c in report.columns] for r in report.rows]
+def _numeric_columns(report: Report, cells: list[list[str]]) -> list[bool]:
+    return [all(_numeric(row[i]) for row in cells) and cells != [] for i in range(len(report.columns))]
+
+
+def human_cells(report: Report) -> tuple[list[list[str]], list[bool], list[str]]:
+    """What a table for people shows: each row's cells, which columns are numbers (right-
+    aligned), and the summary's lines; shared by :func:`as_table` and the terminal's table."""
+    cells = [[_shown(c, r.get(c)) for c in report.columns] for r in report.rows]
+    return cells, _numeric_columns(report, cells), [f"{k}: {_shown(k, v)}" for k, v in report.summary.items()]
+
+
+def as_table(report: Report, *, period: str | None = None) -> str:
+    cells, numeric, summary = human_cells(report)
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(report.columns)]
-    numeric = [all(_numeric(row[i]) for row in cells) and cells != [] for i in range(len(widths))]
 
     def fmt(row):
         return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(row, widths, numeric)).rstrip()
 
-    lines = [f"{report.name} report", fmt(report.columns), fmt(["-" * w for w in widths])]
+    lines = [f"{report.name} report" + (f": {period}" if period else ""), fmt(report.columns),
+             fmt(["-" * w for w in widths])]
     lines += [fmt(row) for row in cells]
     if not cells:
         lines.append("(no rows)")
     lines.append("")
-    lines.extend(f"{k}: {_cell(k, v)}" for k, v in report.summary.items())
+    lines.extend(summary)
     return "\n".join(lines)
 
 
 def _numeric(text: str) -> bool:
-    return bool(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text)) or text == ""
+    """A cell that is a number for people (``$1,234.50``, ``68.67%``, ``-``): right-aligned."""
+    return bool(re.fullmatch(r"[-+]?\$?[0-9][0-9,]*(\.[0-9]+)?%?", text)) or text in ("", display.MISSING)
 
 
-def render(report: Report, fmt: str) -> str:
-    return {"table": as_table, "json": as_json, "csv": as_csv, "markdown": as_markdown}[fmt](report)
+def render(report: Report, fmt: str, *, period: str | None = None) -> str:
+    """``report`` as ``fmt``; ``period``, a line saying which dates the report covers, heads
+    the human formats (machine formats carry ``from``/``to`` in their summary)."""
+    if fmt == "table":
+        return as_table(report, period=period)
+    if fmt == "markdown":
+        return as_markdown(report, period=period)
+    return {"json": as_json, "csv": as_csv}[fmt](report)
