@@ -30,6 +30,7 @@ from .cli_params import (
     entrypoint_selection,
 )
 from .cli_sample import sample
+from .cli_serve import serve
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
 from .money import round_money
@@ -557,6 +558,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 main.add_command(sample)
 main.add_command(dashboard)
+main.add_command(serve)
 
 
 if __name__ == "__main__":  # pragma: no cover
