@@ -31,6 +31,7 @@ from .cli_params import (
 )
 from .cli_sample import sample
 from .cli_serve import serve
+from .cli_timetravel import AS_OF_OPTION, CHANGES_SINCE_OPTION, travelled_report
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
 from .money import round_money
@@ -330,8 +331,10 @@ def money(value) -> str:
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
+@click.option("--as-of", "as_of", **AS_OF_OPTION)
+@click.option("--changes-since", "changes_since", **CHANGES_SINCE_OPTION)
 @click.pass_context
-def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
+def report(ctx, name, on, start, end, by, limit, every_row, fmt, as_of=None, changes_since=None) -> None:
     """Print report NAME: revenue, products, inventory, customers, operations, quality, or
     one a plugin registers (`fastcommerce plugins` lists them). json and csv hold every row
     unless --limit is given; a table shows the report's default number and says so."""
@@ -343,7 +346,7 @@ def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
     options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by,
                "limit": limit}  # None: every row; a table is cut below, with a note that says so
     try:
-        result = pipeline.report(name, **options)
+        result = travelled_report(pipeline, name, options, as_of=as_of, changes_since=changes_since)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     result, note = shown_rows(result, fmt, function=pipeline.reports[name].function, limit=limit, every_row=every_row)

@@ -1,0 +1,218 @@
+"""Time travel: a report as it stood when the log ended at an offset, and what changed since.
+
+The log is append-only and every report is a function of its prefix, so "the revenue
+report as of offset 5,000" is exact, not a guess: a scratch database gets the log's rows
+and canonical rows up to that offset (copied by SQL, in one transaction, from the live file
+attached beside it), and the projections are built there from offset 0 in one batch (the
+rebuild's fast path: each table by one ``INSERT ... SELECT``). The live tables are only read.
+
+``revenue_changes_since(offset)`` compares the revenue report of then and of now, day by
+day, and names the order events since that offset behind each difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import canonical
+from .eventlog import LOG_TABLE, EventLog
+from .reports.base import Report
+from .schema import RUNS_TABLE
+from .settings import Settings
+from .times import format_time
+
+COPIED_BY_OFFSET = (LOG_TABLE, canonical.RECORDS, canonical.PROBLEMS, canonical.ORDERS, canonical.LINES,
+                    canonical.INVENTORY, canonical.CATALOG)
+"""The tables keyed by log offset that a scratch database takes up to the cut."""
+COPIED_WHOLE = (canonical.DECODERS, canonical.META)
+"""Which plugins decoded the canonical rows: copied whole, so nothing is decoded again."""
+EVERY_DAY = {"start": "0001-01-01", "end": "9999-12-31"}
+_DIGITS = re.compile(r"\d+")
+
+
+class TimeTravelling(Protocol):
+    """What time travel needs of a :class:`~fastcommerce.pipeline.Pipeline`."""
+
+    log: EventLog
+    settings: Settings
+    reports: dict[str, Any]
+
+    def clone(self, db: Any) -> Any: ...
+
+    def project(self, names: Any = None, *, on_batch: Any = None) -> Any: ...
+
+    def report(self, name: str, *, catch_up: bool = True, **options: Any) -> Any: ...
+
+
+def resolve_offset(log: EventLog, at: int | str | datetime) -> int:
+    """The log offset ``at`` names: an offset (0 to the last), or a time (an aware
+    ``datetime`` or ISO-8601 text with an offset), meaning the last offset recorded at or
+    before it (0 when nothing was)."""
+    last = log.last_offset()
+    if isinstance(at, str) and _DIGITS.fullmatch(at.strip()):
+        at = int(at)
+    if isinstance(at, int) and not isinstance(at, bool):
+        if not 0 <= at <= last:
+            raise ValueError(f"offset {at:,} is outside the log (0 to {last:,})")
+        return at
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at.strip().replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"{at!r} is neither a log offset nor an ISO-8601 time (2024-01-15T12:00:00Z)") from None
+    if not isinstance(at, datetime):
+        raise TypeError(f"as of what? {at!r} is neither a log offset nor a time")
+    if at.tzinfo is None:
+        raise ValueError(f"{at.isoformat()} has no timezone: give one (Z for UTC)")
+    found = log.conn.execute(f'SELECT MAX("offset") FROM {LOG_TABLE} WHERE recorded_at <= ?',
+                             [format_time(at)]).fetchone()[0]
+    return found or 0
+
+
+def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info([{table}])")]
+
+
+def copy_prefix(scratch: EventLog, live_file: str, cut: int) -> None:
+    """The live log's rows and canonical rows up to ``cut`` into the (new) ``scratch``
+    log, in one transaction: one consistent read of the live file. Ingest runs go along
+    when they had finished by the time the record at ``cut`` was recorded (the operations
+    report's duplicates come from them)."""
+    conn = scratch.conn
+    conn.execute("ATTACH DATABASE ? AS live", [live_file])
+    try:
+        with scratch.transaction():
+            for table in COPIED_WHOLE:
+                conn.execute(f"DELETE FROM main.[{table}]")
+            for table in (*COPIED_WHOLE, *COPIED_BY_OFFSET, RUNS_TABLE):
+                cols = ", ".join(f"[{c}]" for c in _columns(conn, "main", table)
+                                 if c in set(_columns(conn, "live", table)))
+                where = ""
+                args: list[Any] = []
+                if table in COPIED_BY_OFFSET:
+                    where, args = ' WHERE "offset" <= ?', [cut]
+                elif table == RUNS_TABLE:
+                    where = (f' WHERE finished_at <= (SELECT recorded_at FROM live.{LOG_TABLE} WHERE "offset" = ?)')
+                    args = [cut]
+                conn.execute(f"INSERT INTO main.[{table}] ({cols}) SELECT {cols} FROM live.[{table}]{where}", args)
+    finally:
+        conn.execute("DETACH DATABASE live")
+
+
+@contextlib.contextmanager
+def as_of(pipeline: TimeTravelling, at: int | str | datetime) -> Iterator[Any]:
+    """A pipeline (same plugins and settings) on a scratch database holding the log up to
+    ``at`` (:func:`resolve_offset`), its projections built; removed on leaving."""
+    if not pipeline.log.file:
+        raise ValueError("time travel needs a database file, not one in memory")
+    cut = resolve_offset(pipeline.log, at)
+    with tempfile.TemporaryDirectory(prefix="fastcommerce-as-of-") as tmp:
+        log = EventLog.open(Path(tmp) / "as_of.db")
+        try:
+            copy_prefix(log, pipeline.log.file, cut)
+        except BaseException:
+            log.close()
+            raise
+        past = pipeline.clone(log)
+        try:
+            past.project()
+            yield past
+        finally:
+            past.close()
+
+
+def report_as_of(pipeline: TimeTravelling, name: str, at: int | str | datetime, **options: Any) -> Report:
+    """Report ``name`` as it stood when the log ended at ``at``."""
+    if name not in pipeline.reports:
+        raise ValueError(f"no report named {name!r}; known: {', '.join(pipeline.reports)}")
+    with as_of(pipeline, at) as past:
+        return past.report(name, catch_up=False, **options)
+
+
+CHANGE_COLUMNS = ("date", "restated", "orders_before", "orders_after", "revenue_before", "revenue_after",
+                  "revenue_change", "changed", "events", "order_ids", "offsets")
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return row["date"], row["channel"], row["country"], row["region"]
+
+
+def _causes(conn: sqlite3.Connection, since: int) -> dict[str, list[tuple[int, str]]]:
+    """Per order date (before or after ``since``), the valid order events after ``since``
+    of the orders dated that day: ``(offset, order_id)`` in log order. An order's date is
+    the UTC date of its earliest valid event (data contract, section 5)."""
+    o = canonical.ORDERS
+    rows = conn.execute(
+        f"WITH touched AS (SELECT DISTINCT order_id FROM {o} WHERE \"offset\" > :since) "
+        f"SELECT t.order_id, (SELECT substr(MIN(ts), 1, 10) FROM {o} WHERE order_id = t.order_id AND "
+        f"\"offset\" <= :since), (SELECT substr(MIN(ts), 1, 10) FROM {o} WHERE order_id = t.order_id) "
+        "FROM touched t", {"since": since}).fetchall()
+    days: dict[str, set[str]] = {}
+    for order_id, before, after in rows:
+        for d in {before, after} - {None}:
+            days.setdefault(d, set()).add(order_id)
+    events: dict[str, list[tuple[int, str]]] = {}
+    by_order: dict[str, list[int]] = {}
+    for offset, order_id in conn.execute(f'SELECT "offset", order_id FROM {o} WHERE "offset" > ? ORDER BY "offset"',
+                                         [since]):
+        by_order.setdefault(order_id, []).append(offset)
+    for d, orders in days.items():
+        events[d] = sorted((off, oid) for oid in orders for off in by_order.get(oid, ()))
+    return events
+
+
+def _closed_days_end(conn: sqlite3.Connection, since: int, lateness: timedelta) -> str | None:
+    """The watermark when the log ended at ``since`` (greatest valid order time up to it,
+    less the allowed lateness): a day whose end it had passed was closed then."""
+    top = conn.execute(f'SELECT MAX(ts) FROM {canonical.ORDERS} WHERE "offset" <= ?', [since]).fetchone()[0]
+    return None if top is None else format_time(datetime.fromisoformat(top) - lateness)
+
+
+def revenue_changes_since(pipeline: TimeTravelling, since: int | str | datetime) -> Report:
+    """Each day whose revenue rows differ between the log as it ended at ``since`` and the
+    log now: its orders and revenue then and now, which channel/region rows changed,
+    whether the day had been closed then (``restated``: the watermark had passed its end),
+    and the order events since (offsets, order ids) of the orders dated that day."""
+    cut = resolve_offset(pipeline.log, since)
+    pipeline.project()
+    now_rows = pipeline.report("revenue", catch_up=False, limit=None, **EVERY_DAY).rows
+    with as_of(pipeline, cut) as past:
+        then_rows = past.report("revenue", catch_up=False, limit=None, **EVERY_DAY).rows
+    before, after = {_key(r): r for r in then_rows}, {_key(r): r for r in now_rows}
+    changed: dict[str, list[tuple[str, str, str, str]]] = {}
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            changed.setdefault(key[0], []).append(key)
+    conn = pipeline.log.conn
+    causes = _causes(conn, cut)
+    watermark = _closed_days_end(conn, cut, pipeline.settings.allowed_lateness)
+    rows = []
+    for day, keys in sorted(changed.items()):
+        day_end = format_time(datetime.fromisoformat(f"{date.fromisoformat(day) + timedelta(days=1)}T00:00:00+00:00"))
+        was = [r for k, r in before.items() if k[0] == day]
+        now = [r for k, r in after.items() if k[0] == day]
+        events = causes.get(day, [])
+        revenue_before = sum((r["revenue"] for r in was), Decimal("0.00"))
+        revenue_after = sum((r["revenue"] for r in now), Decimal("0.00"))
+        rows.append({
+            "date": day, "restated": watermark is not None and watermark > day_end,
+            "orders_before": sum(r["orders"] for r in was), "orders_after": sum(r["orders"] for r in now),
+            "revenue_before": revenue_before, "revenue_after": revenue_after,
+            "revenue_change": revenue_after - revenue_before,
+            "changed": ", ".join(f"{ch}/{region}" for _d, ch, _c, region in keys),
+            "events": len(events),
+            "order_ids": ", ".join(dict.fromkeys(oid for _off, oid in events)),
+            "offsets": ", ".join(str(off) for off, _oid in events),
+        })
+    summary = {"since": cut, "upto": pipeline.log.last_offset(), "days": len(rows),
+               "restated_days": sum(r["restated"] for r in rows),
+               "revenue_change": sum((r["revenue_change"] for r in rows), Decimal("0.00"))}
+    return Report(name="revenue_changes", rows=rows, summary=summary, columns=CHANGE_COLUMNS)
