@@ -31,8 +31,8 @@ from .cli_params import (
 )
 from .cli_sample import sample
 from .cli_serve import serve
-from .cli_timetravel import AS_OF_OPTION, CHANGES_SINCE_OPTION, travelled_report
 from .cli_text import alert_lines, drop_alert_lines
+from .cli_timetravel import AS_OF_OPTION, CHANGES_SINCE_OPTION, travelled_report
 from .errors import EventLogError, FastCommerceError
 from .money import round_money
 from .monitoring.alerts import list_alerts

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
-
 AS_OF_OPTION: dict[str, Any] = {
     "metavar": "OFFSET|TIMESTAMP", "default": None,
     "help": "The report as it stood when the log ended at this offset, or at the last offset recorded at or "
