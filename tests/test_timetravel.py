@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from fastcommerce import Pipeline
 from fastcommerce.cli import main
 from fastcommerce.projections.verify import table_checksum
 
-START = datetime(2024, 1, 15, 8, tzinfo=timezone.utc)
+START = datetime(2024, 1, 15, 8, tzinfo=UTC)
 PRODUCTS = {"P1": 10.0, "P2": 25.5, "P3": 4.99}
 REGIONS = [("US", "CA"), ("US", "NY"), ("GB", None)]
 STATUSES = ["pending", "confirmed", "shipped", "delivered", "cancelled"]
@@ -155,7 +155,7 @@ def test_as_of_equals_a_fresh_database_of_the_prefix(live, tmp_path_factory, dat
         for name, options in REPORTS.items():
             _same(p.report(name, as_of=cut, **options(p)), fresh.report(name, **options(fresh)))
         then, want = p.report("operations", as_of=cut), fresh.report("operations")
-        drop = lambda rows: [{k: v for k, v in r.items() if k != "duplicates"} for r in rows]  # noqa: E731
+        drop = lambda rows: [{k: v for k, v in r.items() if k != "duplicates"} for r in rows]
         assert drop(then.rows) == drop(want.rows)  # duplicates come from whole ingest runs
 
 
