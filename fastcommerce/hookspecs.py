@@ -141,6 +141,12 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
     projection's tracking offset in one transaction. A projection must not read the wall
     clock, draw random numbers or depend on dict or set iteration order.
 
+    ``docs`` (optional) describes its tables for readers of the database
+    (``fastcommerce serve``): a :class:`~fastcommerce.tabledocs.Table` per table with its
+    ``description``, its :class:`~fastcommerce.tabledocs.Column` s (description, ``unit``,
+    ``kind`` (``cents``, ``hash`` or ``bytes``: shown as decimals, hex, text) and the
+    ``references`` of a key), whether it is ``internal`` bookkeeping, and its ``label`` column.
+
     :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
         lateness of the watermark, ...); a projection whose output depends on a setting
         puts it in its ``config`` so that changing it rebuilds the projection.
