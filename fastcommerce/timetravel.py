@@ -141,32 +141,61 @@ CHANGE_COLUMNS = ("date", "restated", "orders_before", "orders_after", "revenue_
                   "revenue_change", "changed", "events", "order_ids", "offsets")
 
 
+LISTED = 20
+"""Items a row's lists name before saying how many more there are (an open day's new
+orders run to hundreds; a closed day's restatements are usually a few)."""
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:LISTED])
+    return shown if len(items) <= LISTED else f"{shown}, ... (+{len(items) - LISTED:,} more)"
+
+
 def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
     return row["date"], row["channel"], row["country"], row["region"]
 
 
-def _causes(conn: sqlite3.Connection, since: int) -> dict[str, list[tuple[int, str]]]:
-    """Per order date (before or after ``since``), the valid order events after ``since``
-    of the orders dated that day: ``(offset, order_id)`` in log order. An order's date is
-    the UTC date of its earliest valid event (data contract, section 5)."""
-    o = canonical.ORDERS
+REVENUE_BEARING = ("confirmed", "shipped", "delivered")
+"""Statuses whose orders count in revenue (data contract, section 5)."""
+
+
+def _contributions(conn: sqlite3.Connection, since: int, upto: int | None) -> dict[str, tuple | None]:
+    """Per order with events after ``since``: what it added to the revenue rows when the
+    log ended at ``upto`` (``None``: now), as ``(date, channel, region, value_cents)``, or
+    ``None`` when nothing (not revenue-bearing, or no valid event yet). The winning event is
+    the contract's (greatest timestamp, then status), a tie of both going to the later
+    offset: this only picks which events are named, never a number."""
+    o, bound = canonical.ORDERS, "" if upto is None else ' AND "offset" <= :upto'
+    statuses = ", ".join(f"'{s}'" for s in REVENUE_BEARING)
     rows = conn.execute(
-        f"WITH touched AS (SELECT DISTINCT order_id FROM {o} WHERE \"offset\" > :since) "
-        f"SELECT t.order_id, (SELECT substr(MIN(ts), 1, 10) FROM {o} WHERE order_id = t.order_id AND "
-        f"\"offset\" <= :since), (SELECT substr(MIN(ts), 1, 10) FROM {o} WHERE order_id = t.order_id) "
-        "FROM touched t", {"since": since}).fetchall()
+        f"WITH touched AS (SELECT DISTINCT order_id FROM {o} WHERE \"offset\" > :since), "
+        f"ranked AS (SELECT e.order_id, e.channel, e.region, e.status, e.value_cents, "
+        "  MIN(e.ts) OVER (PARTITION BY e.order_id) AS first, ROW_NUMBER() OVER (PARTITION BY e.order_id "
+        "  ORDER BY e.ts DESC, e.status_rank DESC, e.\"offset\" DESC) AS n "
+        f"  FROM {o} e JOIN touched t ON t.order_id = e.order_id WHERE 1{bound}) "
+        f"SELECT order_id, substr(first, 1, 10), channel, region, value_cents, status IN ({statuses}) "
+        "FROM ranked WHERE n = 1", {"since": since, "upto": upto}).fetchall()
+    return {oid: (day, channel, region, cents) if bearing else None
+            for oid, day, channel, region, cents, bearing in rows}
+
+
+def _causes(conn: sqlite3.Connection, since: int) -> dict[str, list[tuple[int, str]]]:
+    """Per order date, the valid order events after ``since`` of the orders whose
+    contribution to that date's revenue rows changed since (dated that day then or now):
+    ``(offset, order_id)`` in log order. An order's date is the UTC date of its earliest
+    valid event (data contract, section 5)."""
+    then, now = _contributions(conn, since, since), _contributions(conn, since, None)
     days: dict[str, set[str]] = {}
-    for order_id, before, after in rows:
-        for d in {before, after} - {None}:
-            days.setdefault(d, set()).add(order_id)
-    events: dict[str, list[tuple[int, str]]] = {}
+    for order_id, after in now.items():
+        before = then.get(order_id)
+        if before != after:
+            for d in {c[0] for c in (before, after) if c is not None}:
+                days.setdefault(d, set()).add(order_id)
     by_order: dict[str, list[int]] = {}
-    for offset, order_id in conn.execute(f'SELECT "offset", order_id FROM {o} WHERE "offset" > ? ORDER BY "offset"',
-                                         [since]):
+    for offset, order_id in conn.execute(
+            f'SELECT "offset", order_id FROM {canonical.ORDERS} WHERE "offset" > ? ORDER BY "offset"', [since]):
         by_order.setdefault(order_id, []).append(offset)
-    for d, orders in days.items():
-        events[d] = sorted((off, oid) for oid in orders for off in by_order.get(oid, ()))
-    return events
+    return {d: sorted((off, oid) for oid in orders for off in by_order.get(oid, ())) for d, orders in days.items()}
 
 
 def _closed_days_end(conn: sqlite3.Connection, since: int, lateness: timedelta) -> str | None:
@@ -180,7 +209,8 @@ def revenue_changes_since(pipeline: TimeTravelling, since: int | str | datetime)
     """Each day whose revenue rows differ between the log as it ended at ``since`` and the
     log now: its orders and revenue then and now, which channel/region rows changed,
     whether the day had been closed then (``restated``: the watermark had passed its end),
-    and the order events since (offsets, order ids) of the orders dated that day."""
+    and the order events since (offsets, order ids) of the orders whose contribution to
+    that day changed."""
     cut = resolve_offset(pipeline.log, since)
     pipeline.project()
     now_rows = pipeline.report("revenue", catch_up=False, limit=None, **EVERY_DAY).rows
@@ -207,10 +237,10 @@ def revenue_changes_since(pipeline: TimeTravelling, since: int | str | datetime)
             "orders_before": sum(r["orders"] for r in was), "orders_after": sum(r["orders"] for r in now),
             "revenue_before": revenue_before, "revenue_after": revenue_after,
             "revenue_change": revenue_after - revenue_before,
-            "changed": ", ".join(f"{ch}/{region}" for _d, ch, _c, region in keys),
+            "changed": _listed([f"{ch}/{region}" for _d, ch, _c, region in keys]),
             "events": len(events),
-            "order_ids": ", ".join(dict.fromkeys(oid for _off, oid in events)),
-            "offsets": ", ".join(str(off) for off, _oid in events),
+            "order_ids": _listed(list(dict.fromkeys(oid for _off, oid in events))),
+            "offsets": _listed([str(off) for off, _oid in events]),
         })
     summary = {"since": cut, "upto": pipeline.log.last_offset(), "days": len(rows),
                "restated_days": sum(r["restated"] for r in rows),
