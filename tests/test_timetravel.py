@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from fastcommerce import Pipeline
 from fastcommerce.cli import main
 from fastcommerce.projections.verify import table_checksum
+from fastcommerce.timetravel import BACKUP_FROM
 
 START = datetime(2024, 1, 15, 8, tzinfo=UTC)
 PRODUCTS = {"P1": 10.0, "P2": 25.5, "P3": 4.99}
@@ -157,6 +158,18 @@ def test_as_of_equals_a_fresh_database_of_the_prefix(live, tmp_path_factory, dat
         then, want = p.report("operations", as_of=cut), fresh.report("operations")
         drop = lambda rows: [{k: v for k, v in r.items() if k != "duplicates"} for r in rows]
         assert drop(then.rows) == drop(want.rows)  # duplicates come from whole ingest runs
+
+
+@pytest.mark.parametrize("where", [0.0, 0.3, BACKUP_FROM - 0.01, BACKUP_FROM, 0.9, 1.0])
+def test_both_ways_of_copying_give_the_prefix(live, tmp_path, where):
+    """Below BACKUP_FROM the prefix is copied row by row, from it on the whole file is copied
+    and its tail cut off: either way, the report of a fresh database of the prefix."""
+    path, batches, ends = live
+    cut = int(ends[-1] * where)
+    ingest(tmp_path / "fresh.db", batches, upto=cut)
+    with Pipeline(path, load_entrypoints=False) as p, Pipeline(tmp_path / "fresh.db", load_entrypoints=False) as fresh:
+        for name in ("revenue", "quality", "inventory"):
+            _same(p.report(name, as_of=cut, **REPORTS[name](p)), fresh.report(name, **REPORTS[name](fresh)))
 
 
 def test_the_live_tables_are_only_read(live):
