@@ -101,9 +101,11 @@ of" an earlier point is exact. `--as-of OFFSET` gives the report as it stood whe
 ended at that offset; `--as-of TIMESTAMP` (ISO-8601 with a timezone, `2024-01-16T18:00:00Z`)
 means the last offset recorded at or before that time. It is built in a scratch database:
 the log's rows and canonical rows up to the offset are copied (SQL, one transaction, the live
-file attached read-only beside it), the projections are built there from offset 0 in one
-batch per table (the rebuild's fast path), the report runs, and the scratch file is deleted.
-The live tables are only read. Every other option (`--date`, `--from`, `--by`, `--limit`,
+file attached beside it; for an offset in the last quarter of the log, the whole file by
+SQLite's backup API with the tail deleted, which is faster there), the projections are built
+there from offset 0 in one batch per table (the rebuild's fast path), the report runs, and
+the scratch file is deleted. The live tables are only read. It costs about what a rebuild
+does: `benchmarks/timetravel.py` measures it against a copy and rebuild of the whole file. Every other option (`--date`, `--from`, `--by`, `--limit`,
 `--format`) applies as usual. The operations report's `duplicates` come from whole ingest
 runs: as of an offset it counts the runs that had finished when that record was recorded.
 
