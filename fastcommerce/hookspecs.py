@@ -143,9 +143,9 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
 
     ``docs`` (optional) describes its tables for readers of the database
     (``fastcommerce serve``): a :class:`~fastcommerce.tabledocs.Table` per table with its
-    ``description``, its :class:`~fastcommerce.tabledocs.Column` s (description, ``unit``,
-    ``kind`` (``cents``, ``hash`` or ``bytes``: shown as decimals, hex, text) and the
-    ``references`` of a key), whether it is ``internal`` bookkeeping, and its ``label`` column.
+    ``description``, its columns (:class:`~fastcommerce.tabledocs.Column`: a description, a
+    ``unit``, a ``kind`` of ``cents``, ``hash`` or ``bytes`` to show as decimals, hex or text,
+    the ``references`` of a key), whether it is ``internal`` bookkeeping, its ``label`` column.
 
     :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
         lateness of the watermark, ...); a projection whose output depends on a setting
