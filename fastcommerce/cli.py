@@ -331,10 +331,10 @@ def money(value) -> str:
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
-@click.option("--as-of", "as_of", **AS_OF_OPTION)
-@click.option("--changes-since", "changes_since", **CHANGES_SINCE_OPTION)
+@click.option("--as-of", **AS_OF_OPTION)  # cli_timetravel.py: kept in ctx.meta, not a parameter
+@click.option("--changes-since", **CHANGES_SINCE_OPTION)
 @click.pass_context
-def report(ctx, name, on, start, end, by, limit, every_row, fmt, as_of=None, changes_since=None) -> None:
+def report(ctx, name, on, start, end, by, limit, every_row, fmt) -> None:
     """Print report NAME: revenue, products, inventory, customers, operations, quality, or
     one a plugin registers (`fastcommerce plugins` lists them). json and csv hold every row
     unless --limit is given; a table shows the report's default number and says so."""
@@ -346,7 +346,7 @@ def report(ctx, name, on, start, end, by, limit, every_row, fmt, as_of=None, cha
     options = {"on": on and on.date(), "start": start and start.date(), "end": end and end.date(), "by": by,
                "limit": limit}  # None: every row; a table is cut below, with a note that says so
     try:
-        result = travelled_report(pipeline, name, options, as_of=as_of, changes_since=changes_since)
+        result = travelled_report(ctx, pipeline, name, options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     result, note = shown_rows(result, fmt, function=pipeline.reports[name].function, limit=limit, every_row=every_row)
