@@ -128,18 +128,26 @@ On the bundled sample, as of offset {cut:,} (of {last:,}):
 """
 
 
-def time_travel(p, as_markdown) -> str:
-    """The time travel section: a report as of an offset, and the changes since it."""
+def time_travel() -> str:
+    """The time travel section, on a log of its own (the bundled sample, the same clock): a
+    report as of an offset, and the changes since it."""
+    from fastcommerce import Pipeline
+    from fastcommerce.reports.formatting import as_markdown
     from fastcommerce.timetravel import LISTED
 
-    last = p.log.last_offset()
-    cut = last - 2000
-    parts = [TIME_TRAVEL.format(cut=cut, last=last, listed=LISTED)]
-    then = p.report("products", as_of=cut, by="revenue", limit=5)
-    parts.append(f"`fastcommerce report products --as-of {cut} --by revenue --limit 5 --format markdown`\n\n"
-                 f"{as_markdown(then)}\n")
-    changes = p.revenue_changes_since(cut)
-    parts.append(f"`fastcommerce report revenue --changes-since {cut} --format markdown`\n\n{as_markdown(changes)}\n")
+    with tempfile.TemporaryDirectory() as tmp, \
+            Pipeline(Path(tmp) / "docs.db", load_entrypoints=False, clock=lambda: RECORDED_AT) as p:
+        os.chdir(ROOT)
+        p.run("sample_data")
+        last = p.log.last_offset()
+        cut = last - 2000
+        parts = [TIME_TRAVEL.format(cut=cut, last=last, listed=LISTED)]
+        then = p.report("products", as_of=cut, by="revenue", limit=5)
+        parts.append(f"`fastcommerce report products --as-of {cut} --by revenue --limit 5 --format markdown`\n\n"
+                     f"{as_markdown(then)}\n")
+        changes = p.revenue_changes_since(cut)
+        parts.append(f"`fastcommerce report revenue --changes-since {cut} --format markdown`\n\n"
+                     f"{as_markdown(changes)}\n")
     return "\n".join(parts)
 
 
@@ -205,7 +213,7 @@ def build() -> str:
             for name, command, options in runs:
                 report = p.report(name, catch_up=False, **options)
                 parts.append(f"### {name}\n\n`{command} --format markdown`\n\n{as_markdown(report)}\n")
-            parts.append(time_travel(p, as_markdown))
+    parts.append(time_travel())
     parts.append(OUTRO)
     return "\n".join(parts)
 
