@@ -288,7 +288,8 @@ def revenue_changes_since(pipeline: TimeTravelling, since: int | str | datetime)
             "order_ids": _listed(list(dict.fromkeys(oid for _off, oid in events))),
             "offsets": _listed([str(off) for off, _oid in events]),
         })
-    summary = {"since": cut, "upto": pipeline.log.last_offset(), "days": len(rows),
+    summary = {"since": cut, "upto": pipeline.log.last_offset(),
+               "from": rows[0]["date"] if rows else None, "to": rows[-1]["date"] if rows else None, "days": len(rows),
                "restated_days": sum(r["restated"] for r in rows),
                "revenue_change": sum((r["revenue_change"] for r in rows), Decimal("0.00"))}
     return Report(name="revenue_changes", rows=rows, summary=summary, columns=CHANGE_COLUMNS)
