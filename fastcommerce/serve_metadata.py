@@ -65,13 +65,14 @@ class Served:
             source = self.tables[view.removesuffix(VIEW_SUFFIX)]
             tables[view] = {"description": f"{source.description} (money as decimal amounts, hashes as hex, "
                                            "raw records as text)"}
+        about = (f'The log and its projections, read-only. <a href="{DASHBOARD_PATH}">The dashboard</a> '
+                 "(charts of every report); a canned query per report (<code>report_NAME</code>); views named "
+                 f"<code>*{VIEW_SUFFIX}</code> show money as decimals and hashes as hex.")
         return {
             "title": title,
-            "description_html": (f'The log and its projections, read-only. <a href="{DASHBOARD_PATH}">The dashboard'
-                                 "</a> (charts of every report); a canned query per report below; views named "
-                                 f"<code>*{VIEW_SUFFIX}</code> show money as decimals."),
+            "description_html": about,
             "custom_units": list(UNITS.values()),
-            "databases": {database: {"tables": tables, "queries": self.queries}},
+            "databases": {database: {"description_html": about, "tables": tables, "queries": self.queries}},
         }
 
 

@@ -104,7 +104,10 @@ def test_the_listing_hides_internal_tables_and_describes_the_rest(served):
     log_doc = next(t for t in CORE_DOCS if t.name == "event_log")
     assert meta["event_log"]["description"] == log_doc.description
     page = _get(f"{base}/shop")
-    assert "sales_daily_revenue" in page and "/-/dashboard" in page
+    assert 'href="/shop/sales_daily_revenue"' in page and 'href="/-/dashboard"' in page
+    assert not [t for t in INTERNAL if f'href="/shop/{t}"' in page]  # listed only behind "hidden tables"
+    revenue = next(q for q in listing["queries"] if q["name"] == "report_revenue")
+    assert {"on", "start", "end", "limit"} <= set(revenue["params"])
 
 
 def test_views_show_money_as_decimals_and_hashes_as_hex(served):
