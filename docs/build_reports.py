@@ -104,7 +104,8 @@ the log's rows and canonical rows up to the offset are copied (SQL, one transact
 file attached beside it; for an offset in the last quarter of the log, the whole file by
 SQLite's backup API with the tail deleted, which is faster there), the projections are built
 there from offset 0 in one batch per table (the rebuild's fast path), the report runs, and
-the scratch file is deleted. The live tables are only read. It costs about what a rebuild
+the scratch file (in the temporary directory, `$TMPDIR`: it needs room for the log) is deleted.
+The live tables are only read; a log in memory travels too (by the whole copy). It costs about what a rebuild
 does: `benchmarks/timetravel.py` measures it against a copy and rebuild of the whole file. Every other option (`--date`, `--from`, `--by`, `--limit`,
 `--format`) applies as usual. The operations report's `duplicates` come from whole ingest
 runs: as of an offset it counts the runs that had finished when that record was recorded.

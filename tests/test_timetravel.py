@@ -249,3 +249,27 @@ def test_a_restatement_since_the_offset_is_listed_with_its_event(live):
     assert str(offset) in changes[day]["offsets"].split(", ") and order_id in changes[day]["order_ids"]
     assert changes[day]["events"] >= 1
     assert unchanged.rows == [] and unchanged.summary["days"] == 0
+
+
+def test_as_of_hands_a_scratch_pipeline_and_removes_it(live, tmp_path):
+    path, batches, ends = live
+    with Pipeline(path, load_entrypoints=False) as p:
+        with p.as_of(ends[5]) as past:
+            scratch = Path(past.log.file)
+            assert scratch.exists() and scratch != path.resolve()
+            assert past.log.last_offset() == ends[5]
+            assert past.report("revenue", catch_up=False, **ALL_DAYS).rows == p.report(
+                "revenue", as_of=ends[5], **ALL_DAYS).rows
+        assert not scratch.exists()
+
+
+def test_a_log_in_memory_travels_too(live):
+    _path, batches, ends = live
+    now = [START]
+    with Pipeline(":memory:", load_entrypoints=False, clock=lambda: now[0]) as p:
+        for stream, source, at, records in batches:
+            now[0] = at
+            p.ingest_records(stream, records, source=source)
+        assert p.log.last_offset() == ends[-1]
+        with Pipeline(_path, load_entrypoints=False) as on_file:
+            _same(p.report("revenue", as_of=ends[4], **ALL_DAYS), on_file.report("revenue", as_of=ends[4], **ALL_DAYS))
