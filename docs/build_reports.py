@@ -96,17 +96,18 @@ reorder_point (default 20). The period defaults to the first to the last order d
 TIME_TRAVEL = """
 ## Time travel: a report as it stood, and what changed since
 
-The log is append-only and every report is a function of a prefix of it, so a report "as
-of" an earlier point is exact. `--as-of OFFSET` gives the report as it stood when the log
-ended at that offset; `--as-of TIMESTAMP` (ISO-8601 with a timezone, `2024-01-16T18:00:00Z`)
-means the last offset recorded at or before that time. It is built in a scratch database:
-the log's rows and canonical rows up to the offset are copied (SQL, one transaction, the live
+The log is append-only and every report is a function of a prefix of it, so a report "as of"
+an earlier point is exact. `--as-of OFFSET` gives the report as it stood when the log ended
+at that offset; `--as-of TIMESTAMP` (ISO-8601 with a timezone, `2024-01-16T18:00:00Z`) means
+the last offset recorded at or before that time. It is built in a scratch database: the
+log's rows and canonical rows up to the offset are copied (SQL, one transaction, the live
 file attached beside it; for an offset in the last quarter of the log, the whole file by
 SQLite's backup API with the tail deleted, which is faster there), the projections are built
 there from offset 0 in one batch per table (the rebuild's fast path), the report runs, and
-the scratch file (in the temporary directory, `$TMPDIR`: it needs room for the log) is deleted.
-The live tables are only read; a log in memory travels too (by the whole copy). It costs about what a rebuild
-does: `benchmarks/timetravel.py` measures it against a copy and rebuild of the whole file. Every other option (`--date`, `--from`, `--by`, `--limit`,
+the scratch file (in the temporary directory, `$TMPDIR`: it needs room for the log) is
+deleted. The live tables are only read; a log in memory travels too (by the whole copy). It
+costs about what a rebuild does: `benchmarks/timetravel.py` measures it against a copy and
+rebuild of the whole file. Every other option (`--date`, `--from`, `--by`, `--limit`,
 `--format`) applies as usual. The operations report's `duplicates` come from whole ingest
 runs: as of an offset it counts the runs that had finished when that record was recorded.
 
@@ -115,7 +116,8 @@ then and now and lists each day whose rows differ: its orders and revenue then a
 channel/region rows that changed, `restated` (`yes` when the day was already closed then,
 the watermark past its end, so its figures changed after the fact; `no` for a day still
 open, which simply received orders), and the order events since that offset (their offsets
-and order ids, the first {listed} of each) of the orders dated that day.
+and order ids, the first {listed} of each) of the orders whose contribution to that day
+changed (new, cancelled, moved to another day or region, or of another value).
 
 From Python: `pipeline.report(name, as_of=OFFSET_OR_TIME, ...)`,
 `pipeline.revenue_changes_since(OFFSET_OR_TIME)` (a `Report`), and `with

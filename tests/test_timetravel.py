@@ -251,8 +251,8 @@ def test_a_restatement_since_the_offset_is_listed_with_its_event(live):
     assert unchanged.rows == [] and unchanged.summary["days"] == 0
 
 
-def test_as_of_hands_a_scratch_pipeline_and_removes_it(live, tmp_path):
-    path, batches, ends = live
+def test_as_of_hands_a_scratch_pipeline_and_removes_it(live):
+    path, _batches, ends = live
     with Pipeline(path, load_entrypoints=False) as p:
         with p.as_of(ends[5]) as past:
             scratch = Path(past.log.file)
@@ -264,12 +264,12 @@ def test_as_of_hands_a_scratch_pipeline_and_removes_it(live, tmp_path):
 
 
 def test_a_log_in_memory_travels_too(live):
-    _path, batches, ends = live
+    path, batches, ends = live
     now = [START]
     with Pipeline(":memory:", load_entrypoints=False, clock=lambda: now[0]) as p:
         for stream, source, at, records in batches:
             now[0] = at
             p.ingest_records(stream, records, source=source)
         assert p.log.last_offset() == ends[-1]
-        with Pipeline(_path, load_entrypoints=False) as on_file:
+        with Pipeline(path, load_entrypoints=False) as on_file:
             _same(p.report("revenue", as_of=ends[4], **ALL_DAYS), on_file.report("revenue", as_of=ends[4], **ALL_DAYS))
