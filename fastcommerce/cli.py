@@ -38,7 +38,9 @@ from .cli_params import (
     error_text,
 )
 from .cli_sample import sample
+from .cli_serve import serve
 from .cli_text import alert_lines, drop_alert_lines
+from .cli_timetravel import AS_OF_OPTION, CHANGES_SINCE_OPTION, travelled_report
 from .errors import EventLogError, FastCommerceError
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
@@ -323,6 +325,8 @@ def run(ctx: click.Context, data_dir: Path, fmt: str, settle: float | None, work
 @click.option("--all", "every_row", is_flag=True, help="Every row, in any format (the opposite of --limit).")
 @click.option("--format", "fmt", type=Formats(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
+@click.option("--as-of", **AS_OF_OPTION)  # cli_timetravel.py: kept in ctx.meta, not a parameter
+@click.option("--changes-since", **CHANGES_SINCE_OPTION)
 @click.pass_context
 def report(ctx, name, on, start, end, days, last_week, all_days, by, low_stock, limit, every_row, fmt) -> None:
     """Print report NAME: revenue, products, inventory, customers, operations, quality,
@@ -344,7 +348,7 @@ def report(ctx, name, on, start, end, days, last_week, all_days, by, low_stock, 
     if low_stock:
         options["only_low_stock"] = True
     try:
-        result = pipeline.report(name, **options)
+        result = travelled_report(ctx, pipeline, name, options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     result, note = shown_rows(result, fmt, function=pipeline.reports[name].function, limit=limit, every_row=every_row)
@@ -582,6 +586,7 @@ main.add_command(sample)
 main.add_command(dashboard)
 main.add_command(backup_command)
 main.add_command(restore_command)
+main.add_command(serve)
 
 
 if __name__ == "__main__":  # pragma: no cover

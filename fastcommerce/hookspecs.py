@@ -141,6 +141,12 @@ def register_projections(settings: Settings) -> Iterable[Projection]:
     projection's tracking offset in one transaction. A projection must not read the wall
     clock, draw random numbers or depend on dict or set iteration order.
 
+    ``docs`` (optional) describes its tables for readers of the database
+    (``fastcommerce serve``): a :class:`~fastcommerce.tabledocs.Table` per table with its
+    ``description``, its columns (:class:`~fastcommerce.tabledocs.Column`: a description, a
+    ``unit``, a ``kind`` of ``cents``, ``hash`` or ``bytes`` to show as decimals, hex or text,
+    the ``references`` of a key), whether it is ``internal`` bookkeeping, its ``label`` column.
+
     :param settings: the pipeline's :class:`~fastcommerce.settings.Settings` (the allowed
         lateness of the watermark, ...); a projection whose output depends on a setting
         puts it in its ``config`` so that changing it rebuilds the projection.

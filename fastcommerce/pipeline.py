@@ -43,6 +43,7 @@ from .settings import Settings
 from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
 from .streams import CATALOG_ROLE, StreamRegistry
+from .timetravel import as_of, report_as_of, revenue_changes_since
 from .upcasting import SchemaRegistry
 from .validation import ValidatorSet
 
@@ -313,11 +314,16 @@ class Pipeline:
         """Keep ingesting a growing file and projecting as it goes (see :mod:`fastcommerce.follow`)."""
         follow(self, stream, path, **options)
 
-    def report(self, name: str, *, catch_up: bool = True, **options: Any) -> Any:
+    def report(self, name: str, *, catch_up: bool = True, as_of: int | str | datetime | None = None,
+               **options: Any) -> Any:
         """Run a report (``revenue``, ``products``, ``inventory``, ``customers``,
-        ``operations``, ``quality``) after catching the projections up."""
+        ``operations``, ``quality``) after catching the projections up; ``as_of`` (a log
+        offset, or a time: the last offset recorded at or before it) gives it as it stood
+        when the log ended there (:mod:`fastcommerce.timetravel`)."""
         if name not in self.reports:
             raise SourceError(f"no report named {name!r}; known: {', '.join(self.reports)}")
+        if as_of is not None:
+            return report_as_of(self, name, as_of, **options)
         if catch_up:
             self.project()
         try:
@@ -327,6 +333,16 @@ class Pipeline:
         except Exception as exc:
             raise PluginError(f"report {name!r} from plugin {self._report_plugins[name]!r} raised "
                               f"{type(exc).__name__}: {exc}") from exc
+
+    def as_of(self, at: int | str | datetime) -> Any:
+        """A context manager: a pipeline on a scratch database holding the log up to ``at``
+        (an offset, or a time), its projections built; the live tables only read."""
+        return as_of(self, at)
+
+    def revenue_changes_since(self, since: int | str | datetime) -> Any:
+        """Per day whose revenue rows changed since the log ended at ``since``: then, now,
+        whether the day was restated, and the order events behind it."""
+        return revenue_changes_since(self, since)
 
     def dashboard(self, path: str | Path = "report.html", *, start: Any = None, end: Any = None) -> Any:
         """Write the HTML dashboard of the reports over ``start``..``end`` (order dates;

@@ -12,12 +12,30 @@ from typing import Any
 import orjson
 from sqlite_utils import Database
 
+from ..eventlog import LOG_TABLE
 from ..events import Event, Product
 from ..hookspecs import hookimpl
 from ..money import round_money
 from ..projections import Projection
+from ..tabledocs import Column, Table
 
 PRODUCTS, CHANGES = "catalog_products", "catalog_changes"
+
+DOCS = (
+    Table(PRODUCTS, "the catalog as it stands: each product's latest version", (
+        Column("product_id", "the product's id"), Column("name", "its name"), Column("category", "its category"),
+        Column("price", "its list price, a decimal amount", unit="usd"),
+        Column("cost", "its cost, a decimal amount", unit="usd"),
+        Column("reorder_point", "low stock at or below this many units", unit="count"),
+        Column("active", "1 while the product is sold"), Column("metadata", "any other fields, as JSON"),
+        Column("first_offset", "log offset of its first version", references=f"{LOG_TABLE}.offset"),
+        Column("last_offset", "log offset of its latest change", references=f"{LOG_TABLE}.offset")),
+        label="name"),
+    Table(CHANGES, "what each catalog load changed: products added or changed, field by field", (
+        Column("offset", "log offset of the catalog record", references=f"{LOG_TABLE}.offset"),
+        Column("product_id", "the product's id", references=f"{PRODUCTS}.product_id"),
+        Column("change", "added or changed"), Column("fields", "JSON: field -> [before, after]"))),
+)
 FIELDS = ("name", "category", "price", "cost", "reorder_point", "active", "metadata")
 
 
@@ -91,5 +109,5 @@ def register_projections() -> list[Projection]:
     return [
         Projection(name="catalog", version=2, tables=(PRODUCTS, CHANGES), create=create,
                    apply=apply, streams=("catalog",),
-                   description="current catalog products and the changes each load made"),
+                   description="current catalog products and the changes each load made", docs=DOCS),
     ]

@@ -15,8 +15,29 @@ from ..canonical import RECORDS as CANON_RECORDS
 from ..eventlog import LOG_TABLE
 from ..hookspecs import hookimpl
 from ..projections import Projection
+from ..tabledocs import Column, Table
 
 PROBLEMS, DAILY, LATENCY = "quality_problems", "quality_daily", "quality_latency"
+
+
+_RECORDED = Column("recorded_date", "the UTC date the record was received")
+_STREAM = Column("stream", "orders, inventory, catalog, ...")
+DOCS = (
+    Table(PROBLEMS, "every problem found on every record: quarantined records with all of theirs, valid ones with "
+          "their warnings", (
+        Column("offset", "the record's log offset", references=f"{LOG_TABLE}.offset"),
+        Column("n", "the problem's number on the record"), _STREAM,
+        Column("source", "the file (or other source) it came from"), Column("line", "its line in that file"),
+        _RECORDED, Column("code", "the data contract's code (missing_field, invalid_item, ...)"),
+        Column("severity", "error (the record is quarantined) or warning (it counts, flagged)"),
+        Column("reason", "what was wrong, in words"), Column("quarantined", "1 when the record is quarantined"))),
+    Table(DAILY, "records per recorded date and stream: received, valid, quarantined", (
+        _RECORDED, _STREAM, Column("events", "records received", unit="count"),
+        Column("valid", "valid records", unit="count"), Column("quarantined", "quarantined records", unit="count"))),
+    Table(LATENCY, "how late valid records arrived: a histogram per recorded date and stream", (
+        _RECORDED, _STREAM, Column("seconds", "recorded time minus event time, whole seconds", unit="s"),
+        Column("events", "valid records with that latency", unit="count"))),
+)
 
 
 def create(db: Database) -> None:
@@ -69,5 +90,6 @@ def apply_range(db: Database, after: int, upto: int) -> None:
 def register_projections() -> list[Projection]:
     return [
         Projection(name="quality", version=2, tables=(PROBLEMS, DAILY, LATENCY), create=create,
-                   apply_range=apply_range, description="problems of every event; daily counts and latency"),
+                   apply_range=apply_range, description="problems of every event; daily counts and latency",
+                   docs=DOCS),
     ]

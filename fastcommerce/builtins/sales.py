@@ -38,6 +38,7 @@ from ..eventlog import LOG_TABLE
 from ..events import ORDER_STATUSES
 from ..hookspecs import hookimpl
 from ..projections import Projection
+from ..tabledocs import Column, Table, money
 from ..times import format_time
 
 ORDERS, LINES, DAILY, PRODUCTS_DAILY = "sales_orders", "sales_order_lines", "sales_daily_revenue", "sales_daily_products"
@@ -45,6 +46,56 @@ HOURLY = "sales_hourly"
 CATALOG, WATERMARK, LATE, RESTATED = "sales_catalog", "sales_watermark", "sales_late_events", "sales_restatements"
 RANK = {s: i for i, s in enumerate(ORDER_STATUSES)}
 DEFAULT_LATENESS = timedelta(hours=1)
+
+
+_ORDER = Column("order_id", "the order's id", references=f"{ORDERS}.order_id")
+_DATE = Column("date", "the order date: the UTC date of the order's earliest valid event")
+_PRODUCT = Column("product_id", "the product's id", references=f"{CATALOG}.product_id")
+DOCS = (
+    Table(ORDERS, "one row per order: its state resolved from its valid events (data contract, section 5)", (
+        Column("order_id", "the order's id"), Column("customer_id", "the customer's id"),
+        Column("channel", "web, mobile, api, ... (of the winning event)"),
+        Column("status", "the current status: that of the event with the greatest timestamp"),
+        Column("country", "shipping country, upper case"), Column("region", "country-state (US-CA), or the country"),
+        Column("placed_at", "the smallest timestamp among the order's valid events (UTC)"),
+        Column("order_date", "the UTC date of placed_at"),
+        Column("revenue_bearing", "1 when the status is confirmed, shipped or delivered"),
+        Column("units", "items ordered (sum of quantities)", unit="count"),
+        money("value_cents", "the order's value (sum of quantity x unit price)"),
+        Column("events", "valid events seen for the order", unit="count"),
+        Column("win_ts", "timestamp of the winning event"), Column("win_rank", "status rank of the winning event"),
+        Column("win_offset", "log offset of the winning event", references=f"{LOG_TABLE}.offset"))),
+    Table(LINES, "the lines of each order's winning event, named by the catalog as of that event", (
+        _ORDER, Column("line_no", "position of the line in the order"), _PRODUCT,
+        Column("name", "the product's name as of the event"), Column("category", "its category as of the event"),
+        Column("quantity", "units ordered", unit="count"), money("unit_price_cents", "the unit price"))),
+    Table(DAILY, "revenue-bearing orders per order date, channel and region", (
+        _DATE, Column("channel", "the order's channel"), Column("country", "shipping country"),
+        Column("region", "country-state, or the country"), Column("orders", "orders", unit="count"),
+        Column("units", "units", unit="count"), money("revenue_cents", "revenue"))),
+    Table(PRODUCTS_DAILY, "revenue-bearing sales per order date and product (an order counts once per product)", (
+        _DATE, _PRODUCT, Column("orders", "distinct orders", unit="count"), Column("units", "units", unit="count"),
+        money("revenue_cents", "revenue"))),
+    Table(HOURLY, "orders per hour (UTC, of placed_at) and channel, every status", (
+        Column("hour", "YYYY-MM-DDTHH of placed_at"), Column("channel", "the order's channel"),
+        Column("orders", "orders, any status", unit="count"), Column("units", "units, any status", unit="count"),
+        Column("revenue_orders", "revenue-bearing orders", unit="count"),
+        money("revenue_cents", "revenue of the revenue-bearing orders"))),
+    Table(CATALOG, "the catalog's current name and category per product", (
+        Column("product_id", "the product's id"), Column("name", "its current name"),
+        Column("category", "its current category")), label="name"),
+    Table(WATERMARK, "the running watermark (one row): greatest valid order timestamp seen, less the allowed "
+          "lateness", internal=True),
+    Table(LATE, "order events older than the watermark when they were projected (they still count)", (
+        Column("offset", "the event's log offset", references=f"{LOG_TABLE}.offset"), _ORDER,
+        Column("event_time", "the event's timestamp (UTC)"), Column("watermark", "the watermark it was behind"),
+        Column("recorded_date", "the UTC date the event was recorded"))),
+    Table(RESTATED, "late events for a day already closed (the watermark had passed its end): that day's "
+          "figures changed after the fact", (
+        Column("offset", "the event's log offset", references=f"{LOG_TABLE}.offset"),
+        Column("date", "the day restated"), _ORDER, Column("event_time", "the event's timestamp (UTC)"),
+        Column("watermark", "the watermark when it arrived"))),
+)
 
 
 def create(db: Database) -> None:
@@ -337,7 +388,7 @@ def sales_projection(lateness: timedelta = DEFAULT_LATENESS) -> Projection:
         name="sales", version=4, tables=(ORDERS, LINES, DAILY, PRODUCTS_DAILY, HOURLY, CATALOG, WATERMARK, LATE, RESTATED),
         create=create, apply_range=make_apply(lateness), streams=("catalog", "orders"),
         config=f"allowed_lateness={int(lateness.total_seconds())}s",
-        description="order state, enriched order lines, daily revenue and product sales, lateness",
+        description="order state, enriched order lines, daily revenue and product sales, lateness", docs=DOCS,
     )
 
 

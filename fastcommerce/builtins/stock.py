@@ -14,8 +14,24 @@ from ..canonical import INVENTORY as CANON_INVENTORY
 from ..eventlog import LOG_TABLE
 from ..hookspecs import hookimpl
 from ..projections import Projection
+from ..tabledocs import BYTES, Column, Table
 
 HISTORY, CURRENT = "inventory_history", "inventory_current"
+
+
+def _columns(what: str) -> tuple[Column, ...]:
+    return (Column("product_id", "the product's id"), Column("warehouse", "the warehouse location"),
+            Column("last_updated", f"when the level was {what} (UTC)"),
+            Column("quantity", "units available then", unit="count"),
+            Column("raw", "the CSV row as received", kind=BYTES))
+
+
+DOCS = (
+    Table(HISTORY, "every valid inventory level report (at last_updated, the warehouse held exactly quantity)",
+          _columns("reported")),
+    Table(CURRENT, "the current level per product and warehouse: the report with the latest last_updated",
+          _columns("last reported")),
+)
 
 
 def create(db: Database) -> None:
@@ -50,5 +66,5 @@ def register_projections() -> list[Projection]:
     return [
         Projection(name="inventory", version=2, tables=(HISTORY, CURRENT), create=create,
                    apply_range=apply_range, streams=("inventory",),
-                   description="inventory level history and the current level per warehouse"),
+                   description="inventory level history and the current level per warehouse", docs=DOCS),
     ]

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from ..events import Event
 from ..naming import is_identifier
+from ..tabledocs import Table
 
 
 def _check_tables(_instance, _attribute, tables: tuple[str, ...]) -> None:
@@ -36,7 +37,9 @@ class Projection:
     Both run inside the runner's transaction, with the tracking offset: never commit in them.
     ``streams`` limits the events handed over (``None``: every stream). ``config``
     describes settings that change the output (an allowed lateness, say): like a version
-    bump, a change of it makes the next catch-up rebuild the projection.
+    bump, a change of it makes the next catch-up rebuild the projection. ``docs`` describes
+    its tables and columns (:mod:`fastcommerce.tabledocs`: descriptions, units, keys, money
+    and hash columns, internal tables) for readers such as ``fastcommerce serve``.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Projection:
     streams: tuple[str, ...] | None = None
     config: str = ""
     description: str = ""
+    docs: tuple[Table, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not is_identifier(self.name):
@@ -55,3 +59,7 @@ class Projection:
         if (self.apply is None) == (self.apply_range is None):
             raise ValueError(f"projection {self.name!r} needs exactly one of apply (a Python fold over events) "
                              "and apply_range (SQL over the canonical tables)")
+        undeclared = [t.name for t in self.docs if t.name not in self.tables]
+        if undeclared:
+            raise ValueError(f"projection {self.name!r} documents table(s) {', '.join(undeclared)} "
+                             "that are not among its tables")
