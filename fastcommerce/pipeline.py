@@ -17,9 +17,10 @@ from .decoding import Decoder, fingerprint_of
 from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .follow import follow
+from .follow import follow, follow_messages
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary
 from .logs import get_logger
+from .message_sources import SourceOpeners
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .monitoring.health import health
 from .naming import unique_names
@@ -133,6 +134,8 @@ class Pipeline:
         self.streams = collect_streams(self.pm)
         """The registered streams (``register_streams``): readers, payload types, ``run``'s files."""
         _check_streams(self.streams, self.registry)
+        self.source_openers = SourceOpeners(collect(self.pm, "register_source_openers"))
+        """The URL schemes plugins read (``register_source_openers``): message brokers."""
         self.validators = ValidatorSet(validators)
         self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
         if isinstance(db, EventLog):
@@ -211,6 +214,24 @@ class Pipeline:
         """Append records from an iterable: dicts, or JSON text / bytes, one record each."""
         self._check_stream(stream)
         return self._ingester.ingest_records(stream, records, source=source)
+
+    def ingest_url(self, stream: str, url: str, *, on_batch: Callable[[SourceSummary], None] | None = None,
+                   follow: bool = False, **options: Any) -> IngestSummary:
+        """Append the messages of the broker stream ``url`` names (its scheme's plugin opens
+        it: ``register_source_openers``) after its checkpoint, up to the newest there was at
+        the start; with ``follow``, keep appending and projecting until ``should_stop()``
+        (options as :func:`~fastcommerce.follow.follow_messages`)."""
+        self._check_stream(stream)
+        source = self.source_openers.open(url)
+        summary = IngestSummary()
+        try:
+            if follow:
+                follow_messages(self, stream, source, **options)
+            else:
+                summary.sources.append(self._ingester.ingest_messages(stream, source, on_batch=on_batch))
+        finally:
+            source.close()
+        return summary
 
     def run(self, data_dir: str | Path = "sample_data", *, resume: bool = True,
             on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
