@@ -51,6 +51,7 @@ from .upcasting import SchemaRegistry
 logger = get_logger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
+DRAIN_WAIT = 2.0  # seconds a drain waits for messages the broker said it holds
 
 
 @attrs.define(kw_only=True)
@@ -311,7 +312,8 @@ class Ingester:
             while end is None or position < end:
                 if end is None and not first and time.monotonic() - started >= max_seconds:
                     return  # a follower's cycle: commit and project what came so far
-                messages = source.fetch(position, fetch_size, wait if first else (0.5 if end else 0.01))
+                # draining: what is there comes at once, so the wait only covers a slow broker
+                messages = source.fetch(position, fetch_size, DRAIN_WAIT if end is not None else wait if first else 0.01)
                 first = False
                 if not messages:
                     return

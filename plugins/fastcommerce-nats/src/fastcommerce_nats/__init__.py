@@ -95,12 +95,15 @@ class JetStreamSource:
         self._sub: Any = None
         self._next = 0  # the stream sequence the consumer delivers next
         self._consumer_seq = 0  # the consumer's own sequence of the last message it delivered
+        self._closing = False
         log = logger.bind(source=self.url)
 
         async def on_error(exc: Exception) -> None:
             log.warning("nats_error", error=f"{type(exc).__name__}: {exc}")
 
         async def on_disconnected() -> None:
+            if self._closing:
+                return
             log.warning("nats_disconnected", reason="reconnecting; the checkpoint says where to go on")
 
         async def on_reconnected() -> None:
@@ -114,7 +117,7 @@ class JetStreamSource:
                                                    error_cb=on_error, disconnected_cb=on_disconnected,
                                                    reconnected_cb=on_reconnected),
                                       timeout=connect_timeout * 3)
-        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds; all mean "no server here"
+        except Exception as exc:
             self._loop.stop()
             raise SourceError(f"{self.url}: cannot connect to the NATS server: {type(exc).__name__}: {exc}") from exc
         self._js = self._nc.jetstream()
@@ -144,7 +147,7 @@ class JetStreamSource:
             self._subscribe(after + 1)
         try:
             msgs = self._loop.run(self._sub.fetch(limit, timeout=max(wait, 0.001)), timeout=max(wait, 0.001) + 30)
-        except (NatsTimeout, TimeoutError, asyncio.TimeoutError):
+        except (NatsTimeout, TimeoutError):
             return []
         except NatsError as exc:  # a dropped connection, say: the next fetch starts a new consumer
             self._reset()
@@ -183,6 +186,7 @@ class JetStreamSource:
                 pass
 
     def close(self) -> None:
+        self._closing = True
         try:
             self._reset()
             self._loop.run(self._nc.close(), timeout=5)
