@@ -66,5 +66,5 @@ def jetstream():
     yield stream
     try:
         stream.delete()
-    except Exception:  # noqa: BLE001 - already deleted by the test
+    except Exception:  # noqa: BLE001, S110 - already deleted by the test
         pass
