@@ -32,7 +32,7 @@ from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
-from .message_sources import MessageSource
+from .message_sources import MessageSource, record_of_bytes
 from .rotation import copy_holding
 from .settings import DEFAULT_SETTLE
 from .source_files import check_readable, fingerprint, source_id
@@ -41,7 +41,6 @@ from .sources import (
     RawRecord,
     over_limit,
     oversized_identity_of,
-    record_of_bytes,
     settled,
 )
 from .stats import latency_bucket, percentile

@@ -21,6 +21,14 @@ from typing import Protocol
 import attrs
 
 from .errors import PluginConfigError, SourceError
+from .sources import (
+    DEFAULT_MAX_RECORD_BYTES,
+    RawRecord,
+    over_limit,
+    oversized_identity_of,
+    parse_json,
+    strip_eol,
+)
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -101,3 +109,21 @@ class SourceOpeners:
             raise SourceError(f"{url}: no loaded plugin reads {scheme or 'this'}:// sources; "
                               f"URL schemes that can be read: {known}")
         return self._openers[scheme].open(url)
+
+
+def record_of_bytes(line: int, body: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, *,
+                    end: int = 0) -> RawRecord:
+    """One record given as bytes (a message, an API caller's line), judged as a JSON Lines
+    line is: its line terminator removed, kept whole up to ``max_record_bytes`` (a prefix
+    beyond), blank, not JSON or not an object is a reason. ``line``: where it is (a broker's
+    position), ``end``: where a resumed read starts."""
+    body = strip_eol(body)
+    if len(body) > max_record_bytes:
+        return RawRecord(line, end, body[:max_record_bytes], None, over_limit("record", len(body), max_record_bytes),
+                         identity=oversized_identity_of(body))
+    if not body.strip():
+        return RawRecord(line, end, body, None, "blank line")
+    value, reason = parse_json(body)
+    if reason is None and not isinstance(value, dict):
+        reason = "JSON value is not an object"
+    return RawRecord(line, end, body, value if reason is None else None, reason)

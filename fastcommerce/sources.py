@@ -276,24 +276,6 @@ def _read_line(readline: Callable[[int], bytes], first: bytes, acc: _Capped, chu
     return raw.endswith(b"\n")
 
 
-def record_of_bytes(line: int, body: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, *,
-                    end: int = 0) -> RawRecord:
-    """One record given as bytes (a message, an API caller's line), judged as a JSON Lines
-    line is: its line terminator removed, kept whole up to ``max_record_bytes`` (a prefix
-    beyond), blank, not JSON or not an object is a reason. ``line``: where it is (a broker's
-    position), ``end``: where a resumed read starts."""
-    body = strip_eol(body)
-    if len(body) > max_record_bytes:
-        return RawRecord(line, end, body[:max_record_bytes], None, over_limit("record", len(body), max_record_bytes),
-                         identity=oversized_identity_of(body))
-    if not body.strip():
-        return RawRecord(line, end, body, None, "blank line")
-    value, reason = parse_json(body)
-    if reason is None and not isinstance(value, dict):
-        reason = "JSON value is not an object"
-    return RawRecord(line, end, body, value if reason is None else None, reason)
-
-
 def read_jsonl(
     path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     complete_lines_only: bool = False,
