@@ -21,6 +21,7 @@ import click
 import structlog
 
 from .cli_dashboard import dashboard
+from .cli_export import export
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -570,6 +571,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 main.add_command(sample)
 main.add_command(dashboard)
+main.add_command(export)
 
 
 if __name__ == "__main__":  # pragma: no cover

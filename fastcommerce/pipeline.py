@@ -24,6 +24,7 @@ from .message_sources import SourceOpeners
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .monitoring.health import health
 from .naming import unique_names
+from .parquet_export import ExportSummary, export_parquet
 from .plugins import (
     PluginInfo,
     collect,
@@ -287,6 +288,14 @@ class Pipeline:
         if redecode:
             self.decoder.mark_all_stale()
         return self.decoder.sync(progress=progress)
+
+    def export_parquet(self, target: str | Path, *, full: bool = False) -> ExportSummary:
+        """Write the canonical tables as Parquet under ``target``, a partition a day; only
+        the days touched since the last export to it unless ``full`` (see
+        :mod:`fastcommerce.parquet_export`). The rows are brought up to date with the
+        loaded plugins first, as before a catch-up. Needs pyarrow (``fastcommerce[parquet]``)."""
+        self.decoder.sync()
+        return export_parquet(self.log, target, full=full, clock=self.clock)
 
     def verify(self) -> list[Any]:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""
