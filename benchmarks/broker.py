@@ -35,7 +35,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,10 +45,10 @@ import orjson
 from nats.js import api
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import code_version  # noqa: E402
+from _common import code_version
 
-import fastcommerce  # noqa: E402
-from fastcommerce import Pipeline  # noqa: E402
+import fastcommerce
+from fastcommerce import Pipeline
 
 DAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 PRODUCTS = {f"PROD-{n:03d}": round(5 + n * 1.25, 2) for n in range(1, 21)}
@@ -76,15 +75,21 @@ def order(n: int) -> bytes:
 
 
 async def publish_paced(js, subject: str, first: int, count: int, rate: float, sent: list[float]) -> float:
-    """Publish orders ``first .. first+count-1`` at ``rate`` per second (on a fixed
-    schedule, so a late one does not slow the rest); each publish time into ``sent``."""
+    """Publish orders ``first .. first+count-1`` at ``rate`` per second on a fixed schedule
+    (a late one does not slow the rest), each publish time into ``sent``. JetStream's acks
+    are awaited alongside, not one by one, so a slow ack never holds back the schedule."""
     start = time.monotonic()
+    pending = []
     for k in range(count):
         delay = start + k / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         sent.append(time.monotonic())
-        await js.publish(subject, order(first + k))
+        pending.append(asyncio.ensure_future(js.publish(subject, order(first + k))))
+        if len(pending) >= 500:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
     return count / (time.monotonic() - start)
 
 
@@ -116,6 +121,21 @@ async def broker_baseline(server: str, stream: str, rate: float, count: int) -> 
     return [r - s for r, s in zip(received, sent, strict=True)], achieved
 
 
+def publish_process(server: str, stream: str, rate: float, count: int, out: Path) -> int:
+    """The publisher, in its own process: orders 1..count at ``rate``; their publish times to ``out``."""
+    sent: list[float] = []
+
+    async def run() -> float:
+        nc = await nats.connect(server)
+        achieved = await publish_paced(nc.jetstream(), f"{stream}.orders", 1, count, rate, sent)
+        await nc.close()
+        return achieved
+
+    achieved = asyncio.run(run())
+    out.write_text(json.dumps({"sent": sent, "rate": achieved}))
+    return 0
+
+
 def checkpoint_saved(db: Path, url: str) -> bool:
     try:
         with sqlite3.connect(db) as conn:
@@ -136,29 +156,27 @@ def pipeline_run(server: str, stream: str, db: Path, rate: float, count: int, po
             if follower.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the follower did not start: {follower.stderr.read() if follower.stderr else ''}")
             time.sleep(0.05)
-        sent: list[float] = []
-        result: dict[str, float] = {}
-
-        def publisher() -> None:
-            async def run() -> None:
-                nc = await nats.connect(server)
-                result["rate"] = await publish_paced(nc.jetstream(), f"{stream}.orders", 1, count, rate, sent)
-                await nc.close()
-            asyncio.run(run())
-
-        thread = threading.Thread(target=publisher, daemon=True)
-        reflected: list[float] = []
+        # the publisher is a process of its own, so polling the report here never slows it
+        # (CLOCK_MONOTONIC is one clock for every process: its publish times compare with ours)
+        times = db.parent / "sent.json"
+        publisher = subprocess.Popen([sys.executable, __file__, "--publish-only", str(times), "--server", server,
+                                      "--stream", stream, "--rate", str(rate), "--count", str(count)])
+        samples: list[tuple[float, int]] = []  # (poll time, orders the report shows)
         with Pipeline(db, load_entrypoints=False) as reader:
-            thread.start()
             deadline = time.monotonic() + count / rate + 120
-            while len(reflected) < count and time.monotonic() < deadline:
+            shown = 0
+            while shown < count and time.monotonic() < deadline:
                 shown = reader.report("revenue", catch_up=False, on=DAY.date()).summary["orders"]
-                now = time.monotonic()
-                while len(reflected) < min(shown, len(sent)):
-                    reflected.append(now - sent[len(reflected)])
+                samples.append((time.monotonic(), shown))
                 time.sleep(poll)
-        thread.join(10)
-        return reflected, result.get("rate", 0.0)
+        publisher.wait(60)
+        published = json.loads(times.read_text())
+        sent, achieved = published["sent"], published["rate"]
+        reflected: list[float] = []
+        for when, shown in samples:
+            while len(reflected) < min(shown, len(sent)):
+                reflected.append(when - sent[len(reflected)])
+        return reflected, achieved
     finally:
         follower.terminate()
         follower.wait(30)
@@ -171,7 +189,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=0.02, help="seconds between looks at the report")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--publish-only", metavar="FILE", help=argparse.SUPPRESS)  # the publisher process
+    parser.add_argument("--stream", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.publish_only:
+        return publish_process(args.server, args.stream, args.rate, args.count, Path(args.publish_only))
     count = int(args.rate * args.seconds)
     stream = f"bench_{uuid.uuid4().hex[:10]}"
 
@@ -185,6 +208,18 @@ def main() -> int:
         await nc.close()
 
     asyncio.run(make_stream(True))
+    baseline_stream = f"{stream}_alone"
+
+    async def make_baseline_stream(create: bool) -> None:
+        nc = await nats.connect(args.server)
+        js = nc.jetstream()
+        if create:
+            await js.add_stream(name=baseline_stream, subjects=[f"{baseline_stream}.>"])
+        else:
+            await js.delete_stream(baseline_stream)
+        await nc.close()
+
+    asyncio.run(make_baseline_stream(True))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "bench.db"
@@ -194,10 +229,12 @@ def main() -> int:
             with Pipeline(db, load_entrypoints=False) as p:
                 p.ingest("catalog", catalog)
                 p.project()
-            base, base_rate = asyncio.run(broker_baseline(args.server, stream, args.rate, count))
+            # the baseline's own stream: the follower never sees its orders
+            base, base_rate = asyncio.run(broker_baseline(args.server, baseline_stream, args.rate, count))
             lat, rate = pipeline_run(args.server, stream, db, args.rate, count, args.poll)
     finally:
         asyncio.run(make_stream(False))
+        asyncio.run(make_baseline_stream(False))
     out = {
         "orders": count, "target_rate": args.rate, "poll_s": args.poll,
         "broker_alone": {**summary(base), "achieved_rate": round(base_rate)},

@@ -144,7 +144,7 @@ def follow(
 def follow_messages(pipeline: PipelineLike, stream: str, source: MessageSource, *, poll_interval: float = 0.2,
                     should_stop: Callable[[], bool] = lambda: False,
                     on_cycle: Callable[[SourceSummary], None] | None = None,
-                    alert_interval: float | None = None, max_batch_seconds: float = 0.2) -> None:
+                    alert_interval: float | None = None, max_batch_seconds: float = 0.05) -> None:
     """``ingest --follow`` of a broker stream: each cycle waits up to ``poll_interval`` for
     messages after the checkpoint, appends what comes for at most ``max_batch_seconds``
     (committed with the position), and projects it. The broker is asked to wait, not
