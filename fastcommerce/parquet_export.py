@@ -89,8 +89,8 @@ class ExportSummary:
 
 def _pyarrow() -> Any:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise ExportError("pyarrow is not installed: pip install 'fastcommerce[parquet]'") from None
     return pa, pq
@@ -134,7 +134,8 @@ def _partitions(conn: Any, table: str, upto: int, days: list[str] | None) -> Ite
         where = f"AND {_day('t' if table == _R else 'r')} IN ({', '.join('?' * len(days))})"
         params += days
     sql = _select(table, where)
-    day, rows = None, []
+    day: str | None = None
+    rows: list[tuple] = []
     for row in conn.execute(sql, params):
         if row[0] != day:
             if day is not None:

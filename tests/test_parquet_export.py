@@ -4,12 +4,15 @@ only the days that new records fall on (a new day, and an old day a late event r
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fastcommerce import Pipeline
 from fastcommerce.cli import main
@@ -125,3 +128,31 @@ def test_the_command_reports_what_it_wrote(tmp_path):
     assert out["full"] and out["files"] == len(files(target)) and out["rows"]["canon_orders"] > 0
     result = runner.invoke(main, ["--db", str(db), "export", "parquet", str(target)])
     assert result.exit_code == 0 and "wrote 0 files" in result.output and "incremental" in result.output
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory):
+    data = tmp_path_factory.mktemp("sample")
+    write_sample(data, orders=120, days=4, seed=11)
+    return data
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=4))
+def test_exporting_after_every_part_of_an_ingest_ends_as_one_export_of_the_whole(sample_files, tmp_path_factory,
+                                                                                 cuts):
+    """However the orders arrive between exports (late events and all), the incremental
+    directory ends holding what a full export of the final log holds."""
+    tmp = tmp_path_factory.mktemp("split")
+    lines = (sample_files / "orders_stream.jsonl").read_bytes().splitlines()
+    bounds = [0, *sorted(int(c * len(lines)) for c in cuts), len(lines)]
+    with Pipeline(tmp / "log.db", load_entrypoints=False) as p:
+        p.ingest("catalog", sample_files / "product_catalog.json")
+        p.ingest("inventory", sample_files / "inventory_updates.csv")
+        for lo, hi in itertools.pairwise(bounds):
+            p.ingest_records("orders", lines[lo:hi])
+            p.export_parquet(tmp / "incremental")
+        p.export_parquet(tmp / "whole")
+        for table in COLUMNS:
+            assert exported_rows(tmp / "incremental", table) == exported_rows(tmp / "whole", table) \
+                == database_rows(p, table)
