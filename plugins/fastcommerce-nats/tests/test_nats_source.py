@@ -185,13 +185,14 @@ def _checkpoint(db: Path) -> tuple | None:
 
 @pytest.mark.slow
 def test_a_consumer_killed_at_random_points_resumes_to_the_log_of_a_clean_run(tmp_path, jetstream):
-    """Published in 12 parts; after each, a consumer is started and SIGKILLed at a random
-    moment (from its start-up to the end of its work: the delays scale with this machine's
-    start-up time, measured first). Then one run to the end, and a clean run of everything
+    """Published in 20 parts; after each, a consumer is started and SIGKILLed at a random
+    moment: every other one while it starts (connects, opens the log; the delay scales with
+    this machine's start-up time, measured first), the others a random part of a batch after
+    its first commit of the part, while it reads, inserts or commits. Then one run to the end, and a clean run of everything
     into a fresh file: the logs and checkpoints must be identical."""
     rng = random.Random(16)
-    bodies = [orjson.dumps(order(rng, n)) for n in range(1, 4801)]
-    for _ in range(240):  # re-deliveries and bad messages among them
+    bodies = [orjson.dumps(order(rng, n)) for n in range(1, 6001)]
+    for _ in range(300):  # re-deliveries and bad messages among them
         bodies.insert(rng.randrange(len(bodies)), rng.choice([*BAD, rng.choice(bodies)]))
     clean, crashed = tmp_path / "clean.db", tmp_path / "crashed.db"
 
@@ -204,7 +205,7 @@ def test_a_consumer_killed_at_random_points_resumes_to_the_log_of_a_clean_run(tm
         assert consumer(db).wait(timeout=300) == 0
         return time.monotonic() - started
 
-    parts = 12
+    parts = 20
     part = len(bodies) // parts
     startup = timed(tmp_path / "calibration-empty.db")  # start-up and an empty drain
     jetstream.publish(bodies[:part])
@@ -216,7 +217,14 @@ def test_a_consumer_killed_at_random_points_resumes_to_the_log_of_a_clean_run(tm
         published = min((k + 1) * part, len(bodies)) if k < parts - 1 else len(bodies)
         before = (_checkpoint(crashed) or (0, 0, 0, 0))[3]
         proc = consumer(crashed)
-        time.sleep(rng.uniform(0.7 * startup, startup + 1.5 * work))
+        if k % 2:
+            time.sleep(rng.uniform(0.3 * startup, startup))
+        else:  # once it has committed a first batch of this part, a random part of a batch later
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and (_checkpoint(crashed) or (0, 0, 0, 0))[3] <= before \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, min(work, 0.1)))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -229,7 +237,7 @@ def test_a_consumer_killed_at_random_points_resumes_to_the_log_of_a_clean_run(tm
     assert proc.returncode == 0, err
     assert subprocess.run([sys.executable, "-c", DRIVER, str(clean), jetstream.url], check=False, capture_output=True,
                           timeout=300).returncode == 0
-    assert kills >= 4 and mid_drain >= 1, (kills, mid_drain)  # some landed between two commits
+    assert kills >= 10 and mid_drain >= 2, (kills, mid_drain)  # some landed between two commits
     rows = _log_rows(crashed)
     assert len(rows) == len(set(bodies))  # every distinct message once
     assert rows == _log_rows(clean)
