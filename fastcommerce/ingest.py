@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -329,8 +329,13 @@ class Ingester:
                 source_id=key, stream=stream, path=source.url, byte_offset=position, line=position,
                 fingerprint=identity, last_offset=last_offset, updated_at=format_time(self.clock())))
 
+        records = reader()
+        head = next(records, None)
+        if head is None and cp is not None and cp.fingerprint == identity and not drain:
+            return summary  # a follower's idle cycle writes nothing: the checkpoint already says it
         run = _RunRow(self, key, summary)
-        self._run(stream, source.url, reader(), summary, save_checkpoint, on_batch, run)
+        self._run(stream, source.url, chain(() if head is None else (head,), records), summary,
+                  save_checkpoint, on_batch, run)
         if summary.read or drain:
             run.finish()
         return summary

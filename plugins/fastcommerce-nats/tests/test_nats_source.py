@@ -143,6 +143,16 @@ def test_cli_drains_then_follow_keeps_the_revenue_report_current(tmp_path, jetst
             return Decimal(str(got)) == expected
 
         wait_for(reflected, timeout=60)
+
+        def written() -> tuple:
+            with sqlite3.connect(db) as conn:
+                return (conn.execute("SELECT COUNT(*), MAX(finished_at) FROM ingest_runs").fetchone(),
+                        conn.execute("SELECT line, updated_at FROM checkpoints WHERE path = ?",
+                                     [jetstream.url]).fetchone())
+
+        idle = written()
+        time.sleep(1.0)  # five idle cycles of --poll 0.1 ... and more
+        assert written() == idle  # an idle follower waits on the broker and writes nothing
     finally:
         follower.send_signal(signal.SIGTERM)
         _out, err = follower.communicate(timeout=60)
