@@ -17,11 +17,15 @@ revenue report showing it, at a steady publish rate.
    reflected at the first poll whose order count exceeds k (one publisher, and the log
    commits in stream order), and its latency is that poll's time minus its publish time.
    The polling interval is part of every figure, so they are upper bounds.
-5. Prints p50 / p95 / p99 / max of both, their ratio, and the achieved rate (``--json``:
-   one JSON object). Exit status 1 if some order never showed up.
+5. Capacity: the same orders drained by a plain ``fastcommerce ingest orders URL`` into a
+   fresh log, timed as a whole process (orders/s).
+6. Prints p50 / p95 / p99 / max of both, their ratio, the p99 of each 5 s of publishing (a
+   follower falling behind shows as a climb), the achieved rate and the capacity
+   (``--json``: one JSON object). Exit status 1 if some order never showed up.
 
     python benchmarks/broker.py                               # 1,000 orders/s for 30 s
     python benchmarks/broker.py --rate 2000 --seconds 10 --json
+    python benchmarks/broker.py --follower-arg=--workers=1     # decode in the follower's process only
 """
 
 from __future__ import annotations
@@ -144,11 +148,12 @@ def checkpoint_saved(db: Path, url: str) -> bool:
         return False
 
 
-def pipeline_run(server: str, stream: str, db: Path, rate: float, count: int, poll: float) -> tuple[list[float], float]:
+def pipeline_run(server: str, stream: str, db: Path, rate: float, count: int, poll: float,
+                 follower_args: list[str]) -> tuple[list[float], float]:
     url = f"{server}/{stream}"
     env = {**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": "nats"}
     follower = subprocess.Popen([sys.executable, "-m", "fastcommerce.cli", "--db", str(db), "ingest", "orders", url,
-                                 "--follow", "--poll", "0.05"], env=env, stdout=subprocess.DEVNULL,
+                                 "--follow", "--poll", "0.05", *follower_args], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -189,6 +194,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=0.02, help="seconds between looks at the report")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--follower-arg", action="append", default=[], metavar="ARG",
+                        help="an option for the follower's command line (e.g. --follower-arg=--workers=1)")
     parser.add_argument("--publish-only", metavar="FILE", help=argparse.SUPPRESS)  # the publisher process
     parser.add_argument("--stream", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -231,7 +238,13 @@ def main() -> int:
                 p.project()
             # the baseline's own stream: the follower never sees its orders
             base, base_rate = asyncio.run(broker_baseline(args.server, baseline_stream, args.rate, count))
-            lat, rate = pipeline_run(args.server, stream, db, args.rate, count, args.poll)
+            lat, rate = pipeline_run(args.server, stream, db, args.rate, count, args.poll, args.follower_arg)
+            # capacity: the same orders drained by a plain `ingest` into a fresh log (no projecting)
+            started = time.monotonic()
+            subprocess.run([sys.executable, "-m", "fastcommerce.cli", "--db", str(Path(tmp) / "drain.db"), "ingest",
+                            "orders", f"{args.server}/{stream}", *args.follower_arg], check=True,
+                           env={**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": "nats"}, stdout=subprocess.DEVNULL)
+            drain_rate = count / (time.monotonic() - started)
     finally:
         asyncio.run(make_stream(False))
         asyncio.run(make_baseline_stream(False))
@@ -244,6 +257,8 @@ def main() -> int:
         # behind shows as a climb, a periodic stall (alert evaluation, WAL checkpoint) as spikes
         "p99_ms_by_5s": [round(percentile(lat[i:i + int(5 * args.rate)], 0.99) * 1000)
                          for i in range(0, len(lat), int(5 * args.rate))] if lat else [],
+        "drain_orders_per_s": round(drain_rate),  # whole process: start-up, connect, drain, exit
+        "follower_args": args.follower_arg,
         "missing": count - len(lat),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg()},
         "code": code_version(fastcommerce.__file__),
@@ -260,6 +275,7 @@ def main() -> int:
             print(f"  publish -> revenue report:              p50 {e['p50_ms']} ms  p95 {e['p95_ms']} ms  "
                   f"p99 {e['p99_ms']} ms  max {e['max_ms']} ms  ({out['p99_ratio_to_broker_alone']}x the broker's p99)")
         print(f"  p99 (ms) of each 5 s of publishing: {out['p99_ms_by_5s']}")
+        print(f"  the same orders drained by `ingest` (whole process): {out['drain_orders_per_s']:,} orders/s")
         print(f"  missing: {out['missing']}; load average {out['machine']['load']}")
     return 1 if out["missing"] else 0
 
