@@ -282,7 +282,7 @@ def ingest(ctx: click.Context, stream: str, files: tuple[str, ...], fmt: str, no
         return
     progress = Progress("ingest")
     if url is not None:
-        summary = pipeline.ingest_url(stream, url, on_batch=progress.records)
+        summary = pipeline.ingest_url(stream, url, on_batch=progress.records, resume=not no_resume)
     else:
         summary = pipeline.ingest(stream, *files, resume=not no_resume, on_batch=progress.records)
     progress.done()

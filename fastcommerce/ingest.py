@@ -279,7 +279,7 @@ class Ingester:
     # -- message brokers -----------------------------------------------------------------
 
     def ingest_messages(self, stream: str, source: MessageSource, *, wait: float = 0.0, drain: bool = True,
-                        max_seconds: float = 0.2, fetch_size: int = 1000,
+                        max_seconds: float = 0.2, fetch_size: int = 1000, resume: bool = True,
                         on_batch: Callable[[SourceSummary], None] | None = None) -> SourceSummary:
         """Append the messages of a broker stream after its checkpoint's position, as a file's
         lines are: the position is the record's line, and the checkpoint (position,
@@ -289,15 +289,16 @@ class Ingester:
         ``drain``: read up to the newest message there was when the run started, then stop.
         Otherwise (a follower's cycle): wait up to ``wait`` seconds for a first message,
         then take what keeps coming for at most ``max_seconds`` and stop, so a busy stream
-        still commits (and is projected) every fraction of a second."""
+        still commits (and is projected) every fraction of a second. ``resume=False``: read
+        the stream from its start (what the log holds counts as duplicates)."""
         self._check_known(stream)
         key = f"{stream}:{source.url}"
         identity = source.identity()
         cp = self.log.checkpoint(key)
         after = 0
-        if cp is not None and cp.fingerprint == identity:
+        if cp is not None and cp.fingerprint == identity and resume:
             after = cp.byte_offset
-        elif cp is not None:
+        elif cp is not None and resume:
             logger.warning("broker_stream_replaced", stream=stream, source=source.url, position=cp.byte_offset,
                            reason="the stream is not the one the checkpoint describes (deleted and created "
                                   "again?): read from its start; records the log holds count as duplicates")
@@ -331,7 +332,7 @@ class Ingester:
 
         records = reader()
         head = next(records, None)
-        if head is None and cp is not None and cp.fingerprint == identity and not drain:
+        if head is None and cp is not None and cp.fingerprint == identity and cp.byte_offset == after and not drain:
             return summary  # a follower's idle cycle writes nothing: the checkpoint already says it
         run = _RunRow(self, key, summary)
         self._run(stream, source.url, chain(() if head is None else (head,), records), summary,

@@ -217,10 +217,11 @@ class Pipeline:
         return self._ingester.ingest_records(stream, records, source=source)
 
     def ingest_url(self, stream: str, url: str, *, on_batch: Callable[[SourceSummary], None] | None = None,
-                   follow: bool = False, **options: Any) -> IngestSummary:
+                   follow: bool = False, resume: bool = True, **options: Any) -> IngestSummary:
         """Append the messages of the broker stream ``url`` names (its scheme's plugin opens
         it: ``register_source_openers``) after its checkpoint, up to the newest there was at
-        the start; with ``follow``, keep appending and projecting until ``should_stop()``
+        the start (``resume=False``: from the stream's start, what the log holds counted as
+        duplicates); with ``follow``, keep appending and projecting until ``should_stop()``
         (options as :func:`~fastcommerce.follow.follow_messages`)."""
         self._check_stream(stream)
         source = self.source_openers.open(url)
@@ -229,7 +230,8 @@ class Pipeline:
             if follow:
                 follow_messages(self, stream, source, **options)
             else:
-                summary.sources.append(self._ingester.ingest_messages(stream, source, on_batch=on_batch))
+                summary.sources.append(self._ingester.ingest_messages(stream, source, on_batch=on_batch,
+                                                                      resume=resume))
         finally:
             source.close()
         return summary

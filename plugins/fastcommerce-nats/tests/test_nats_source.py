@@ -97,6 +97,8 @@ def test_a_second_run_reads_only_what_was_published_since_and_a_recreated_stream
         again = p.ingest_url("orders", jetstream.url).sources[0]
         assert (again.skipped, again.read, again.appended) == (50, 30, 30)
         assert p.ingest_url("orders", jetstream.url).sources[0].read == 0
+        again = p.ingest_url("orders", jetstream.url, resume=False).sources[0]  # --no-resume: from the start
+        assert (again.read, again.appended, again.duplicates) == (80, 0, 80)
         # deleted and created again: sequences restart, so the checkpoint is not resumed from
         jetstream.delete()
         jetstream.create()
