@@ -27,6 +27,7 @@ from .cli_dashboard import dashboard
 from .cli_dates import date_options
 from .cli_dates import describe as describe_period
 from .cli_dates import resolve as resolve_period
+from .cli_export import export
 from .cli_params import (
     FORMATS,
     SETTLE_OPTION,
@@ -42,6 +43,7 @@ from .cli_serve import serve
 from .cli_text import alert_lines, drop_alert_lines
 from .cli_timetravel import AS_OF_OPTION, CHANGES_SINCE_OPTION, travelled_report
 from .errors import EventLogError, FastCommerceError
+from .message_sources import url_scheme
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
 from .pipeline import IngestSummary, Pipeline
@@ -196,7 +198,7 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 
 @main.command()
 @click.argument("stream", type=StreamName())
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--no-resume", is_flag=True, help="Read files from the start, ignoring checkpoints "
               "(re-delivered records are still counted as duplicates, never appended twice).")
@@ -215,13 +217,18 @@ def main(ctx: click.Context, db: str, blocked: tuple[str, ...], config: Path | N
 @click.option("--settle", **SETTLE_OPTION)
 @click.option("--workers", **WORKERS_OPTION)
 @click.pass_context
-def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, no_resume: bool,
+def ingest(ctx: click.Context, stream: str, files: tuple[str, ...], fmt: str, no_resume: bool,
            follow: bool, poll: float, alert_interval: float, rotation_grace: float, settle: float | None,
            workers: int | None) -> None:
-    """Append every record of FILES to the log of STREAM."""
-    if not follow:  # before the database is created: a file that cannot be read leaves nothing behind
+    """Append every record of FILES to the log of STREAM. A FILE may be a broker stream's
+    URL (nats://HOST:PORT/STREAM, read by a plugin such as fastcommerce-nats): its messages
+    after the checkpoint are appended, up to the newest there was (--follow: until stopped)."""
+    url = files[0] if len(files) == 1 and url_scheme(files[0]) else None
+    if url is None and any(url_scheme(f) for f in files):
+        raise click.UsageError("a broker URL is read on its own: give exactly one")
+    if not follow and url is None:  # before the database is created: a file that cannot be read leaves nothing behind
         for f in files:
-            check_readable(f)
+            check_readable(Path(f))
     pipeline = open_pipeline(ctx, create=True, settle=settle, workers=workers)
     if follow:
         if len(files) != 1:
@@ -247,8 +254,12 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            pipeline.follow(stream, files[0], poll_interval=poll, should_stop=stop.is_set, on_cycle=on_cycle,
-                            alert_interval=alert_interval, rotation_grace=rotation_grace, on_waiting=on_waiting)
+            if url is not None:
+                pipeline.ingest_url(stream, url, follow=True, poll_interval=poll, should_stop=stop.is_set,
+                                    on_cycle=on_cycle, alert_interval=alert_interval)
+            else:
+                pipeline.follow(stream, files[0], poll_interval=poll, should_stop=stop.is_set, on_cycle=on_cycle,
+                                alert_interval=alert_interval, rotation_grace=rotation_grace, on_waiting=on_waiting)
         except KeyboardInterrupt:
             pass
         finally:
@@ -258,7 +269,10 @@ def ingest(ctx: click.Context, stream: str, files: tuple[Path, ...], fmt: str, n
         click.echo("stopped following", err=True)
         return
     progress = Progress("ingest")
-    summary = pipeline.ingest(stream, *files, resume=not no_resume, on_batch=progress.records)
+    if url is not None:
+        summary = pipeline.ingest_url(stream, url, on_batch=progress.records, resume=not no_resume)
+    else:
+        summary = pipeline.ingest(stream, *files, resume=not no_resume, on_batch=progress.records)
     progress.done()
     emit(summary.as_dict(), fmt, summary_text(summary))
 
@@ -587,6 +601,7 @@ main.add_command(dashboard)
 main.add_command(backup_command)
 main.add_command(restore_command)
 main.add_command(serve)
+main.add_command(export)
 
 
 if __name__ == "__main__":  # pragma: no cover

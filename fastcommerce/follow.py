@@ -49,6 +49,7 @@ import attrs
 from .errors import SourceError
 from .ingest import SourceSummary
 from .logs import get_logger
+from .message_sources import MessageSource
 from .protocols import PipelineLike
 from .rotation import rotated_away
 from .source_files import compression, source_id
@@ -139,6 +140,28 @@ def follow(
         else:
             _follow_lines(pipeline, stream, path, log, poll_interval=poll_interval, should_stop=should_stop,
                           on_cycle=on_cycle, sleep=sleep, rotation_grace=rotation_grace, alerts=alerts)
+    finally:
+        if alerts is not None:
+            alerts.stop()
+
+
+def follow_messages(pipeline: PipelineLike, stream: str, source: MessageSource, *, poll_interval: float = 0.2,
+                    should_stop: Callable[[], bool] = lambda: False,
+                    on_cycle: Callable[[SourceSummary], None] | None = None,
+                    alert_interval: float | None = None, max_batch_seconds: float = 0.05) -> None:
+    """``ingest --follow`` of a broker stream: each cycle waits up to ``poll_interval`` for
+    messages after the checkpoint, appends what comes for at most ``max_batch_seconds``
+    (committed with the position), and projects it. The broker is asked to wait, not
+    polled: a message published while the follower waits is appended at once."""
+    alerts = BackgroundAlerts(pipeline, alert_interval) if alert_interval is not None else None
+    try:
+        _catch_up(pipeline, False, alerts)
+        while not should_stop():
+            summary = pipeline._ingester.ingest_messages(stream, source, wait=poll_interval, drain=False,
+                                                         max_seconds=max_batch_seconds)
+            if on_cycle is not None:
+                on_cycle(summary)
+            _catch_up(pipeline, summary.appended > 0, alerts)
     finally:
         if alerts is not None:
             alerts.stop()

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import cattrs
 import pluggy
 
+from .message_sources import SourceOpener
 from .monitoring.alerts import AlertRule, AlertSink
 from .monitoring.config import MonitoringConfig
 from .projections.base import Projection
@@ -254,4 +255,29 @@ def register_streams() -> Iterable[Stream]:
     :returns: an iterable of :class:`~fastcommerce.streams.Stream` (may be empty).
 
     .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def register_source_openers() -> Iterable[SourceOpener]:
+    """Declare sources that are not files, by URL scheme: a message broker's stream.
+
+    All results are collected.
+
+    A :class:`~fastcommerce.message_sources.SourceOpener` has a ``scheme`` (``"nats"``)
+    and ``open(url)`` returning a :class:`~fastcommerce.message_sources.MessageSource`:
+    ``identity()`` (tells the stream from a later one of the same name), ``last_position()``,
+    ``fetch(after, limit, wait)`` (messages in position order, each a
+    :class:`~fastcommerce.message_sources.Message` of position and bytes) and ``close()``.
+    ``fastcommerce ingest STREAM URL`` (and ``Pipeline.ingest_url``) opens the URL with the
+    opener of its scheme and appends its messages as a file's lines are: the position
+    stands where a file's line stands (in the log, in a quarantined record's place, in
+    the checkpoint, which commits in the append's transaction). ``open`` raises
+    :class:`~fastcommerce.errors.SourceError` for a URL it cannot read (no server, no such
+    stream). Two plugins claiming one scheme is a
+    :class:`~fastcommerce.errors.PluginConfigError` naming both.
+
+    :returns: an iterable of :class:`~fastcommerce.message_sources.SourceOpener` (may be empty).
+
+    .. versionadded:: 0.3
     """

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .events import LogRecord
 from .logs import get_logger
 from .memory import gc_paused
+from .message_sources import MessageSource, record_of_bytes
 from .rotation import copy_holding
 from .settings import DEFAULT_SETTLE
 from .source_files import check_readable, fingerprint, readable_size, source_id
@@ -40,9 +41,7 @@ from .sources import (
     RawRecord,
     over_limit,
     oversized_identity_of,
-    parse_json,
     settled,
-    strip_eol,
 )
 from .stats import latency_bucket, percentile
 from .streams import StreamRegistry
@@ -51,6 +50,7 @@ from .upcasting import SchemaRegistry
 logger = get_logger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
+DRAIN_WAIT = 2.0  # seconds a drain waits for messages the broker said it holds
 
 
 @attrs.define(kw_only=True)
@@ -265,28 +265,88 @@ class Ingester:
                         yield RawRecord(n, 0, repr(rec).encode(), None, f"cannot serialise as JSON: {exc}")
                         continue
                 if not isinstance(rec, dict):
-                    body = strip_eol(body)
+                    yield record_of_bytes(n, body, self.max_record_bytes)
+                    continue
                 if len(body) > self.max_record_bytes:  # as the file readers do: a prefix is kept
                     yield RawRecord(n, 0, body[:self.max_record_bytes], None,
                                     over_limit("record", len(body), self.max_record_bytes),
                                     identity=oversized_identity_of(body))
                     continue
-                if isinstance(rec, dict):
-                    # detection sees what is stored: orjson writes inf/NaN as null, for one
-                    yield RawRecord(n, 0, body, orjson.loads(body), None)
-                    continue
-                if not body.strip():
-                    yield RawRecord(n, 0, body, None, "blank line")
-                    continue
-                value, reason = parse_json(body)
-                if reason is None and not isinstance(value, dict):
-                    reason = "JSON value is not an object"
-                yield RawRecord(n, 0, body, value if reason is None else None, reason)
+                # detection sees what is stored: orjson writes inf/NaN as null, for one
+                yield RawRecord(n, 0, body, orjson.loads(body), None)
 
         run = _RunRow(self, f"{stream}:{source}", summary)
         self._run(stream, source, raw_records(), summary, None, on_batch, run)
         run.finish()
         return summary
+
+    # -- message brokers -----------------------------------------------------------------
+
+    def ingest_messages(self, stream: str, source: MessageSource, *, wait: float = 0.0, drain: bool = True,
+                        max_seconds: float = 0.2, fetch_size: int = 1000, resume: bool = True,
+                        on_batch: Callable[[SourceSummary], None] | None = None) -> SourceSummary:
+        """Append the messages of a broker stream after its checkpoint's position, as a file's
+        lines are: the position is the record's line, and the checkpoint (position,
+        stream identity) commits in each batch's transaction, so a run killed between
+        receiving and committing reads those messages again and nothing else.
+
+        ``drain``: read up to the newest message there was when the run started, then stop.
+        Otherwise (a follower's cycle): wait up to ``wait`` seconds for a first message,
+        then take what keeps coming for at most ``max_seconds`` and stop, so a busy stream
+        still commits (and is projected) every fraction of a second. ``resume=False``: read
+        the stream from its start (what the log holds counts as duplicates)."""
+        self._check_known(stream)
+        key = f"{stream}:{source.url}"
+        identity = source.identity()
+        cp = self.log.checkpoint(key)
+        after = 0
+        if cp is not None and cp.fingerprint == identity and resume:
+            after = cp.byte_offset
+        elif cp is not None and resume:
+            logger.warning("broker_stream_replaced", stream=stream, source=source.url, position=cp.byte_offset,
+                           reason="the stream is not the one the checkpoint describes (deleted and created "
+                                  "again?): read from its start; records the log holds count as duplicates")
+        last_offset = cp.last_offset if cp is not None else None
+        summary = SourceSummary(stream=stream, source=source.url, resumed_from_line=after, skipped=after)
+        end = source.last_position() if drain else None
+        max_bytes = self.max_record_bytes
+
+        def reader() -> Iterator[RawRecord]:
+            position, started, first = after, time.monotonic(), True
+            while end is None or position < end:
+                if end is None and not first and time.monotonic() - started >= max_seconds:
+                    return  # a follower's cycle: commit and project what came so far
+                # draining: what is there comes at once, so the wait only covers a slow broker
+                messages = source.fetch(position, fetch_size, DRAIN_WAIT if end is not None else wait if first else 0.01)
+                first = False
+                if not messages:
+                    return
+                for m in messages:
+                    yield record_of_bytes(m.position, m.body, max_bytes, end=m.position)
+                position = messages[-1].position
+
+        def save_checkpoint(last: RawRecord | None, appended_up_to: int | None) -> None:
+            nonlocal last_offset
+            if appended_up_to is not None:
+                last_offset = appended_up_to
+            position = last.end if last is not None else after
+            self.log.save_checkpoint(Checkpoint(
+                source_id=key, stream=stream, path=source.url, byte_offset=position, line=position,
+                fingerprint=identity, last_offset=last_offset, updated_at=format_time(self.clock())))
+
+        records = reader()
+        head = next(records, None)
+        if head is None and cp is not None and cp.fingerprint == identity and cp.byte_offset == after and not drain:
+            return summary  # a follower's idle cycle writes nothing: the checkpoint already says it
+        run = _RunRow(self, key, summary)
+        self._run(stream, source.url, chain(() if head is None else (head,), records), summary,
+                  save_checkpoint, on_batch, run)
+        if summary.read or drain:
+            run.finish()
+        return summary
+
+    def _check_known(self, stream: str) -> None:
+        self.streams.get(stream)  # an UnknownStreamError naming the registered streams
 
     # -- the loop ----------------------------------------------------------------------
 

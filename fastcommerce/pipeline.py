@@ -18,12 +18,14 @@ from .decoding import Decoder, fingerprint_of
 from .errors import FastCommerceError, PluginConfigError, PluginError, SourceError
 from .eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
 from .events import Event
-from .follow import follow
+from .follow import follow, follow_messages
 from .ingest import DEFAULT_BATCH_SIZE, Ingester, SourceSummary
 from .logs import get_logger
+from .message_sources import SourceOpeners
 from .monitoring import AlertEngine, EvaluationResult, MonitoringConfig, load_config
 from .monitoring.health import health
 from .naming import unique_names
+from .parquet_export import ExportSummary, export_parquet
 from .plugins import (
     PluginInfo,
     collect,
@@ -139,6 +141,8 @@ class Pipeline:
         self.streams = collect_streams(self.pm)
         """The registered streams (``register_streams``): readers, payload types, ``run``'s files."""
         _check_streams(self.streams, self.registry)
+        self.source_openers = SourceOpeners(collect(self.pm, "register_source_openers"))
+        """The URL schemes plugins read (``register_source_openers``): message brokers."""
         self.validators = ValidatorSet(validators)
         self.converter = make_converter(lambda conv: self.pm.hook.configure_converter(converter=conv))
         # every plugin is asked for everything it registers before the database is opened: a
@@ -246,6 +250,26 @@ class Pipeline:
         before = self.log.last_offset()
         return self._counted(self._ingester.ingest_records(stream, records, source=source), before)
 
+    def ingest_url(self, stream: str, url: str, *, on_batch: Callable[[SourceSummary], None] | None = None,
+                   follow: bool = False, resume: bool = True, **options: Any) -> IngestSummary:
+        """Append the messages of the broker stream ``url`` names (its scheme's plugin opens
+        it: ``register_source_openers``) after its checkpoint, up to the newest there was at
+        the start (``resume=False``: from the stream's start, what the log holds counted as
+        duplicates); with ``follow``, keep appending and projecting until ``should_stop()``
+        (options as :func:`~fastcommerce.follow.follow_messages`)."""
+        self._check_stream(stream)
+        source = self.source_openers.open(url)
+        summary = IngestSummary()
+        try:
+            if follow:
+                follow_messages(self, stream, source, **options)
+            else:
+                summary.sources.append(self._ingester.ingest_messages(stream, source, on_batch=on_batch,
+                                                                      resume=resume))
+        finally:
+            source.close()
+        return summary
+
     def run(self, data_dir: str | Path = "sample_data", *, resume: bool = True,
             on_batch: Callable[[SourceSummary], None] | None = None) -> IngestSummary:
         """Ingest each registered stream's ``default_file`` from ``data_dir``, in the
@@ -300,6 +324,14 @@ class Pipeline:
         if redecode:
             self.decoder.mark_all_stale()
         return self.decoder.sync(progress=progress)
+
+    def export_parquet(self, target: str | Path, *, full: bool = False) -> ExportSummary:
+        """Write the canonical tables as Parquet under ``target``, a partition a day; only
+        the days touched since the last export to it unless ``full`` (see
+        :mod:`fastcommerce.parquet_export`). The rows are brought up to date with the
+        loaded plugins first, as before a catch-up. Needs pyarrow (``fastcommerce[parquet]``)."""
+        self.decoder.sync()
+        return export_parquet(self.log, target, full=full, clock=self.clock)
 
     def verify(self) -> list[Any]:
         """Rebuild every projection in a scratch copy; compare table checksums with the live ones."""

@@ -33,6 +33,7 @@ RUNS_TABLE = "ingest_runs"
 PROJECTION_STATE = "projection_state"
 PROJECTION_RUNS = "projection_runs"
 ALERTS, DELIVERIES = "alerts", "alert_deliveries"
+EXPORT_STATE = "export_state"
 MIGRATIONS_TABLE = Migrations.migrations_table
 
 log = Migrations("fastcommerce.eventlog")
@@ -42,7 +43,7 @@ SETS = (log, projections, alerts)
 """In the order they are applied: a later set may refer to an earlier one's tables."""
 
 CORE_TABLES = frozenset(t.lower() for t in (
-    LOG_TABLE, CHECKPOINT_TABLE, RUNS_TABLE, PROJECTION_STATE, PROJECTION_RUNS, ALERTS, DELIVERIES,
+    LOG_TABLE, CHECKPOINT_TABLE, RUNS_TABLE, PROJECTION_STATE, PROJECTION_RUNS, ALERTS, DELIVERIES, EXPORT_STATE,
     MIGRATIONS_TABLE, *canonical.TABLES))
 """Lower case, as SQLite compares names: a projection may claim none of them (nor ``sqlite_*``)."""
 
@@ -216,6 +217,16 @@ def m006_hash_chain(db: Database) -> None:
         END
         """
     )
+
+
+@log()
+def m007_export_state(db: Database) -> None:
+    """How far each export directory was written (``fastcommerce export parquet``): the
+    canonical rows up to ``upto_offset``, by the decoders ``decoders`` names, with the
+    ``export_id`` its marker file carries (:mod:`fastcommerce.parquet_export`)."""
+    db.execute(f"CREATE TABLE {EXPORT_STATE} (target TEXT NOT NULL, format TEXT NOT NULL, "
+               "export_id TEXT NOT NULL, upto_offset INTEGER NOT NULL, decoders TEXT NOT NULL, "
+               "exported_at TEXT NOT NULL, PRIMARY KEY (target, format))")
 
 
 # -- the projections' bookkeeping ---------------------------------------------------------

@@ -377,7 +377,8 @@ def test_projection_that_raises_rolls_back_its_batch(db_path):
 
 
 @pytest.mark.parametrize("name", ["register_schemas", "register_upcasters", "register_validators",
-                                  "register_projections", "register_reports", "configure_converter"])
+                                  "register_projections", "register_reports", "configure_converter",
+                                  "register_source_openers"])
 def test_hookspec_is_documented(name):
     spec = getattr(hookspecs, name)
     doc = inspect.getdoc(spec)
