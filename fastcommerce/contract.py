@@ -9,7 +9,7 @@ core so the wrapper needs no built-in plugin, and the plugin imports them from h
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 

@@ -8,7 +8,6 @@ table and Markdown are for people: every value goes through :mod:`fastcommerce.d
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from decimal import Decimal
