@@ -174,6 +174,11 @@ class EventLog:
 
     # -- writing -----------------------------------------------------------------------
 
+    def lock_appends(self) -> None:
+        """Make this transaction the log's only appender until it commits (first thing in an
+        append's transaction). SQLite's ``BEGIN IMMEDIATE`` already did; PostgreSQL's log
+        locks its head row (:mod:`fastcommerce.storage.postgres`)."""
+
     def known_hashes(self, stream: str, hashes: Iterable[bytes]) -> set[bytes]:
         """Which of ``hashes`` the log already holds for ``stream``."""
         found: set[bytes] = set()

@@ -40,6 +40,7 @@ from .rotation import rotated_away
 from .settings import Settings
 from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
+from .storage import open_log
 from .streams import CATALOG_ROLE, StreamRegistry
 from .upcasting import SchemaRegistry
 from .validation import ValidatorSet
@@ -140,7 +141,7 @@ class Pipeline:
         elif isinstance(db, Database):
             self.log = EventLog(db)
         else:
-            self.log = EventLog.open(db, busy_timeout=busy_timeout)
+            self.log = open_log(db, busy_timeout=busy_timeout)
         self.clock = clock
         self.reader = EventReader(self.registry, self.validators, self.converter,
                                   payload_types=self.streams.payload_types(),
