@@ -32,6 +32,7 @@ from .cli_params import (
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
+from .storage import is_postgres
 from .money import round_money
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
@@ -68,6 +69,8 @@ def _check_database(db: str, *, create: bool) -> None:
     """Commands that read a database refuse a missing file (a mistyped ``--db`` would
     otherwise be created and report zeros) and an SQLite file of something else (they
     would add their tables to it). Only ``ingest`` and ``run`` create a database."""
+    if is_postgres(db):
+        return  # a server's database: opening it says what is wrong with it
     path = Path(db)
     if not path.exists():
         if not create:
@@ -101,7 +104,7 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
     obj = ctx.obj
     if "pipeline" not in obj:
         db = obj["db"]
-        if memory_if_missing and not Path(db).exists():
+        if memory_if_missing and not is_postgres(db) and not Path(db).exists():
             db = ":memory:"
         else:
             _check_database(db, create=create)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 SKIP = ""
 """The translation of a statement that PostgreSQL does another way (nothing is run)."""
@@ -31,12 +32,16 @@ _TOKENS = re.compile(
 _ROWID_ALIAS = re.compile(r"(\"?\w+\"?)\s+INTEGER\s+PRIMARY\s+KEY(\s+AUTOINCREMENT)?", re.IGNORECASE)
 _TYPES = ((re.compile(r"\bINTEGER\b", re.IGNORECASE), "BIGINT"),
           (re.compile(r"\bBLOB\b", re.IGNORECASE), "BYTEA"),
-          (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"))
+          (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"),
+          # text compares byte by byte (code point order) whatever the database's collation
+          (re.compile(r"\bTEXT\b", re.IGNORECASE), 'TEXT COLLATE "C"'))
 _WITHOUT_ROWID = re.compile(r"\)\s*WITHOUT\s+ROWID\s*$", re.IGNORECASE)
 _TABLE_INFO = re.compile(r"^\s*PRAGMA\s+table_info\(\s*[\[\"]?(\w+)[\]\"]?\s*\)\s*$", re.IGNORECASE)
 _MASTER = re.compile(r"FROM\s+sqlite_master\s+WHERE\s+type\s*=\s*'table'\s+AND\s+name\s*=", re.IGNORECASE)
 _TEMP = re.compile(r"\btemp\.", re.IGNORECASE)
 _GROUP_CONCAT = re.compile(r"\bgroup_concat\(", re.IGNORECASE)
+_UPSERT_TABLE = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+_UPSERT_SELF = re.compile(r"\b(\w+)\s*=\s*\1\s*([-+])\s*excluded\.\1\b", re.IGNORECASE)
 
 TABLE_INFO = ("SELECT ordinal_position - 1, column_name, data_type FROM information_schema.columns "
               "WHERE table_schema = current_schema() AND table_name = '{}' ORDER BY ordinal_position")
@@ -80,6 +85,50 @@ def to_postgres(sql: str, bound: bool = True) -> str:
     sql = _MASTER.sub("FROM information_schema.tables WHERE table_schema = current_schema() AND table_name =", sql)
     sql = _TEMP.sub("pg_temp.", sql)
     sql = _GROUP_CONCAT.sub("string_agg(", sql)
+    upsert = _UPSERT_TABLE.match(sql) if "DO UPDATE SET" in sql.upper() else None
+    if upsert:  # `n = n + excluded.n`: a bare name is the table's on SQLite, ambiguous on PostgreSQL
+        sql = _UPSERT_SELF.sub(lambda m: f"{m[1]} = {upsert[1]}.{m[1]} {m[2]} excluded.{m[1]}", sql)
     if head.startswith(("CREATE TABLE", "CREATE TEMP", "ALTER TABLE")):
         sql = _ddl(sql)
     return _rewrite(sql, bound=bound)
+
+
+FUNCTIONS = (
+    # strftime(format, time, modifier), for the one format and the 'N seconds' modifiers our SQL uses
+    """CREATE OR REPLACE FUNCTION strftime(fmt text, t text, modifier text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+        IF fmt <> '%Y-%m-%dT%H:%M:%S' THEN
+            RAISE EXCEPTION 'fastcommerce: strftime format % is not supported on PostgreSQL', fmt;
+        END IF;
+        RETURN to_char(t::timestamp + modifier::interval, 'YYYY-MM-DD"T"HH24:MI:SS');
+    END $$""",
+    # date(day, modifier): the day moved by an interval ('+1 day')
+    """CREATE OR REPLACE FUNCTION date(t text, modifier text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(t::date + modifier::interval, 'YYYY-MM-DD') $$""",
+)
+"""SQLite's scalar functions that the projections' SQL calls, for PostgreSQL (in the log's schema)."""
+
+
+_INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(REPLACE|IGNORE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?", re.IGNORECASE)
+
+
+def insert_or(sql: str, columns_of: Any) -> str:
+    """SQLite's ``INSERT OR REPLACE`` / ``OR IGNORE`` as PostgreSQL's ``ON CONFLICT``:
+    ``columns_of(table)`` gives the table's columns and its primary key's (from the catalogue).
+    A replace updates the row of the same primary key (SQLite would also replace a row that
+    collides on another unique constraint; our tables have none)."""
+    m = _INSERT_OR.match(sql)
+    if m is None:
+        return sql
+    kind, table, listed = m.group(1).upper(), m.group(2), m.group(4)
+    body = "INSERT INTO " + table + (f" ({listed})" if listed else "") + " " + sql[m.end():]
+    if kind == "IGNORE":
+        return body + " ON CONFLICT DO NOTHING"
+    columns, key = columns_of(table)
+    named = [c.strip().strip('"[]') for c in listed.split(",")] if listed else columns
+    rest = [c for c in named if c not in key]
+    if not rest:
+        return body + " ON CONFLICT DO NOTHING"
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in rest)
+    return body + f" ON CONFLICT ({', '.join(chr(34) + c + chr(34) for c in key)}) DO UPDATE SET {sets}"

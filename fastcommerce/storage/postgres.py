@@ -37,7 +37,7 @@ from ..errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from ..eventlog import EventLog
 from ..logs import get_logger
 from ..schema import CHECKPOINT_TABLE, LOG_TABLE, MIGRATIONS_TABLE, RUNS_TABLE
-from .dialect import SKIP, to_postgres
+from .dialect import FUNCTIONS, SKIP, insert_or, to_postgres
 
 logger = get_logger(__name__)
 
@@ -170,6 +170,25 @@ class PgConnection:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        self._or: dict[str, str] = {}  # INSERT OR ... statements, resolved against the catalogue
+
+    def _resolve(self, sql: str) -> str:
+        if not sql.lstrip()[:10].upper().startswith("INSERT OR"):
+            return sql
+        found = self._or.get(sql)
+        if found is None:
+            found = self._or[sql] = insert_or(sql, self._columns_of)
+        return found
+
+    def _columns_of(self, table: str) -> tuple[list[str], list[str]]:
+        columns = [r[0] for r in self.raw.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s ORDER BY ordinal_position", [table])]
+        key = [r[0] for r in self.raw.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey, a.attnum)", [table])]
+        return columns, key
 
     @property
     def in_transaction(self) -> bool:
@@ -177,7 +196,7 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> PgCursor:
         bound = params is not None and len(params) > 0
-        text = to_postgres(sql, bound)
+        text = to_postgres(self._resolve(sql), bound)
         if text == SKIP:
             return PgCursor(self, _Nothing())
         try:
@@ -197,7 +216,7 @@ class PgConnection:
                 self.copy_rows(plain.group(1), plain.group(2) or "", rows)
             else:
                 with self.raw.cursor() as cur:
-                    cur.executemany(to_postgres(sql, True), rows)
+                    cur.executemany(to_postgres(self._resolve(sql), True), rows)
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
                 raise translate_error(exc) from exc
@@ -278,6 +297,8 @@ def _install_postgres_parts(db: PgDatabase) -> None:
     conn = db.conn
     conn.execute(f'ALTER TABLE {LOG_TABLE} ALTER COLUMN "offset" DROP IDENTITY IF EXISTS')
     conn.execute(_APPEND_ONLY)
+    for function in FUNCTIONS:
+        conn.execute(function)
     for op in ("UPDATE", "DELETE"):
         conn.execute(f"CREATE TRIGGER {LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {LOG_TABLE} "
                      f"FOR EACH ROW EXECUTE FUNCTION {LOG_TABLE}_refuse()")
