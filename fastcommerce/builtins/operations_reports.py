@@ -88,7 +88,7 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
         sql = (
             "SELECT \"offset\", stream, source, line, group_concat(code, ','), group_concat(reason, ' | ') "
             f"FROM (SELECT * FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
-            "ORDER BY \"offset\", n) GROUP BY \"offset\" ORDER BY \"offset\""
+            "ORDER BY \"offset\", n) q GROUP BY \"offset\", stream, source, line ORDER BY \"offset\""
         )
         params: list[Any] = [lo, hi]
         if limit is not None:

@@ -293,19 +293,20 @@ END $$
 
 
 def _install_postgres_parts(db: PgDatabase) -> None:
-    """What PostgreSQL does its own way: the log's triggers, its head row, offsets given by us."""
-    conn = db.conn
-    conn.execute(f'ALTER TABLE {LOG_TABLE} ALTER COLUMN "offset" DROP IDENTITY IF EXISTS')
-    conn.execute(_APPEND_ONLY)
+    """What PostgreSQL does its own way: the log's triggers, its head row, offsets given by us.
+    PostgreSQL's own statements: run as they are, not through the dialect."""
+    raw = db.conn.raw
+    raw.execute(f'ALTER TABLE {LOG_TABLE} ALTER COLUMN "offset" DROP IDENTITY IF EXISTS')
+    raw.execute(_APPEND_ONLY)
     for function in FUNCTIONS:
-        conn.execute(function)
+        raw.execute(function)
     for op in ("UPDATE", "DELETE"):
-        conn.execute(f"CREATE TRIGGER {LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {LOG_TABLE} "
-                     f"FOR EACH ROW EXECUTE FUNCTION {LOG_TABLE}_refuse()")
-    conn.execute(f"CREATE TRIGGER {LOG_TABLE}_no_truncate BEFORE TRUNCATE ON {LOG_TABLE} "
-                 f"FOR EACH STATEMENT EXECUTE FUNCTION {LOG_TABLE}_refuse()")
-    conn.execute(f"CREATE TABLE {HEAD_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL)")
-    conn.execute(f'INSERT INTO {HEAD_TABLE} (id, next_offset) SELECT 1, COALESCE(MAX("offset"), 0) + 1 FROM {LOG_TABLE}')
+        raw.execute(f"CREATE TRIGGER {LOG_TABLE}_no_{op.lower()} BEFORE {op} ON {LOG_TABLE} "
+                    f"FOR EACH ROW EXECUTE FUNCTION {LOG_TABLE}_refuse()")
+    raw.execute(f"CREATE TRIGGER {LOG_TABLE}_no_truncate BEFORE TRUNCATE ON {LOG_TABLE} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {LOG_TABLE}_refuse()")
+    raw.execute(f"CREATE TABLE {HEAD_TABLE} (id BIGINT PRIMARY KEY CHECK (id = 1), next_offset BIGINT NOT NULL)")
+    raw.execute(f'INSERT INTO {HEAD_TABLE} (id, next_offset) SELECT 1, COALESCE(MAX("offset"), 0) + 1 FROM {LOG_TABLE}')
 
 
 def apply_schema(db: PgDatabase) -> None:

@@ -1,0 +1,162 @@
+"""The log's promises on both engines (SQLite and PostgreSQL, see ``log_target`` in
+conftest.py), and what only PostgreSQL has to prove: several writers at once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from fastcommerce import Pipeline
+from fastcommerce.reports.formatting import render
+from fastcommerce.storage import engine_of
+
+NOW = datetime(2024, 1, 20, 12, 0, tzinfo=timezone.utc)
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+REPORTS = ("revenue", "products", "inventory", "customers", "operations", "quality")
+
+
+def order(n: int, tag: str = "") -> dict:
+    return {
+        "order_id": f"ORD-{tag}{n:06d}", "customer_id": f"CUST-{n % 97}",
+        "timestamp": (NOW - timedelta(hours=1, minutes=n % 600)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "channel": "web",
+        "items": [{"product_id": f"PROD-{1 + n % 13:03d}", "quantity": 1 + n % 3, "unit_price": 9.99}],
+        "shipping_address": {"country": "US", "state": "CA", "city": "San Francisco"},
+        "status": "confirmed",
+    }
+
+
+def write_orders(path: Path, n: int, tag: str) -> Path:
+    path.write_bytes(b"".join(json.dumps(order(i, tag)).encode() + b"\n" for i in range(n)))
+    return path
+
+
+def raw_execute(target: str, sql: str) -> None:
+    """``sql`` on the engine's own connection, past all of our code."""
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        from fastcommerce.storage.postgres import split_url
+        dsn, schema = split_url(target)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(sql)
+    else:
+        with sqlite3.connect(target) as conn:
+            conn.execute(sql)
+
+
+def test_ingest_is_exactly_once_on_both_engines(log_target, tmp_path):
+    orders = write_orders(tmp_path / "orders.jsonl", 500, "A")
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW, batch_size=100) as p:
+        first = p.ingest("orders", orders).totals()["orders"]
+        again = p.ingest("orders", orders).totals()["orders"]
+        offsets = [r.offset for r in p.log.read()]
+        cp = p.log.checkpoints()[0]
+        assert engine_of(p.log) == ("postgresql" if log_target.startswith("postgresql") else "sqlite")
+    assert (first["appended"], again["appended"], again["read"]) == (500, 0, 0)
+    assert offsets == list(range(1, 501))
+    assert cp.last_offset == 500 and cp.line == 500 and isinstance(cp.fingerprint, bytes)
+
+
+@pytest.mark.parametrize("sql", ["UPDATE event_log SET stream = 'x'", 'DELETE FROM event_log WHERE "offset" = 1'])
+def test_the_database_refuses_to_change_the_log(log_target, tmp_path, sql):
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        p.ingest("orders", write_orders(tmp_path / "o.jsonl", 3, "A"))
+    with pytest.raises(Exception, match="append-only"):
+        raw_execute(log_target, sql)
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        assert p.log.counts()["orders"]["records"] == 3
+        with pytest.raises(Exception, match="append-only"), p.log.transaction() as conn:
+            conn.execute("UPDATE event_log SET stream = 'x'")
+
+
+def test_postgres_refuses_truncate(postgres_url, tmp_path):
+    with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        p.ingest("orders", write_orders(tmp_path / "o.jsonl", 3, "A"))
+    with pytest.raises(Exception, match="append-only"):
+        raw_execute(postgres_url, "TRUNCATE event_log CASCADE")
+
+
+def test_a_failed_batch_leaves_neither_records_nor_checkpoint(log_target, tmp_path):
+    """The checkpoint commits in the append's transaction: a batch that fails after its
+    rows were inserted takes its rows and its checkpoint back with it."""
+    orders = write_orders(tmp_path / "o.jsonl", 50, "A")
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        def refuse(cp):
+            raise RuntimeError("disk on fire")
+        p._ingester.log.save_checkpoint = refuse  # fails after the batch's rows are in
+        with pytest.raises(RuntimeError):
+            p.ingest("orders", orders)
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        assert p.log.last_offset() == 0 and p.log.checkpoints() == []
+        assert p.ingest("orders", orders).totals()["orders"]["appended"] == 50
+        assert [r.offset for r in p.log.read()] == list(range(1, 51))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from fastcommerce import Pipeline
+    target, path = sys.argv[1], sys.argv[2]
+    with Pipeline(target, load_entrypoints=False, batch_size=150, busy_timeout=60) as p:
+        p.ingest("orders", path)
+""")
+
+
+def test_four_concurrent_writers_leave_no_gap_and_no_duplicate(postgres_url, tmp_path):
+    """Two writers append the same file, two others a file each, all at once: the offsets
+    are 1..N without a gap, no content hash twice, and the same hashes as one writer."""
+    a, b, c = (write_orders(tmp_path / f"{t}.jsonl", 1500, t) for t in "ABC")
+    with Pipeline(postgres_url, load_entrypoints=False) as p:
+        p.ingest("catalog", SAMPLE / "product_catalog.json")
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, str(f)], stderr=subprocess.PIPE)
+               for f in (a, a, b, c)]
+    for w in writers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err.decode()[-2000:]
+    with Pipeline(postgres_url, load_entrypoints=False) as p:
+        records = list(p.log.read())
+        projected = render(p.report("customers", limit=None), "json")
+    with Pipeline(tmp_path / "one.db", load_entrypoints=False) as one:
+        one.ingest("catalog", SAMPLE / "product_catalog.json")
+        for f in (a, b, c):
+            one.ingest("orders", f)
+        expected = {r.content_hash for r in one.log.read()}
+        alone = render(one.report("customers", limit=None), "json")
+    offsets = [r.offset for r in records]
+    hashes = [r.content_hash for r in records]
+    assert offsets == list(range(1, len(records) + 1))
+    assert len(set(hashes)) == len(hashes) == 4500 + 64  # and the catalog
+    assert set(hashes) == expected
+    assert projected == alone and '"CUST-96"' in alone  # and the reports agree
+
+
+def _reports(p: Pipeline) -> dict[str, str]:
+    out = {}
+    for name in REPORTS:
+        report = p.report(name, **({"date": None} if name == "revenue" else {}))
+        for fmt in ("table", "json", "csv"):
+            out[f"{name}.{fmt}"] = render(report, fmt)
+    return out
+
+
+def test_reports_are_byte_identical_on_both_engines(postgres_url, tmp_path):
+    """The bundled sample data, ingested and projected on each engine with one clock."""
+    outputs = []
+    for target in (str(tmp_path / "s.db"), postgres_url):
+        with Pipeline(target, load_entrypoints=False, clock=lambda: NOW) as p:
+            p.run(SAMPLE)
+            p.project()
+            outputs.append(_reports(p))
+    sqlite_out, postgres_out = outputs
+    assert sqlite_out.keys() == postgres_out.keys()
+    for key in sqlite_out:
+        assert postgres_out[key] == sqlite_out[key], key
+    assert "revenue" in sqlite_out["revenue.table"]
