@@ -6,13 +6,13 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from fastcommerce import Pipeline
 
-FIXED_NOW = datetime(2024, 1, 20, 12, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

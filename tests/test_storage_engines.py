@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from fastcommerce import Pipeline
 from fastcommerce.reports.formatting import render
 from fastcommerce.storage import engine_of
 
-NOW = datetime(2024, 1, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 REPORTS = ("revenue", "products", "inventory", "customers", "operations", "quality")
 

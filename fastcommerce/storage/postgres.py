@@ -347,7 +347,7 @@ def connect(url: str) -> PgConnection:
 class PostgresEventLog(EventLog):
     """:class:`EventLog` on PostgreSQL (see the module's docstring for what differs)."""
 
-    def __init__(self, db: PgDatabase, url: str) -> None:  # noqa: D107 - no SQLite setup
+    def __init__(self, db: PgDatabase, url: str) -> None:
         self.db = db  # type: ignore[assignment]  # the Database face the code uses
         self.conn = db.conn  # type: ignore[assignment]
         self.url = url
