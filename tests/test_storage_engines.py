@@ -138,6 +138,13 @@ def test_four_concurrent_writers_leave_no_gap_and_no_duplicate(postgres_url, tmp
     assert projected == alone and '"CUST-96"' in alone  # and the reports agree
 
 
+def ingest_sample(p: Pipeline) -> None:
+    """The bundled sample data, appended and not projected."""
+    for stream, name in (("catalog", "product_catalog.json"), ("inventory", "inventory_updates.csv"),
+                         ("orders", "orders_stream.jsonl")):
+        p.ingest(stream, SAMPLE / name)
+
+
 def _reports(p: Pipeline) -> dict[str, str]:
     out = {}
     for name in REPORTS:
@@ -160,3 +167,54 @@ def test_reports_are_byte_identical_on_both_engines(postgres_url, tmp_path):
     for key in sqlite_out:
         assert postgres_out[key] == sqlite_out[key], key
     assert "revenue" in sqlite_out["revenue.table"]
+
+
+def test_a_projection_held_by_another_process_waits_then_says_so(postgres_url, tmp_path):
+    import psycopg
+
+    from fastcommerce import DatabaseLockedError
+    from fastcommerce.storage.postgres import advisory_key, split_url
+    with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        ingest_sample(p)
+        key = advisory_key(p.log.conn, "projection/sales")
+    dsn, _schema = split_url(postgres_url)
+    with psycopg.connect(dsn) as holder:  # another process in the middle of a sales batch
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW, busy_timeout=0.5) as p:
+            with pytest.raises(DatabaseLockedError, match="'sales' is being caught up by another process"):
+                p.project(["sales"])
+            assert "sales" not in p.projections.state()  # not even its first build began
+            p.project(["inventory"])  # the others are free
+            assert p.projections.state()["inventory"][1] == p.log.last_offset()
+        holder.rollback()
+    with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        assert p.project(["sales"])[0].to_offset == p.log.last_offset()
+
+
+PROJECTOR = textwrap.dedent("""
+    import sys
+    from fastcommerce import Pipeline
+    with Pipeline(sys.argv[1], load_entrypoints=False, busy_timeout=120) as p:
+        p.projections.catch_up(batch_size=int(sys.argv[2]))
+""")
+
+
+def test_projectors_at_once_build_what_one_builds(postgres_url, tmp_path):
+    """Three processes catch the same projections up together, in small batches: each
+    batch is applied by one of them, and the tables equal one SQLite catch-up's."""
+    from fastcommerce.projections.verify import table_checksum
+    with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        ingest_sample(p)
+    procs = [subprocess.Popen([sys.executable, "-c", PROJECTOR, postgres_url, str(size)], stderr=subprocess.PIPE)
+             for size in (700, 1100, 1300)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    with Pipeline(tmp_path / "one.db", load_entrypoints=False, clock=lambda: NOW) as one, \
+            Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        ingest_sample(one)
+        one.projections.catch_up(batch_size=700)
+        tables = [t for _plugin, proj in p.projections.projections.values() for t in proj.tables]
+        for table in tables:
+            assert table_checksum(p.log.conn, table) == table_checksum(one.log.conn, table), table
+        assert _reports(p) == _reports(one)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -354,6 +354,7 @@ class PostgresEventLog(EventLog):
         self._checkpointer = None
         self._stop_checkpointer = None
         self._next: int | None = None  # the next offset, while this transaction holds the head
+        self._lock_wait = 5.0  # seconds: lock_timeout
         if _pending(db):
             with self.transaction():
                 apply_schema(db)
@@ -363,7 +364,9 @@ class PostgresEventLog(EventLog):
         conn = connect(str(path))
         # a writer waits for another's append at most this long, then says so
         conn.raw.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
-        return cls(PgDatabase(conn), str(path))
+        log = cls(PgDatabase(conn), str(path))
+        log._lock_wait = busy_timeout
+        return log
 
     @property
     def file(self) -> str:
@@ -404,6 +407,20 @@ class PostgresEventLog(EventLog):
         if self._next is None:
             row = self.conn.execute(f"SELECT next_offset FROM {HEAD_TABLE} WHERE id = 1 FOR UPDATE").fetchone()
             self._next = int(row[0])
+
+    def lock_projections(self, names: Iterable[str]) -> None:
+        """One advisory lock per projection, to commit, taken in name order (no deadlock).
+        Another process catching one of them up makes this one wait, at most the busy
+        timeout, then stop with a message that says so."""
+        for name in sorted(set(names)):
+            try:
+                self.conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_key(self.conn, f"projection/{name}")])
+            except Exception as exc:
+                if type(exc).__name__ in ("LockNotAvailable", "QueryCanceled"):
+                    raise DatabaseLockedError(
+                        f"projection {name!r} is being caught up by another process; waited "
+                        f"{self._lock_wait:g} s for it (try again when it is done)") from exc
+                raise translate_error(exc) from exc
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows by COPY, numbered from the head (inside :meth:`transaction`)."""
