@@ -20,6 +20,7 @@ import attrs
 import click
 import structlog
 
+from .cli_copy_log import copy_log_command
 from .cli_dashboard import dashboard
 from .cli_params import (
     FORMATS,
@@ -560,6 +561,7 @@ def alerts(ctx, only_open, no_evaluate, limit, fmt) -> None:
 
 main.add_command(sample)
 main.add_command(dashboard)
+main.add_command(copy_log_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

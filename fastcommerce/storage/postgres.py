@@ -135,6 +135,9 @@ class PgCursor:
     def fetchall(self) -> list[Any]:
         return self._cur.fetchall() if self._cur.description else []
 
+    def fetchmany(self, size: int) -> list[Any]:
+        return self._cur.fetchmany(size) if self._cur.description else []
+
     def __iter__(self) -> Iterator[Any]:
         return iter(self._cur) if self._cur.description else iter(())
 
@@ -437,6 +440,21 @@ class PostgresEventLog(EventLog):
             raise translate_error(exc) from exc
         self._next = first + len(rows)
         self.conn.execute(f"UPDATE {HEAD_TABLE} SET next_offset = ? WHERE id = 1", [self._next])
+
+    def adopt_copied_offsets(self) -> None:
+        """After rows were copied in with their own offsets (``copy-log``, inside the
+        transaction that holds the head): the next append follows the greatest."""
+        self._next = int(self.conn.execute(f'SELECT COALESCE(MAX("offset"), 0) + 1 FROM {LOG_TABLE}').fetchone()[0])
+        self.conn.execute(f"UPDATE {HEAD_TABLE} SET next_offset = ? WHERE id = 1", [self._next])
+
+    def resync_identities(self) -> None:
+        """Identity columns (run ids, decoder ids) go on after rows copied in with their own."""
+        raw = self.conn.raw
+        for table, column in raw.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND is_identity = 'YES'").fetchall():
+            raw.execute(f'SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX("{column}"), 0) + 1, false) '
+                        f'FROM "{table}"', [f'"{table}"', column])
 
     def last_offset(self) -> int:
         if self._next is not None:
