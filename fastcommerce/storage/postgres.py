@@ -342,6 +342,9 @@ def connect(url: str) -> PgConnection:
     except psycopg.Error as exc:
         raise EventLogError(f"{redacted(url)}: {str(exc).strip()}") from exc
     _register_loaders(raw)
+    # a log grows from nothing: a plan cached while a table was empty (a sequential scan of
+    # the log for the idempotency lookup) would stay; plan each execution with current sizes
+    raw.execute("SET plan_cache_mode = force_custom_plan")
     if name is not None:
         raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
         raw.execute(f'SET search_path TO "{name}"')
