@@ -101,7 +101,7 @@ def verify(pipeline: PipelineLike) -> list[TableCheck]:
             return _compare(pipeline, scratch_path)
         finally:
             if isinstance(pipeline.log, PostgresEventLog):
-                drop_schema(pipeline.log.conn, str(scratch_path))
+                drop_schema(pipeline.log.pg, str(scratch_path))
 
 
 def _compare(pipeline: PipelineLike, scratch_path: str | Path) -> list[TableCheck]:

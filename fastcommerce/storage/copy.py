@@ -93,7 +93,7 @@ class _snapshot:
 
     def __enter__(self) -> None:
         if isinstance(self.log, PostgresEventLog):
-            self.log.conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self.log.pg.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         else:
             self.log.conn.execute("BEGIN")
 

@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import attrs
+
 from .. import schema
 from ..errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from ..eventlog import EventLog
@@ -357,6 +359,8 @@ class PostgresEventLog(EventLog):
     def __init__(self, db: PgDatabase, url: str) -> None:
         self.db = db  # type: ignore[assignment]  # the Database face the code uses
         self.conn = db.conn  # type: ignore[assignment]
+        self.pg: PgConnection = db.conn
+        """The connection, as what it is (``conn`` has the type SQLite's has)."""
         self.url = url
         self._checkpointer = None
         self._stop_checkpointer = None
@@ -389,7 +393,7 @@ class PostgresEventLog(EventLog):
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        conn = self.conn
+        conn = self.pg
         try:
             conn.raw.execute("BEGIN")
         except Exception as exc:
@@ -421,7 +425,7 @@ class PostgresEventLog(EventLog):
         timeout, then stop with a message that says so."""
         for name in sorted(set(names)):
             try:
-                self.conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_key(self.conn, f"projection/{name}")])
+                self.pg.raw.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_key(self.pg, f"projection/{name}")])
             except Exception as exc:
                 if type(exc).__name__ in ("LockNotAvailable", "QueryCanceled"):
                     raise DatabaseLockedError(
@@ -438,7 +442,7 @@ class PostgresEventLog(EventLog):
         assert first is not None
         numbered = [(first + i, *row) for i, row in enumerate(rows)]
         try:
-            self.conn.copy_rows(LOG_TABLE, f"({_LOG_COLUMNS})", numbered)
+            self.pg.copy_rows(LOG_TABLE, f"({_LOG_COLUMNS})", numbered)
         except Exception as exc:
             raise translate_error(exc) from exc
         self._next = first + len(rows)
@@ -452,7 +456,7 @@ class PostgresEventLog(EventLog):
 
     def resync_identities(self) -> None:
         """Identity columns (run ids, decoder ids) go on after rows copied in with their own."""
-        raw = self.conn.raw
+        raw = self.pg.raw
         for table, column in raw.execute(
                 "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
                 "AND is_identity = 'YES'").fetchall():
@@ -466,7 +470,7 @@ class PostgresEventLog(EventLog):
 
     def _lookup(self, stream: str, chunk: list[bytes]) -> Any:
         sql = f"SELECT content_hash FROM {LOG_TABLE} WHERE stream = %s AND content_hash = ANY(%s)"
-        return (bytes(r[0]) for r in self.conn.raw.execute(sql, [stream, chunk]))
+        return (bytes(r[0]) for r in self.pg.raw.execute(sql, [stream, chunk]))
 
     def save_run(self, row: dict[str, Any]) -> int:
         cols = ", ".join(row)
@@ -492,7 +496,7 @@ def scratch_copy(log: PostgresEventLog) -> str:
     name = f"fc_verify_{uuid.uuid4().hex[:12]}"
     sep = "&" if "?" in dsn else "?"
     target = f"{dsn}{sep}schema={name}"
-    raw = log.conn.raw
+    raw = log.pg.raw
     raw.execute(f'CREATE SCHEMA "{name}"')
     try:
         raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -513,8 +517,8 @@ def scratch_copy(log: PostgresEventLog) -> str:
             raw.execute(function)
         raw.execute("COMMIT")
     except BaseException:
-        log.conn.rollback()
-        drop_schema(log.conn, target)
+        log.pg.rollback()
+        drop_schema(log.pg, target)
         raise
     return target
 
@@ -527,7 +531,6 @@ def drop_schema(conn: PgConnection, url: str) -> None:
 
 
 def _bytes_fingerprint(cp: Any) -> Any:
-    import attrs
     return cp if isinstance(cp.fingerprint, bytes) else attrs.evolve(cp, fingerprint=bytes(cp.fingerprint))
 
 
