@@ -248,3 +248,36 @@ def test_copy_log_moves_everything_between_engines_and_back(postgres_url, tmp_pa
             assert len({run["id"] for run in p.log.runs(100)}) == 4
     again = CliRunner().invoke(main, ["copy-log", source, back])
     assert again.exit_code != 0 and "already holds a log" in again.output
+
+
+def test_a_role_without_update_or_delete_on_the_log(postgres_url, tmp_path):
+    """docs/postgres.md's role: it ingests and projects, and the log refuses its UPDATE and
+    DELETE by privilege, before any trigger."""
+    import uuid
+
+    import psycopg
+
+    from fastcommerce.storage.postgres import split_url
+    dsn, schema = split_url(postgres_url)
+    role = f"fc_writer_{uuid.uuid4().hex[:8]}"
+    with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
+        p.ingest("catalog", SAMPLE / "product_catalog.json")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            for grant in (f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO {role}',
+                          f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {role}',
+                          f'GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}',
+                          f'REVOKE UPDATE, DELETE, TRUNCATE ON "{schema}".event_log FROM {role}'):
+                admin.execute(grant)
+            as_role = postgres_url.replace("postgres@", f"{role}@", 1)
+            with Pipeline(as_role, load_entrypoints=False, clock=lambda: NOW) as p:
+                p.ingest("orders", write_orders(tmp_path / "o.jsonl", 20, "R"))
+                p.project()
+                assert p.log.last_offset() == 84
+                for sql in ("UPDATE event_log SET stream = 'x'", "DELETE FROM event_log"):
+                    with pytest.raises(Exception, match="permission denied"), p.log.transaction() as conn:
+                        conn.execute(sql)
+        finally:
+            admin.execute(f'DROP OWNED BY {role}')
+            admin.execute(f"DROP ROLE {role}")

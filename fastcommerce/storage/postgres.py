@@ -348,7 +348,8 @@ def connect(url: str) -> PgConnection:
     # the log for the idempotency lookup) would stay; plan each execution with current sizes
     raw.execute("SET plan_cache_mode = force_custom_plan")
     if name is not None:
-        raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+        if raw.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name]).fetchone() is None:
+            raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')  # a role that may not create one can use one
         raw.execute(f'SET search_path TO "{name}"')
     return PgConnection(raw)
 
