@@ -65,6 +65,8 @@ def copy_log(src: EventLog, dst: EventLog, *, on_table: Callable[[CopiedTable], 
                 on_table(copied[-1])
         if isinstance(dst, PostgresEventLog):
             dst.resync_identities()
+    if isinstance(dst, PostgresEventLog):
+        dst.analyze()
     return copied
 
 

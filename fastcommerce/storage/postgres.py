@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from .. import schema
+from .. import canonical, schema
 from ..errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from ..eventlog import EventLog
 from ..logs import get_logger
@@ -54,6 +54,8 @@ _LOG_COLUMNS = ('"offset", stream, content_hash, natural_key, event_time, record
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*(\([^)]*\))?\s*VALUES\s*\(\s*\?(\s*,\s*\?)*\s*\)\s*$",
                            re.IGNORECASE)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ANALYZE_AFTER = 10_000
+"""Records appended by a process before it has the tables analyzed (then at every 20% growth)."""
 COPY_MIN_ROWS = 50
 """From this many rows an ``executemany`` of a plain INSERT goes through COPY."""
 
@@ -367,6 +369,8 @@ class PostgresEventLog(EventLog):
         self._stop_checkpointer = None
         self._next: int | None = None  # the next offset, while this transaction holds the head
         self._lock_wait = 5.0  # seconds: lock_timeout
+        self._unanalyzed = 0  # records this process appended since it last had the tables analyzed
+        self._analyzed_at = 0  # the log's size then
         if _pending(db):
             with self.transaction():
                 apply_schema(db)
@@ -412,6 +416,16 @@ class PostgresEventLog(EventLog):
         except Exception as exc:
             conn.rollback()
             raise translate_error(exc) from exc
+        if self._unanalyzed >= max(ANALYZE_AFTER, self._analyzed_at // 5):
+            self.analyze()
+
+    def analyze(self) -> None:
+        """Fresh planner statistics for the log and the canonical tables. A log grows from
+        nothing by COPY faster than autovacuum looks: planned on the statistics of an empty
+        table, a catch-up joins 100,000 rows by nested loops (4x slower, measured)."""
+        self.pg.raw.execute(f"ANALYZE {', '.join((LOG_TABLE, *canonical.TABLES))}")
+        self._analyzed_at += self._unanalyzed
+        self._unanalyzed = 0
 
     def lock_appends(self) -> None:
         """Lock the log's head row to commit: this transaction's appends are the next
@@ -447,6 +461,7 @@ class PostgresEventLog(EventLog):
         except Exception as exc:
             raise translate_error(exc) from exc
         self._next = first + len(rows)
+        self._unanalyzed += len(rows)
         self.conn.execute(f"UPDATE {HEAD_TABLE} SET next_offset = ? WHERE id = 1", [self._next])
 
     def adopt_copied_offsets(self) -> None:
