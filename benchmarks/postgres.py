@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 
 from _common import code_version  # benchmarks/ is on sys.path when a script here runs
+
 from fastcommerce.sample import write_sample
 
 TARGET_LINES_PER_S = 50_000

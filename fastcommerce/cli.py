@@ -33,7 +33,6 @@ from .cli_params import (
 from .cli_sample import sample
 from .cli_text import alert_lines, drop_alert_lines
 from .errors import EventLogError, FastCommerceError
-from .storage import is_postgres
 from .money import round_money
 from .monitoring.alerts import list_alerts
 from .monitoring.health import prometheus_text
@@ -42,6 +41,7 @@ from .reports.formatting import render
 from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
+from .storage import is_postgres
 from .version import __version__
 
 

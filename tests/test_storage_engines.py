@@ -314,7 +314,7 @@ def test_killed_writers_and_projectors_resume_with_nothing_lost_or_doubled(postg
                 proc.kill()
                 killed += 1
             proc.wait()
-        done = subprocess.run([sys.executable, "-c", script, postgres_url, *args], capture_output=True)
+        done = subprocess.run([sys.executable, "-c", script, postgres_url, *args], capture_output=True, check=False)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert killed >= KILLS  # most runs died part-way
     with Pipeline(tmp_path / "clean.db", load_entrypoints=False, clock=lambda: NOW) as clean, \
