@@ -122,7 +122,7 @@ def insert_or(sql: str, columns_of: Any) -> str:
     if m is None:
         return sql
     kind, table, listed = m.group(1).upper(), m.group(2), m.group(4)
-    body = "INSERT INTO " + table + (f" ({listed})" if listed else "") + " " + sql[m.end():]
+    body = "INSERT INTO " + table + (f" ({listed})" if listed else "") + " " + sql[m.end():].lstrip()
     if kind == "IGNORE":
         return body + " ON CONFLICT DO NOTHING"
     columns, key = columns_of(table)
