@@ -41,7 +41,8 @@ from .reports.formatting import render
 from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
-from .storage import is_postgres
+from .storage import is_postgres, redacted
+from .storage.postgres import holds_log
 from .version import __version__
 
 
@@ -71,7 +72,10 @@ def _check_database(db: str, *, create: bool) -> None:
     otherwise be created and report zeros) and an SQLite file of something else (they
     would add their tables to it). Only ``ingest`` and ``run`` create a database."""
     if is_postgres(db):
-        return  # a server's database: opening it says what is wrong with it
+        if not create and not holds_log(db):
+            raise EventLogError(f"{redacted(db)}: no fastcommerce log there (`fastcommerce run` or `fastcommerce "
+                                "ingest` creates one; --db or FASTCOMMERCE_DB names another)")
+        return
     path = Path(db)
     if not path.exists():
         if not create:

@@ -356,6 +356,19 @@ def connect(url: str) -> PgConnection:
     return PgConnection(raw)
 
 
+def holds_log(url: str) -> bool:
+    """Whether the URL's schema (or the default one) already holds a log; creates nothing."""
+    psycopg = _psycopg()
+    dsn, name = split_url(url)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as raw:
+            if name is not None:
+                raw.execute("SELECT set_config('search_path', %s, false)", [f'"{name}"'])
+            return raw.execute("SELECT to_regclass(%s)", [LOG_TABLE]).fetchone()[0] is not None
+    except psycopg.Error as exc:
+        raise EventLogError(f"{redacted(url)}: {str(exc).strip()}") from exc
+
+
 class PostgresEventLog(EventLog):
     """:class:`EventLog` on PostgreSQL (see the module's docstring for what differs)."""
 
