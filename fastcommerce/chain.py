@@ -102,10 +102,11 @@ def reached(conn: sqlite3.Connection, table: str) -> int:
 
 
 def check(conn: sqlite3.Connection, table: str, *, expect_head: str | None = None,
-          batch: int = 20_000) -> ChainCheck:
+          batch: int = 20_000, handed_out: int | None = None) -> ChainCheck:
     """Recompute every row's raw hash and chain hash from its stored bytes and columns, in
     offset order, and name the first row that does not match. ``expect_head``: a head hash
-    written down earlier (hex), which must be one of the recomputed chain hashes."""
+    written down earlier (hex), which must be one of the recomputed chain hashes.
+    ``handed_out``: the highest offset the log ever gave (default: :func:`reached`)."""
     sql = (f'SELECT "offset", {_META}, raw, raw_hash, chain_hash FROM {table} '
            'WHERE "offset" > ? ORDER BY "offset" LIMIT ?')
     prev, prev_offset, n = GENESIS, 0, 0
@@ -135,7 +136,8 @@ def check(conn: sqlite3.Connection, table: str, *, expect_head: str | None = Non
             if want is not None and prev == want:
                 found = True
         last = rows[-1][0]
-    handed_out = reached(conn, table)
+    if handed_out is None:
+        handed_out = reached(conn, table)
     if handed_out > prev_offset:
         return ChainCheck(records=n, head_offset=prev_offset, head_hash=prev.hex(), bad_offset=prev_offset + 1,
                           problem=f"offsets {prev_offset + 1}..{handed_out} were removed from the end of the log "

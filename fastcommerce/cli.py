@@ -23,6 +23,7 @@ import structlog
 from . import display
 from .cli_backup import backup_command, restore_command
 from .cli_console import Progress, show_report
+from .cli_copy_log import copy_log_command
 from .cli_dashboard import dashboard
 from .cli_dates import date_options
 from .cli_dates import describe as describe_period
@@ -52,6 +53,8 @@ from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
 from .urls import redact_text, redact_values
+from .storage import is_postgres, redacted
+from .storage.postgres import holds_log
 from .version import __version__
 
 
@@ -81,6 +84,11 @@ def _check_database(db: str, *, create: bool) -> None:
     """Commands that read a database refuse a missing file (a mistyped ``--db`` would
     otherwise be created and report zeros) and an SQLite file of something else (they
     would add their tables to it). Only ``ingest`` and ``run`` create a database."""
+    if is_postgres(db):
+        if not create and not holds_log(db):
+            raise EventLogError(f"{redacted(db)}: no fastcommerce log there (`fastcommerce run` or `fastcommerce "
+                                "ingest` creates one; --db or FASTCOMMERCE_DB names another)")
+        return
     path = Path(db)
     if not path.exists():
         if not create:
@@ -114,7 +122,7 @@ def open_pipeline(ctx: click.Context, *, create: bool = False, memory_if_missing
     obj = ctx.obj
     if "pipeline" not in obj:
         db = obj["db"]
-        if memory_if_missing and not Path(db).exists():
+        if memory_if_missing and not is_postgres(db) and not Path(db).exists():
             db = ":memory:"
         else:
             _check_database(db, create=create)
@@ -565,6 +573,7 @@ main.add_command(backup_command)
 main.add_command(restore_command)
 main.add_command(serve)
 main.add_command(export)
+main.add_command(copy_log_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,15 +129,18 @@ class Decoder:
         fp = self.fingerprints.get(stream) or fingerprint_of([f"stream={stream}"])
         conn = self.log.conn
         row = conn.execute(f"SELECT id FROM {DECODERS} WHERE stream = ? AND fingerprint = ?", [stream, fp]).fetchone()
-        if row is None:
-            sql = f"INSERT INTO {DECODERS} (stream, fingerprint, plugins) VALUES (?, ?, ?)"
+        if row is None:  # another process may register it at the same moment: then its id
+            sql = (f"INSERT INTO {DECODERS} (stream, fingerprint, plugins) VALUES (?, ?, ?) "
+                   "ON CONFLICT (stream, fingerprint) DO NOTHING")
             args = [stream, fp, self._plugins.get(stream, "")]
+            find = f"SELECT id FROM {DECODERS} WHERE stream = ? AND fingerprint = ?"
             if conn.in_transaction:
-                cur = conn.execute(sql, args)
+                conn.execute(sql, args)
+                row = conn.execute(find, [stream, fp]).fetchone()
             else:
                 with self.log.transaction():
-                    cur = conn.execute(sql, args)
-            row = (cur.lastrowid,)
+                    conn.execute(sql, args)
+                    row = conn.execute(find, [stream, fp]).fetchone()
         self._ids[stream] = row[0]
         return row[0]
 

@@ -192,6 +192,16 @@ class EventLog:
 
     # -- writing -----------------------------------------------------------------------
 
+    def lock_appends(self) -> None:
+        """Make this transaction the log's only appender until it commits (first thing in an
+        append's transaction). SQLite's ``BEGIN IMMEDIATE`` already did; PostgreSQL's log
+        locks its head row (:mod:`fastcommerce.storage.postgres`)."""
+
+    def lock_projections(self, names: Iterable[str]) -> None:
+        """Make this transaction the only one applying to these projections until it commits
+        (first thing in a catch-up's transaction). SQLite's write lock already did;
+        PostgreSQL takes an advisory lock per projection."""
+
     def known_hashes(self, stream: str, hashes: Iterable[bytes]) -> set[bytes]:
         """Which of ``hashes`` the log already holds for ``stream``."""
         found: set[bytes] = set()

@@ -370,6 +370,7 @@ class Ingester:
                 ahead = self._read_batch(stream, source, reader, canonical) if batch.ticket is not None else None
                 malformed = unknown = 0
                 with self.log.transaction():
+                    self.log.lock_appends()
                     kept = self._new_rows(stream, rows, legacy)
                     new_rows = [rows[i] for i in kept]
                     for i in kept:

@@ -44,6 +44,7 @@ from .schema import LOG_TABLE
 from .settings import Settings
 from .source_files import check_readable
 from .sources import DEFAULT_MAX_RECORD_BYTES
+from .storage import open_log
 from .streams import CATALOG_ROLE, StreamRegistry
 from .timetravel import as_of, report_as_of, revenue_changes_since
 from .upcasting import SchemaRegistry
@@ -159,7 +160,7 @@ class Pipeline:
         elif isinstance(db, Database):
             self.log = EventLog(db)
         else:
-            self.log = EventLog.open(db, busy_timeout=busy_timeout)
+            self.log = open_log(db, busy_timeout=busy_timeout)
         try:
             self._connect(projections, touched, clock=clock, batch_size=batch_size, max_record_bytes=max_record_bytes)
         except BaseException:
@@ -238,7 +239,7 @@ class Pipeline:
         that name its source (another writer's records may sit between them)."""
         if summary.appended:
             valid, quarantined = self.db.execute(
-                f'SELECT COALESCE(SUM(c.quarantined = 0), 0), COALESCE(SUM(c.quarantined), 0) FROM {LOG_TABLE} e '
+                f'SELECT COALESCE(SUM(1 - c.quarantined), 0), COALESCE(SUM(c.quarantined), 0) FROM {LOG_TABLE} e '
                 f'JOIN {CANON_RECORDS} c USING ("offset") WHERE e."offset" > ? AND e.stream = ? AND e.source = ?',
                 [before, summary.stream, summary.source]).fetchone()
             summary.valid, summary.quarantined = valid, quarantined

@@ -190,6 +190,12 @@ def m006_hash_chain(db: Database) -> None:
     Rows already in the log are chained here, in offset order, with the UPDATE trigger
     lifted for that alone (inside the migration's transaction); an insert without a chain
     hash is refused from now on, by the trigger that refuses a replacing insert."""
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        # a PostgreSQL log is new with this version (no rows to chain): the columns are
+        # required, and its triggers are PostgreSQL's own (storage/postgres.py)
+        db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN raw_hash BLOB NOT NULL")
+        db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN chain_hash BLOB NOT NULL")
+        return
     db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN raw_hash BLOB")
     db.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN chain_hash BLOB")
     db.execute(f"DROP TRIGGER {LOG_TABLE}_no_update")

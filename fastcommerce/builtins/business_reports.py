@@ -107,7 +107,7 @@ def products(source: Any, *, on=None, start=None, end=None, by: str = "units", l
             "SELECT p.product_id, c.name, c.category, SUM(p.orders) AS orders, SUM(p.units) AS units, "
             f"SUM(p.revenue_cents) AS revenue FROM {sales.PRODUCTS_DAILY} p "
             f"LEFT JOIN {sales.CATALOG} c ON c.product_id = p.product_id "
-            f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id ORDER BY {order}, p.product_id"
+            f"WHERE p.date BETWEEN ? AND ? GROUP BY p.product_id, c.name, c.category ORDER BY {order}, p.product_id"
         )
         params: list[Any] = [lo, hi]
         if limit is not None:

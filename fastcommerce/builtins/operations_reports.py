@@ -91,7 +91,7 @@ def quality(source: Any, *, on=None, start=None, end=None, limit: int | None = 5
             "SELECT \"offset\", stream, source, line, group_concat(code, ',') AS codes, "
             "group_concat(reason, ' | ') AS reasons "
             f"FROM (SELECT * FROM {quality_projection.PROBLEMS} WHERE quarantined = 1 AND recorded_date BETWEEN ? AND ? "
-            "ORDER BY \"offset\", n) GROUP BY \"offset\") q "
+            "ORDER BY \"offset\", n) p GROUP BY \"offset\", stream, source, line) q "
             f"LEFT JOIN {LOG_TABLE} e ON e.\"offset\" = q.\"offset\" ORDER BY q.\"offset\""
         )
         params: list[Any] = [lo, hi]

@@ -147,7 +147,7 @@ def create(db: Database) -> None:
 
 _MERGED = "temp._sales_merged"
 _STATE = ("customer_id", "channel", "status", "country", "region", "units", "value_cents")
-_BEARING = "({col} IN ('confirmed', 'shipped', 'delivered'))"
+_BEARING = "CAST(({col} IN ('confirmed', 'shipped', 'delivered')) AS INTEGER)"
 _RAW = f'(SELECT raw FROM {LOG_TABLE} WHERE "offset" = {{}})'
 _RAW_B, _RAW_S = _RAW.format('o."offset"'), _RAW.format("s.win_offset")
 
@@ -182,11 +182,11 @@ def _lateness(conn, after: int, upto: int, lateness: timedelta) -> None:
     conn.execute(
         f"INSERT INTO {LATE} (\"offset\", order_id, event_time, watermark, recorded_date) "
         f"SELECT w.\"offset\", order_id, ts, {watermark}, r.recorded_date FROM ("
-        "  SELECT \"offset\", order_id, ts, CASE WHEN run IS NULL THEN :max WHEN :max IS NULL THEN run "
-        "    ELSE max(run, :max) END AS prev FROM ("
+        "  SELECT \"offset\", order_id, ts, CASE WHEN run IS NULL THEN CAST(:max AS TEXT) "
+        "    WHEN CAST(:max AS TEXT) IS NULL OR run > CAST(:max AS TEXT) THEN run ELSE CAST(:max AS TEXT) END AS prev FROM ("
         "    SELECT \"offset\", order_id, ts, MAX(ts) OVER (ORDER BY \"offset\" "
         "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run "
-        f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto)) w "
+        f"    FROM {CANON_ORDERS} WHERE \"offset\" > :after AND \"offset\" <= :upto) b) w "
         f"JOIN {CANON_RECORDS} r ON r.\"offset\" = w.\"offset\" "
         f"WHERE prev IS NOT NULL AND ts < prev AND ts < {watermark} ORDER BY w.\"offset\"",  # cheap test first
         {"max": max_ts, "after": after, "upto": upto})
@@ -216,8 +216,8 @@ def _winners(after: str, upto: str) -> str:
     tie = (f"(SELECT t.\"offset\" FROM {CANON_ORDERS} t JOIN {LOG_TABLE} e ON e.\"offset\" = t.\"offset\" "
            f"WHERE t.order_id = g.order_id AND t.\"offset\" > {after} AND t.\"offset\" <= {upto} "
            f"AND t.ts || t.status_rank = substr(g.hi, 1, 28) ORDER BY e.raw DESC, t.\"offset\" LIMIT 1)")
-    hi = f"(CAST(substr(g.hi, 29) AS INTEGER) - {_OFFSET_BASE})"
-    lo = f"({2 * _OFFSET_BASE} - CAST(substr(g.lo, 29) AS INTEGER))"
+    hi = f"(CAST(substr(g.hi, 29) AS BIGINT) - {_OFFSET_BASE})"
+    lo = f"({2 * _OFFSET_BASE} - CAST(substr(g.lo, 29) AS BIGINT))"
     return (
         f"SELECT g.order_id, CASE WHEN {hi} = {lo} THEN {hi} ELSE {tie} END AS win, g.n, g.first FROM ("
         f"  SELECT order_id, MAX({_KEY} || ({_OFFSET_BASE} + \"offset\")) AS hi, "
@@ -230,36 +230,37 @@ def _merge(conn, after: int, upto: int) -> None:
     stored state in one statement: the batch's winner replaces the stored one if its
     (timestamp, status rank) is greater, or on a tie of both if its raw record is (a
     ``CASE``, so raw records are read for ties only)."""
-    wins = ("CASE WHEN s.order_id IS NULL THEN 1 WHEN o.ts != s.win_ts THEN o.ts > s.win_ts "
-            "WHEN o.status_rank != s.win_rank THEN o.status_rank > s.win_rank "
-            f"ELSE {_RAW_B} > {_RAW_S} END")
+    wins = ("CASE WHEN s.order_id IS NULL THEN 1 WHEN o.ts != s.win_ts THEN CAST(o.ts > s.win_ts AS INTEGER) "
+            "WHEN o.status_rank != s.win_rank THEN CAST(o.status_rank > s.win_rank AS INTEGER) "
+            f"ELSE CAST({_RAW_B} > {_RAW_S} AS INTEGER) END")
     new = ", ".join(f"o.{c} AS new_{c}" for c in (*_STATE, "ts", "status_rank", "offset"))
     old = ", ".join(f"s.{c} AS old_{c}" for c in (*_STATE, "win_ts", "win_rank", "win_offset", "placed_at",
                                                   "events", "revenue_bearing"))
     conn.execute(
-        f"WITH j AS MATERIALIZED (SELECT w.order_id, s.order_id IS NOT NULL AS existed, w.n, w.first, {new}, "
+        f"WITH j AS MATERIALIZED (SELECT w.order_id, CAST(s.order_id IS NOT NULL AS INTEGER) AS existed, w.n, w.first, {new}, "
         f"  {old}, {wins} AS wins FROM ({_winners(':after', ':upto')}) w "
         f"  JOIN {CANON_ORDERS} o ON o.\"offset\" = w.win LEFT JOIN {ORDERS} s ON s.order_id = w.order_id) "
         f"INSERT INTO {_MERGED} SELECT order_id, existed, old_revenue_bearing, old_placed_at, old_channel, "
         "old_country, old_region, old_units, old_value_cents, old_win_offset, wins, "
-        + ", ".join(f"CASE WHEN wins THEN new_{c} ELSE old_{c} END" for c in _STATE)
-        + ", COALESCE(min(old_placed_at, first), first), COALESCE(old_events, 0) + n, "
-        "CASE WHEN wins THEN new_ts ELSE old_win_ts END, CASE WHEN wins THEN new_status_rank ELSE old_win_rank END, "
-        "CASE WHEN wins THEN new_offset ELSE old_win_offset END, "
-        f"{_BEARING.format(col='CASE WHEN wins THEN new_status ELSE old_status END')} FROM j ORDER BY order_id",
+        + ", ".join(f"CASE WHEN wins = 1 THEN new_{c} ELSE old_{c} END" for c in _STATE)
+        + ", CASE WHEN old_placed_at < first THEN old_placed_at ELSE first END, COALESCE(old_events, 0) + n, "
+        "CASE WHEN wins = 1 THEN new_ts ELSE old_win_ts END, "
+        "CASE WHEN wins = 1 THEN new_status_rank ELSE old_win_rank END, "
+        "CASE WHEN wins = 1 THEN new_offset ELSE old_win_offset END, "
+        f"{_BEARING.format(col='CASE WHEN wins = 1 THEN new_status ELSE old_status END')} FROM j ORDER BY order_id",
         {"after": after, "upto": upto})
 
 
 def _aggregates(conn) -> None:
     """Move the aggregates by the touched orders' old contribution out and new one in."""
-    old, new = "existed AND old_bearing", "bearing"
+    old, new = "existed = 1 AND old_bearing = 1", "bearing = 1"
     conn.execute(
         f"INSERT INTO {DAILY} (date, channel, country, region, orders, units, revenue_cents) "
         "SELECT date, channel, country, region, SUM(o), SUM(u), SUM(c) FROM ("
         f"  SELECT substr(old_placed, 1, 10) AS date, old_channel AS channel, old_country AS country, "
         f"    old_region AS region, -1 AS o, -old_units AS u, -old_cents AS c FROM {_MERGED} WHERE {old} "
         f"  UNION ALL SELECT substr(placed_at, 1, 10), channel, country, region, 1, units, value_cents "
-        f"    FROM {_MERGED} WHERE {new}) "
+        f"    FROM {_MERGED} WHERE {new}) d "
         "GROUP BY date, channel, country, region HAVING SUM(o) != 0 OR SUM(u) != 0 OR SUM(c) != 0 "
         "ORDER BY date, channel, country, region "
         "ON CONFLICT (date, channel, country, region) DO UPDATE SET orders = orders + excluded.orders, "
@@ -268,9 +269,9 @@ def _aggregates(conn) -> None:
         f"INSERT INTO {HOURLY} (hour, channel, orders, units, revenue_orders, revenue_cents) "
         "SELECT hour, channel, SUM(o), SUM(u), SUM(ro), SUM(c) FROM ("
         "  SELECT substr(old_placed, 1, 13) AS hour, old_channel AS channel, -1 AS o, -old_units AS u, "
-        f"    -old_bearing AS ro, CASE WHEN old_bearing THEN -old_cents ELSE 0 END AS c FROM {_MERGED} WHERE existed "
+        f"    -old_bearing AS ro, CASE WHEN old_bearing = 1 THEN -old_cents ELSE 0 END AS c FROM {_MERGED} WHERE existed = 1 "
         "  UNION ALL SELECT substr(placed_at, 1, 13), channel, 1, units, bearing, "
-        f"    CASE WHEN bearing THEN value_cents ELSE 0 END FROM {_MERGED}) "
+        f"    CASE WHEN bearing = 1 THEN value_cents ELSE 0 END FROM {_MERGED}) h "
         "GROUP BY hour, channel HAVING SUM(o) != 0 OR SUM(u) != 0 OR SUM(ro) != 0 OR SUM(c) != 0 "
         "ORDER BY hour, channel "
         "ON CONFLICT (hour, channel) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units, "
@@ -285,13 +286,13 @@ def _aggregates(conn) -> None:
         f"    ON l.\"offset\" = m.old_win WHERE m.{old} GROUP BY m.order_id, l.product_id "
         "  UNION ALL SELECT substr(m.placed_at, 1, 10), l.product_id, 1, SUM(l.quantity), "
         f"    SUM(l.quantity * l.unit_price_cents) FROM {_MERGED} m JOIN {CANON_LINES} l "
-        f"    ON l.\"offset\" = m.win_offset WHERE m.{new} GROUP BY m.order_id, l.product_id) "
+        f"    ON l.\"offset\" = m.win_offset WHERE m.{new} GROUP BY m.order_id, l.product_id) p "
         "GROUP BY date, product_id HAVING SUM(o) != 0 OR SUM(u) != 0 OR SUM(c) != 0 "
         "ORDER BY date, product_id "
         "ON CONFLICT (date, product_id) DO UPDATE SET orders = orders + excluded.orders, "
         "units = units + excluded.units, revenue_cents = revenue_cents + excluded.revenue_cents")
     # a row with no orders left is removed, so the table is the same whatever path led here
-    days = (f"SELECT substr(old_placed, 1, 10) FROM {_MERGED} WHERE existed "
+    days = (f"SELECT substr(old_placed, 1, 10) FROM {_MERGED} WHERE existed = 1 "
             f"UNION SELECT substr(placed_at, 1, 10) FROM {_MERGED}")
     conn.execute(f"DELETE FROM {DAILY} WHERE orders = 0 AND date IN ({days})")
     conn.execute(f"DELETE FROM {PRODUCTS_DAILY} WHERE orders = 0 AND date IN ({days})")
@@ -301,14 +302,14 @@ def _aggregates(conn) -> None:
 def _orders_and_lines(conn) -> None:
     """The touched orders' new state; the lines of each order whose winner changed, named
     by the catalog as of the winning event's place in the log."""
-    conn.execute(f"DELETE FROM {LINES} WHERE order_id IN (SELECT order_id FROM {_MERGED} WHERE wins AND existed)")
+    conn.execute(f"DELETE FROM {LINES} WHERE order_id IN (SELECT order_id FROM {_MERGED} WHERE wins = 1 AND existed = 1)")
     conn.execute(
         f"INSERT INTO {LINES} (order_id, line_no, product_id, name, category, quantity, unit_price_cents) "
         "SELECT m.order_id, l.line_no, l.product_id, c.name, c.category, l.quantity, l.unit_price_cents "
         f"FROM {_MERGED} m JOIN {CANON_LINES} l ON l.\"offset\" = m.win_offset "
         f"LEFT JOIN {CANON_CATALOG} c ON c.\"offset\" = (SELECT MAX(\"offset\") FROM {CANON_CATALOG} k "
         "  WHERE k.product_id = l.product_id AND k.\"offset\" < m.win_offset) "
-        "WHERE m.wins ORDER BY m.order_id, l.line_no")
+        "WHERE m.wins = 1 ORDER BY m.order_id, l.line_no")
     columns = ("order_id", "customer_id", "channel", "status", "country", "region", "placed_at", "order_date",
                "revenue_bearing", "units", "value_cents", "events", "win_ts", "win_rank", "win_offset")
     conn.execute(
@@ -352,18 +353,18 @@ def _build(conn, upto: int) -> None:
     conn.execute(
         f"INSERT INTO {DAILY} (date, channel, country, region, orders, units, revenue_cents) "
         f"SELECT order_date, channel, country, region, COUNT(*), SUM(units), SUM(value_cents) FROM {ORDERS} "
-        "WHERE revenue_bearing GROUP BY order_date, channel, country, region ORDER BY 1, 2, 3, 4")
+        "WHERE revenue_bearing = 1 GROUP BY order_date, channel, country, region ORDER BY 1, 2, 3, 4")
     conn.execute(
         f"INSERT INTO {HOURLY} (hour, channel, orders, units, revenue_orders, revenue_cents) "
         "SELECT substr(placed_at, 1, 13), channel, COUNT(*), SUM(units), SUM(revenue_bearing), "
-        f"SUM(CASE WHEN revenue_bearing THEN value_cents ELSE 0 END) FROM {ORDERS} GROUP BY 1, 2 ORDER BY 1, 2")
+        f"SUM(CASE WHEN revenue_bearing = 1 THEN value_cents ELSE 0 END) FROM {ORDERS} GROUP BY 1, 2 ORDER BY 1, 2")
     # an order counts once per product, however many of its lines name it
     conn.execute(
         f"INSERT INTO {PRODUCTS_DAILY} (date, product_id, orders, units, revenue_cents) "
         "SELECT date, product_id, COUNT(*), SUM(u), SUM(c) FROM ("
         "  SELECT s.order_date AS date, l.product_id, SUM(l.quantity) AS u, "
         f"    SUM(l.quantity * l.unit_price_cents) AS c FROM {ORDERS} s JOIN {CANON_LINES} l "
-        "    ON l.\"offset\" = s.win_offset WHERE s.revenue_bearing GROUP BY s.order_id, l.product_id) "
+        "    ON l.\"offset\" = s.win_offset WHERE s.revenue_bearing = 1 GROUP BY s.order_id, l.product_id) p "
         "GROUP BY date, product_id ORDER BY date, product_id")
 
 

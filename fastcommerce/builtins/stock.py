@@ -45,11 +45,16 @@ def create(db: Database) -> None:
 
 
 def _upsert(table: str, key: str) -> str:
+    """Each key's winner in the batch first (PostgreSQL's upsert may touch a row once per
+    statement; SQLite's, applied row by row, reaches the same winner)."""
     return (
         f"INSERT INTO {table} (product_id, warehouse, last_updated, quantity, raw) "
-        f"SELECT i.product_id, i.warehouse, i.last_updated, i.quantity, e.raw FROM {CANON_INVENTORY} i "
-        f"JOIN {LOG_TABLE} e ON e.\"offset\" = i.\"offset\" WHERE i.\"offset\" > ? AND i.\"offset\" <= ? "
-        f"ORDER BY i.\"offset\" ON CONFLICT {key} DO UPDATE SET "
+        "SELECT product_id, warehouse, last_updated, quantity, raw FROM ("
+        "  SELECT i.product_id, i.warehouse, i.last_updated, i.quantity, e.raw, i.\"offset\", "
+        f"    ROW_NUMBER() OVER (PARTITION BY {key[1:-1]} ORDER BY i.last_updated DESC, e.raw DESC) AS n "
+        f"  FROM {CANON_INVENTORY} i JOIN {LOG_TABLE} e ON e.\"offset\" = i.\"offset\" "
+        "  WHERE i.\"offset\" > ? AND i.\"offset\" <= ?) w "
+        f"WHERE n = 1 ORDER BY \"offset\" ON CONFLICT {key} DO UPDATE SET "
         "last_updated = excluded.last_updated, quantity = excluded.quantity, raw = excluded.raw "
         f"WHERE (excluded.last_updated, excluded.raw) > ({table}.last_updated, {table}.raw)"
     )

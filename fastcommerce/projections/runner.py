@@ -140,6 +140,7 @@ class ProjectionRunner:
         is not a schema migration; the core's tables are :mod:`fastcommerce.schema`'s."""
         db = self.log.db
         with self.log.transaction():
+            self.log.lock_projections([p.name])
             why = self._stale(p, self._state()) if if_stale else ASKED_FOR
             if why is None:
                 return None
@@ -233,6 +234,7 @@ class ProjectionRunner:
         new offsets, in one transaction."""
         db = self.log.db
         with self.log.transaction():
+            self.log.lock_projections(p.name for p in wanted if p.name not in stopped)
             current = self._state()  # under the write lock: what other catch-ups did
             for p in wanted:
                 if p.name in stopped:

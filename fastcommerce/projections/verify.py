@@ -25,6 +25,7 @@ import attrs
 
 from ..errors import DatabaseDamagedError
 from ..protocols import PipelineLike
+from ..storage.postgres import PostgresEventLog, drop_schema, scratch_copy
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -152,31 +153,44 @@ def verify(pipeline: PipelineLike) -> list[TableCheck]:
     if complete:
         pipeline.project(complete)
     with _scratch_folder() as tmp:
-        scratch_path = tmp / "scratch.db"
-        dst = sqlite3.connect(scratch_path)
-        pipeline.log.conn.backup(dst)  # one snapshot: the log and the tables as they stood together
+        if isinstance(pipeline.log, PostgresEventLog):  # a scratch schema, dropped at the end
+            scratch_path: str | Path = scratch_copy(pipeline.log)
+        else:
+            scratch_path = tmp / "scratch.db"
+            dst = sqlite3.connect(scratch_path)
+            pipeline.log.conn.backup(dst)  # one snapshot: the log and the tables as they stood together
+            try:
+                _check_integrity(dst, pipeline)
+            finally:
+                dst.close()
         try:
-            _check_integrity(dst, pipeline)
+            return _compare(pipeline, scratch_path)
         finally:
-            dst.close()
-        scratch = pipeline.clone(scratch_path)
-        try:
-            built = scratch.projections.state()
-            reached = {name: built[name][1] if name in built else scratch.log.last_offset() for name in projections}
-            live = {(name, table): table_checksum(scratch.log.conn, table)
-                    for name, (_plugin, projection) in sorted(projections.items()) for table in projection.tables}
-            by_offset: dict[int, list[str]] = {}
-            for name in sorted(projections):
-                by_offset.setdefault(reached[name], []).append(name)
-            for offset, names in sorted(by_offset.items()):
-                scratch.projections.rebuild(names, to_offset=offset)
-            checks = []
-            for (name, table), (live_n, live_sum) in live.items():
-                new_n, new_sum = table_checksum(scratch.log.conn, table)
-                checks.append(TableCheck(projection=name, table=table, live_rows=live_n,
-                                         rebuilt_rows=new_n, live_checksum=live_sum,
-                                         rebuilt_checksum=new_sum, live_exists=live_sum != MISSING,
-                                         offset=reached[name]))
-        finally:
-            scratch.close()
+            if isinstance(pipeline.log, PostgresEventLog):
+                drop_schema(pipeline.log.pg, str(scratch_path))
+
+
+def _compare(pipeline: PipelineLike, scratch_path: str | Path) -> list[TableCheck]:
+    """In the copy: each projection's tables as they stood, then rebuilt, compared."""
+    projections = pipeline.projections.projections
+    scratch = pipeline.clone(scratch_path)
+    try:
+        built = scratch.projections.state()
+        reached = {name: built[name][1] if name in built else scratch.log.last_offset() for name in projections}
+        live = {(name, table): table_checksum(scratch.log.conn, table)
+                for name, (_plugin, projection) in sorted(projections.items()) for table in projection.tables}
+        by_offset: dict[int, list[str]] = {}
+        for name in sorted(projections):
+            by_offset.setdefault(reached[name], []).append(name)
+        for offset, names in sorted(by_offset.items()):
+            scratch.projections.rebuild(names, to_offset=offset)
+        checks = []
+        for (name, table), (live_n, live_sum) in live.items():
+            new_n, new_sum = table_checksum(scratch.log.conn, table)
+            checks.append(TableCheck(projection=name, table=table, live_rows=live_n,
+                                     rebuilt_rows=new_n, live_checksum=live_sum,
+                                     rebuilt_checksum=new_sum, live_exists=live_sum != MISSING,
+                                     offset=reached[name]))
+    finally:
+        scratch.close()
     return checks

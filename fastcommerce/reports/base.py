@@ -53,8 +53,9 @@ def limited(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 
 
 def database(source: Any) -> Database:
-    """Accept a Database, or anything with a ``db`` attribute (a Pipeline)."""
-    return source if isinstance(source, Database) else source.db
+    """Accept a Database (SQLite's, or PostgreSQL's face of one), or anything with a ``db``
+    attribute (a Pipeline)."""
+    return source.db if hasattr(source, "db") and not isinstance(source, Database) else source
 
 
 def iso(value: date | str | None) -> str | None:
