@@ -109,7 +109,8 @@ def resolve(today: date, *, on=None, start=None, end=None, days: int | None = No
     if start is not None and end is not None and start > end:
         raise click.UsageError(f"--from {start} is after --to {end}")
     if start is None and end is None:
-        return Period(how="the report's default; --date, --days N, --from/--to, --last-week, --all-days choose")
+        return Period(how="no dates given: the report's default; --date, --days N, --from/--to, --last-week "
+                          "or --all-days choose others")
     return Period(start=start, end=end, how="--from/--to" if start and end else
                   ("--from: to the last date there is" if start else "--to: from the first date there is"))
 

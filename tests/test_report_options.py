@@ -68,8 +68,8 @@ def json_report(db, *args):
 
 def test_a_table_says_which_dates_it_covers_and_why(shop):
     text = cli(shop, "revenue").stdout
-    assert text.splitlines()[0] == ("revenue report: dates: 2024-01-31 (the report's default; --date, --days N, "
-                                    "--from/--to, --last-week, --all-days choose)")
+    assert text.splitlines()[0] == ("revenue report: dates: 2024-01-31 (no dates given: the report's default; "
+                                    "--date, --days N, --from/--to, --last-week or --all-days choose others)")
     assert "dates: 2024-01-29 to 2024-01-31 (--days 3)" in cli(shop, "revenue", "--days", "3", "--to", "2024-01-31").stdout
 
 
