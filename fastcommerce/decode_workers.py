@@ -48,8 +48,13 @@ def decode_slice(reader: EventReader, records: Sequence[LogRecord], products: Ma
     return rows.tables()
 
 
-def _serve(conn: Connection, reader: EventReader) -> None:
-    """A worker's loop: decode what arrives until the pipe closes."""
+def _serve(conn: Connection, reader: EventReader, parent_ends: Sequence[Connection] = ()) -> None:
+    """A worker's loop: decode what arrives until the pipe closes. ``parent_ends``: the
+    parent's ends of every worker's pipe, which a fork copies in; closed first, so that the
+    parent's death (even a SIGKILL) closes the pipe and ends this worker, instead of leaving
+    it behind forever, holding the parent's stdout and stderr open."""
+    for end in parent_ends:
+        end.close()
     products: Mapping[str, Any] = {}
     while True:
         try:
@@ -92,7 +97,8 @@ class DecodePool:
         context = multiprocessing.get_context("fork")
         while len(self._procs) < count:
             ours, theirs = context.Pipe()
-            proc = context.Process(target=_serve, args=(theirs, self.reader), daemon=True,
+            parent_ends = [ours, *(pipe for _proc, pipe, _held in self._procs)]
+            proc = context.Process(target=_serve, args=(theirs, self.reader, parent_ends), daemon=True,
                                    name="fastcommerce-decode")
             proc.start()
             theirs.close()

@@ -226,3 +226,46 @@ def test_rekey_moves_rows_to_the_real_offsets_and_refuses_a_record_it_did_not_de
     assert moved is not None
     assert [r[0] for r in moved.records] == [12, 13] and moved.problems == [(13, 0, "x", "error", "why", "v")]
     assert _rekey(rows, guessed, [rec(12, b"a"), rec(13, b"z")]) is None
+
+
+_HOLD_WORKERS = """
+import sys, time
+from fastcommerce import Pipeline
+from fastcommerce.decode_workers import DecodePool
+pipeline = Pipeline(sys.argv[1], load_entrypoints=False)
+pool = DecodePool(pipeline.reader, 2)
+pool._start(2)
+print(" ".join(str(proc.pid) for proc, _pipe, _held in pool._procs), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """A SIGKILLed ingest leaves no decode worker behind (each closes the parent's pipe ends a
+    fork copied into it, so the parent's death ends its recv)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_WORKERS, str(tmp_path / "log.db")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _alive(pid)]
