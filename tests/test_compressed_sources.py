@@ -139,3 +139,20 @@ def test_follow_refuses_a_compressed_file(shop, tmp_path):
         shop.follow("orders", path, should_stop=lambda: True)
     result = CliRunner().invoke(main, ["--db", str(tmp_path / "shop.db"), "ingest", "orders", str(path), "--follow"])
     assert result.exit_code == 1 and "gzip-compressed" in result.stderr and "Traceback" not in result.output
+
+
+def test_many_batches_of_a_compressed_file_resume_exactly(tmp_path):
+    """Each batch's checkpoint fingerprints the uncompressed bytes read so far (one forward
+    scan); a grown file then resumes after the last of them."""
+    (tmp_path / "catalog.json").write_text(json.dumps(CATALOG))
+    data = order_file(2500)
+    lines = data.splitlines(keepends=True)
+    path = tmp_path / "orders.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(lines[:1234])))
+    with Pipeline(tmp_path / "x.db", load_entrypoints=False, batch_size=100) as p:
+        p.ingest("catalog", tmp_path / "catalog.json")
+        assert p.ingest("orders", path).sources[0].appended == 1234
+        path.write_bytes(gzip.compress(data))
+        [s] = p.ingest("orders", path).sources
+        assert (s.skipped, s.appended, s.duplicates) == (1234, 1266, 0)
+        assert p.db.execute("SELECT COUNT(*) FROM event_log WHERE stream = 'orders'").fetchone() == (2500,)

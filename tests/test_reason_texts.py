@@ -4,7 +4,7 @@ recorded time only (issue 17, item 4g): never a Python repr, never the clock's r
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
