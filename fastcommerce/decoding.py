@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from . import canonical
 from .canonical import CATALOG, DECODERS, META, RECORDS, Rows
-from .decode_workers import MIN_SLICE, DecodePool, Job
+from .decode_workers import MIN_SLICE, DecodePool, Header, Job, Prepared
 from .eventlog import LOG_TABLE, EventLog, _to_record
 from .events import Event, LogRecord, Product
 from .logs import get_logger
@@ -75,33 +76,29 @@ class _Catalog:
 
 @attrs.define(slots=True)
 class Ticket:
-    """A batch handed to the decode workers before it was appended (:meth:`Decoder.submit`)."""
+    """An ingest batch handed to the decode workers before it was appended (:meth:`Decoder.submit`)."""
 
-    records: Sequence[LogRecord]
-    """The records as guessed: the offsets they would get if nothing else came first."""
     catalog_version: int
+    """The catalog the workers decoded against: :meth:`Decoder.write_prepared` checks it still holds."""
     job: Job
     done: bool = False
 
 
-def _rekey(rows: Rows, guessed: Sequence[LogRecord], records: Sequence[LogRecord]) -> Rows | None:
-    """The workers' rows for the records the log now holds: as they are when the guess was
-    right, moved to the real offsets (a guessed record that is not there dropped) when
-    another writer came first, or ``None`` when a record was not among the guessed ones."""
-    if (len(guessed) == len(records) and guessed[0].offset == records[0].offset
-            and all(g.content_hash == r.content_hash for g, r in zip(guessed, records))):
-        return rows
-    real = {r.content_hash: r.offset for r in records}
-    moved = {}
-    for g in guessed:
-        offset = real.pop(g.content_hash, None)
-        if offset is not None:
-            moved[g.offset] = offset
-    if real:
-        return None  # decoded here instead
+def at_offsets(tables: tuple[list[tuple], ...], kept: Sequence[int], first: int, total: int) -> Rows:
+    """Canonical rows keyed by their record's index in its batch (:func:`~fastcommerce.decode_workers.ingest_slice`)
+    moved to the offsets the records got: the ``n``-th of ``kept`` (ascending indices, the
+    records appended) at ``first + n``; the rows of the records left out (duplicates) dropped.
+    ``total``: the records of the batch."""
     out = Rows()
-    for mine, theirs in zip(out.tables(), rows.tables()):
-        mine.extend((moved[row[0]], *row[1:]) for row in theirs if row[0] in moved)
+    if len(kept) == total:  # nothing left out: one shift for all
+        shift = first
+        for mine, theirs in zip(out.tables(), tables):
+            mine.extend([(row[0] + shift, *row[1:]) for row in theirs])
+        return out
+    offset_of = dict(zip(kept, range(first, first + len(kept))))
+    get = offset_of.get
+    for mine, theirs in zip(out.tables(), tables):
+        mine.extend([(o, *row[1:]) for row in theirs if (o := get(row[0])) is not None])
     return out
 
 
@@ -147,53 +144,56 @@ class Decoder:
     # -- at ingest -----------------------------------------------------------------------
 
     def can_submit(self, stream: str, records: int = MIN_SLICE) -> bool:
-        """Whether a batch of ``records`` records of ``stream`` goes to the workers while
-        ingest reads on (a batch smaller than a slice is decoded here, in its transaction)."""
+        """Whether a batch of ``records`` records of ``stream`` goes to the workers, read but
+        not yet parsed, while ingest writes the batch before it (a batch smaller than a slice
+        is prepared and decoded here; the catalog's records here, in order)."""
         return self.pool.workers > 1 and stream != self._catalog.stream and records >= MIN_SLICE
 
-    def submit(self, records: Sequence[LogRecord]) -> Ticket:
-        """Start decoding records that are about to be appended (their offsets a guess: the
-        ones they get if nothing else is appended first) on the workers; :meth:`write`
-        takes the rows. Outside any transaction: the guess is checked there."""
-        conn = self.log.conn
-        products = self._catalog.at(conn, records[0].offset - 1)
-        ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
-        job = self.pool.submit(records, products, self._catalog.version, ids)
-        return Ticket(records=records, catalog_version=self._catalog.version, job=job)
+    def submit(self, stream: str, source: str, now: datetime, recorded_at: str, items: Sequence[Any]) -> Ticket:
+        """Start preparing records read from ``source`` (their log rows) and decoding them
+        (their canonical rows) on the workers; :meth:`~fastcommerce.decode_workers.DecodePool.collect`
+        via :meth:`collect` takes the results. Outside any transaction."""
+        products = self._catalog.at(self.log.conn, self.log.last_offset())
+        header = Header(stream, source, now, recorded_at, self.decoder_id(stream))
+        job = self.pool.submit(header, items, products, self._catalog.version)
+        return Ticket(catalog_version=self._catalog.version, job=job)
+
+    def collect(self, ticket: Ticket) -> Prepared:
+        """The log rows and canonical rows of a submitted batch (the workers are free again)."""
+        ticket.done = True
+        return self.pool.collect(ticket.job)
 
     def discard(self, ticket: Ticket) -> None:
-        """Drop a submitted batch whose rows will not be written (the workers are stopped;
+        """Drop a submitted batch whose rows will not be taken (the workers are stopped;
         they start again with the next batch)."""
         if not ticket.done:
             ticket.done = True
             self.pool.close()
 
-    def write(self, records: Sequence[LogRecord], ticket: Ticket | None = None) -> None:
+    def write_prepared(self, first: int, kept: Sequence[int], total: int, tables: tuple[list[tuple], ...],
+                       catalog_version: int) -> bool:
+        """Write the canonical rows the workers decoded for a batch whose records ``kept``
+        were just appended from offset ``first`` on (inside the append's transaction), if
+        the catalog they were decoded against is still the log's; ``False`` (nothing written)
+        if another writer moved it meanwhile: the caller decodes them again with :meth:`write`."""
+        catalog = self._catalog
+        catalog.at(self.log.conn, first - 1)
+        if catalog.version != catalog_version:
+            return False
+        at_offsets(tables, kept, first, total).write(self.log.conn)
+        catalog.offset = first + len(kept) - 1
+        return True
+
+    def write(self, records: Sequence[LogRecord]) -> None:
         """Decode freshly appended ``records`` (in log order) and write their canonical rows,
         inside the append's transaction. A batch without catalog records is decoded in
         slices by the :class:`~fastcommerce.decode_workers.DecodePool` (on both cores); the
-        catalog's own records are decoded here, in order, each against the one before.
-        With a ``ticket`` from :meth:`submit`, the workers' rows are taken if their guess
-        holds: the same catalog, and every record among the guessed ones (offsets are
-        re-keyed where another writer appended first)."""
+        catalog's own records are decoded here, in order, each against the one before."""
         if not records:
-            if ticket is not None:
-                self.discard(ticket)
             return
         conn = self.log.conn
         catalog = self._catalog
         products = catalog.at(conn, records[0].offset - 1)  # other writers may have added versions
-        if ticket is not None:
-            ready = None
-            if catalog.version == ticket.catalog_version:
-                ticket.done = True
-                ready = _rekey(self.pool.collect(ticket.job), ticket.records, records)
-            else:
-                self.discard(ticket)
-            if ready is not None:
-                catalog.offset = records[-1].offset
-                ready.write(conn)
-                return
         ids = {s: self.decoder_id(s) for s in {r.stream for r in records}}
         if catalog.stream not in ids:
             rows = self.pool.decode(records, products, catalog.version, ids)

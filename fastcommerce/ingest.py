@@ -13,7 +13,8 @@ for a file that may still be being written (docs/sources.md).
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import inspect
 import time
 import uuid
 from collections import Counter
@@ -26,10 +27,10 @@ from typing import Any
 import attrs
 import orjson
 
-from .converter import parse_timestamp
 from .decoding import Decoder
 from .eventlog import Checkpoint, EventLog, format_time, parse_time
 from .events import LogRecord
+from .ingest_rows import Item, content_hash, log_rows  # noqa: F401  (content_hash: re-exported)
 from .logs import get_logger
 from .memory import gc_paused
 from .message_sources import MessageSource, record_of_bytes
@@ -85,14 +86,21 @@ class SourceSummary:
 
 @attrs.define(slots=True)
 class _Batch:
-    """One batch as read: its log rows and, when decode workers took it, their ticket."""
+    """One batch: its log rows (with each one's latency bucket), or, while the decode
+    workers prepare them from the records as read (``items``), their ticket."""
 
     now: datetime
-    rows: list[tuple]
-    moments: list[datetime | None]
     last: RawRecord | None
-    legacy: dict[bytes, bytes]
+    rows: list[tuple] = attrs.Factory(list)
+    buckets: list[int | None] = attrs.Factory(list)
+    legacy: dict[bytes, bytes] = attrs.Factory(dict)
+    items: list[Item] | None = None
     ticket: Any = None
+    tables: tuple[list[tuple], ...] | None = None  # the workers' canonical rows, by index in the batch
+
+    @property
+    def size(self) -> int:
+        return len(self.items) if self.items is not None else len(self.rows)
 
 
 class _RunRow:
@@ -158,9 +166,15 @@ def _records(first: int, rows: list[tuple]) -> list[LogRecord]:
 _from_text = datetime.fromisoformat
 
 
-def content_hash(raw: bytes) -> bytes:
-    """The idempotency key: SHA-256 of the record's bytes, line terminator aside."""
-    return hashlib.sha256(raw).digest()
+@functools.lru_cache(maxsize=64)
+def _leaves_parsing(reader: Callable[..., Any]) -> bool:
+    """Whether a stream's reader takes ``parse=False`` (:func:`~fastcommerce.sources.read_jsonl`
+    does): its lines are then parsed by :func:`~fastcommerce.ingest_rows.log_rows`, in the
+    decode workers where there are some, instead of in the process that reads the file."""
+    try:
+        return "parse" in inspect.signature(reader).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Ingester:
@@ -218,8 +232,9 @@ class Ingester:
                 on_replaced()
         summary = SourceSummary(stream=stream, source=source, resumed_from_line=line,
                                 skipped=max(line - spec.header_lines, 0))
+        options = {"parse": False} if _leaves_parsing(spec.reader) else {}
         reader = spec.reader(data, start=start, line=line, max_record_bytes=self.max_record_bytes,
-                              complete_lines_only=False)
+                              complete_lines_only=False, **options)
         reader = _holding_back(reader, data, self.settle if settle is None else settle, summary, stream, source)
 
         def save_checkpoint(last: RawRecord | None, appended_up_to: int | None) -> None:
@@ -351,43 +366,49 @@ class Ingester:
     # -- the loop ----------------------------------------------------------------------
 
     def _run(self, stream, source, reader, summary, save_checkpoint, on_batch, run: _RunRow) -> None:
-        """Append batch after batch. With decode workers, each batch is handed to them as soon
-        as it is read, and the next batch is read while they decode it: reading and
-        decoding overlap, and the rows still commit in the batch's own transaction."""
+        """Append batch after batch. With decode workers, a batch of records as read goes to
+        them (they hash, parse, detect and decode it) and, while they do, the next batch is
+        read and the one before is written: the rows still commit in the batch's own
+        transaction, with its canonical rows."""
         log = logger.bind(stream=stream, source=source)
-        canonical = self.registry.canonical(stream)
         reader = iter(reader)
-        batch = self._submit(stream, self._read_batch(stream, source, reader, canonical))
+        batch = self._submit(stream, source, self._read_batch(stream, source, reader))
+        ahead: _Batch | None = None
         first = True
         try:
             while True:
-                rows, moments, last, legacy = batch.rows, batch.moments, batch.last, batch.legacy
-                if not rows and not first:
+                if not batch.size and not first:
                     break
                 first = False
                 now = batch.now
-                # read ahead while the workers decode this batch (a short batch ends the reader)
-                ahead = self._read_batch(stream, source, reader, canonical) if batch.ticket is not None else None
+                if batch.ticket is not None:
+                    # read ahead while the workers prepare this batch (a short batch ends the reader)
+                    ahead = self._read_batch(stream, source, reader)
+                    self._collect(batch)
+                    # the workers are free again: the next batch goes to them while this one is written
+                    ahead = self._submit(stream, source, ahead)
+                rows, buckets, last, legacy = batch.rows, batch.buckets, batch.last, batch.legacy
                 malformed = unknown = 0
                 with self.log.transaction():
                     self.log.lock_appends()
                     kept = self._new_rows(stream, rows, legacy)
                     new_rows = [rows[i] for i in kept]
+                    latencies = summary.latencies
                     for i in kept:
                         flag = rows[i][9]
                         if flag == "malformed_record":
                             malformed += 1
                         elif flag == "unknown_schema":
                             unknown += 1
-                        elif (moment := moments[i]) is not None:
-                            summary.latencies[latency_bucket((now - moment).total_seconds())] += 1
+                        elif (bucket := buckets[i]) is not None:
+                            latencies[bucket] += 1
                     if new_rows:
                         first_offset = self.log.last_offset() + 1
                         self.log.insert(new_rows)
-                        if self.decoder is not None:
-                            self.decoder.write(_records(first_offset, new_rows), batch.ticket)
-                    elif batch.ticket is not None and self.decoder is not None:
-                        self.decoder.discard(batch.ticket)
+                        if self.decoder is not None and not (
+                                batch.tables is not None and self.decoder.write_prepared(
+                                    first_offset, kept, len(rows), batch.tables, batch.ticket.catalog_version)):
+                            self.decoder.write(_records(first_offset, new_rows))
                     if save_checkpoint is not None:
                         save_checkpoint(last, self.log.last_offset() if new_rows else None)
                     summary.read += len(rows)
@@ -405,13 +426,14 @@ class Ingester:
                     on_batch(summary)
                 if not rows:
                     break
-                # the workers are idle again: the next batch goes to them (never two at once:
-                # a worker sending one batch's rows must not wait on us sending the next)
-                batch = self._submit(stream, ahead if ahead is not None
-                                     else self._read_batch(stream, source, reader, canonical))
+                if ahead is not None:
+                    batch, ahead = ahead, None
+                else:
+                    batch = self._submit(stream, source, self._read_batch(stream, source, reader))
         finally:
-            if batch.ticket is not None and self.decoder is not None:
-                self.decoder.discard(batch.ticket)  # a batch that failed before its rows were taken
+            for pending in (batch, ahead):
+                if pending is not None and pending.ticket is not None and self.decoder is not None:
+                    self.decoder.discard(pending.ticket)  # a batch that failed before its rows were taken
 
     def _new_rows(self, stream: str, rows: list[tuple], legacy: dict[bytes, bytes]) -> list[int]:
         """The indices of the rows the log does not hold yet (nor an earlier row of the batch)."""
@@ -428,70 +450,50 @@ class Ingester:
             kept.append(i)
         return kept
 
-    def _read_batch(self, stream, source, reader, canonical) -> _Batch:
-        now = self.clock()
-        rows, moments, last, legacy = self._prepare(stream, source, reader, canonical, format_time(now))
-        return _Batch(now, rows, moments, last, legacy)
+    def _parallel(self, stream: str) -> bool:
+        """Whether a batch of ``stream`` may go to the decode workers (if it is large enough)."""
+        return self.decoder is not None and self.decoder.can_submit(stream)
 
-    def _submit(self, stream: str, batch: _Batch) -> _Batch:
-        """Hand the batch to the decode workers, where there are some: they decode the
-        records the log would hold if nothing else is appended first, while we read on.
-        :meth:`~fastcommerce.decoding.Decoder.write` checks that guess, and re-keys or
-        redoes what it got wrong."""
-        decoder = self.decoder
-        if batch.rows and decoder is not None and decoder.can_submit(stream, len(batch.rows)):
-            guess = [batch.rows[i] for i in self._new_rows(stream, batch.rows, batch.legacy)]
-            if guess:
-                batch.ticket = decoder.submit(_records(self.log.last_offset() + 1, guess))
+    def _read_batch(self, stream: str, source: str, reader: Iterator[RawRecord]) -> _Batch:
+        """Up to one batch. One that goes to the workers is kept as read (a tuple per record);
+        one that does not is turned into log rows here, record by record as it comes, so only
+        rows (not parsed records) are held."""
+        now = self.clock()
+        recorded_at = format_time(now)
+        if self._parallel(stream):
+            items: list[Item] = []
+            last = None
+            with gc_paused():
+                for rec in islice(reader, self.batch_size):
+                    last = rec
+                    items.append((rec.line, rec.raw, rec.value, rec.malformed, rec.identity))
+            if self.decoder is not None and self.decoder.can_submit(stream, len(items)):
+                return _Batch(now, last, items=items)
+            records: Iterable[Item] = items
+        else:
+            last = None
+
+            def as_read() -> Iterator[Item]:
+                nonlocal last
+                for rec in islice(reader, self.batch_size):
+                    last = rec
+                    yield rec.line, rec.raw, rec.value, rec.malformed, rec.identity
+
+            records = as_read()
+        rows, moments, legacy = log_rows(stream, source, recorded_at, records, self.registry)
+        buckets = [None if m is None else latency_bucket((now - m).total_seconds()) for m in moments]
+        return _Batch(now, last, rows, buckets, legacy)
+
+    def _submit(self, stream: str, source: str, batch: _Batch) -> _Batch:
+        """Hand a batch kept as read to the decode workers: they turn it into log rows and
+        canonical rows while this process goes on."""
+        if batch.items is not None and self.decoder is not None:
+            batch.ticket = self.decoder.submit(stream, source, batch.now, format_time(batch.now), batch.items)
         return batch
 
-    def _prepare(self, stream, source, reader, canonical, recorded_at):
-        """Read up to one batch and turn each record into a log row as it comes, so only
-        rows (not parsed records) are held. The garbage collector is paused meanwhile: a
-        batch allocates many objects and frees none, so its collections would find nothing.
-
-        A record with an ``identity`` (a CSV row: its own bytes) is keyed on it. Logs written
-        before that keyed a CSV row on its stored JSON, so that hash is looked up too
-        (``legacy``): a row an older version appended is still a duplicate after an upgrade."""
-        rows: list[tuple] = []
-        moments: list[datetime | None] = []
-        legacy: dict[bytes, bytes] = {}  # hash -> hash of the stored bytes, what older logs keyed CSV rows on
-        last = None
-        detect, upcast = self.registry.detect, self.registry.upcast
-        with gc_paused():
-            for rec in islice(reader, self.batch_size):
-                last = rec
-                if rec.identity is None:
-                    h = content_hash(rec.raw)
-                else:
-                    h = content_hash(rec.identity)
-                    legacy[h] = content_hash(rec.raw)
-                if rec.malformed is not None:
-                    rows.append((stream, h, None, None, recorded_at, source, rec.line,
-                                 None, None, "malformed_record", rec.malformed, rec.raw))
-                    moments.append(None)
-                    continue
-                where = f"{source}:{rec.line}"
-                schema = detect(stream, rec.value, where=where)
-                if schema is None:
-                    rows.append((stream, h, None, None, recorded_at, source, rec.line, None, None,
-                                 "unknown_schema", f"matches no registered {stream} variant", rec.raw))
-                    moments.append(None)
-                    continue
-                if schema.key_field or schema.time_field:  # the shape says where they are
-                    value, key_field, time_field = rec.value, schema.key_field, schema.time_field
-                else:  # only the canonical shape knows: upcast first
-                    value = upcast(stream, schema.variant, schema.version, rec.value, where=where)
-                    key_field, time_field = canonical.key_field, canonical.time_field
-                key = value.get(key_field) if key_field else None
-                moment = None
-                if time_field:
-                    try:
-                        moment = parse_timestamp(value.get(time_field))
-                    except (ValueError, OverflowError):
-                        moment = None
-                rows.append((stream, h, None if key is None else str(key),
-                             None if moment is None else format_time(moment), recorded_at,
-                             source, rec.line, schema.variant, schema.version, None, None, rec.raw))
-                moments.append(moment)
-        return rows, moments, last, legacy
+    def _collect(self, batch: _Batch) -> None:
+        """Take the workers' results for ``batch`` (the log rows, and the canonical rows keyed
+        by index in the batch, which the append moves to their offsets)."""
+        assert self.decoder is not None and batch.ticket is not None
+        batch.rows, batch.buckets, batch.legacy, batch.tables = self.decoder.collect(batch.ticket)
+        batch.items = None

@@ -192,14 +192,16 @@ def _read_line(readline: Callable[[int], bytes], first: bytes, acc: _Capped, chu
 
 def read_jsonl(
     path: Path, *, start: int = 0, line: int = 0, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    complete_lines_only: bool = False,
+    complete_lines_only: bool = False, parse: bool = True,
 ) -> Iterator[RawRecord]:
     """Order events, one per line. Every line is a record, blank ones included; the
     newline that ends the file does not start a line. A last line without its newline is
     yielded ``unterminated`` (with ``complete_lines_only``, not at all: it is left for
     later). A UTF-8 byte order mark at the very start of the file is not part of the first
     record, as in the CSV and catalog readers; anywhere else it is data. A line over
-    ``max_record_bytes`` is never held whole: see :class:`_Capped`."""
+    ``max_record_bytes`` is never held whole: see :class:`_Capped`. ``parse=False``: a
+    non-blank line within the limit comes with neither value nor reason, for the caller to
+    parse (ingest does, in :func:`fastcommerce.ingest_rows.log_rows`, where the decode is)."""
     chunk = _chunk(max_record_bytes)
     with open_source(path, start) as fh:
         pos = start
@@ -218,6 +220,8 @@ def read_jsonl(
                 if len(body) <= max_record_bytes:
                     if not body.strip():
                         rec = RawRecord(line, pos, body, None, "blank line")
+                    elif not parse:
+                        rec = RawRecord(line, pos, body)
                     else:
                         value, reason = parse_json(body)
                         if reason is None and not isinstance(value, dict):

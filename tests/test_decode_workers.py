@@ -207,25 +207,22 @@ def test_another_writer_appending_between_read_and_append_leaves_rows_a_redecode
     assert _canonical(db) == written
 
 
-def test_rekey_moves_rows_to_the_real_offsets_and_refuses_a_record_it_did_not_decode():
-    from fastcommerce.canonical import Rows
-    from fastcommerce.decoding import _rekey
-    from fastcommerce.events import LogRecord
+def test_rows_keyed_by_batch_index_move_to_the_offsets_of_the_records_appended():
+    from fastcommerce.decoding import at_offsets
 
-    def rec(offset, h):
-        return LogRecord(offset, "orders", h, None, None, FIXED_NOW, "f", offset, None, None, None, None, b"{}")
+    def tables(*indices):
+        return ([(i, "orders", 1, 0, None, "2024-01-20", None) for i in indices],
+                [(i, 0, "x", "error", "why", "v") for i in indices if i == 2], [], [], [], [])
 
-    guessed = [rec(10, b"a"), rec(11, b"b"), rec(12, b"c")]
-    rows = Rows()
-    rows.records.extend([(10, "orders", 1, 0, None, "2024-01-20", None), (11, "orders", 1, 0, None, "2024-01-20", None),
-                         (12, "orders", 1, 1, None, "2024-01-20", None)])
-    rows.problems.append((12, 0, "x", "error", "why", "v"))
-    assert _rekey(rows, guessed, guessed) is rows
-    # another writer took offsets 10 and 11; "b" turned out to be one of its records
-    moved = _rekey(rows, guessed, [rec(12, b"a"), rec(13, b"c")])
-    assert moved is not None
-    assert [r[0] for r in moved.records] == [12, 13] and moved.problems == [(13, 0, "x", "error", "why", "v")]
-    assert _rekey(rows, guessed, [rec(12, b"a"), rec(13, b"z")]) is None
+    # nothing left out: every row shifts by the first offset
+    moved = at_offsets(tables(0, 1, 2), [0, 1, 2], 10, 3)
+    assert [r[0] for r in moved.records] == [10, 11, 12] and moved.problems == [(12, 0, "x", "error", "why", "v")]
+    # record 1 was a duplicate: its rows go, the ones after it close up
+    moved = at_offsets(tables(0, 1, 2), [0, 2], 10, 3)
+    assert [r[0] for r in moved.records] == [10, 11] and moved.problems == [(11, 0, "x", "error", "why", "v")]
+    # the last record was a duplicate: a prefix kept is not "nothing left out"
+    moved = at_offsets(tables(0, 1, 2), [0, 1], 10, 3)
+    assert [r[0] for r in moved.records] == [10, 11] and moved.problems == []
 
 
 _HOLD_WORKERS = """
