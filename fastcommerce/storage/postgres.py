@@ -37,6 +37,9 @@ import attrs
 
 from .. import canonical, schema
 from ..errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
+from ..eventlog import (
+    _COLUMNS as _LOG_COLUMNS,  # the offset, then what EventLog.insert's rows hold
+)
 from ..eventlog import EventLog
 from ..logs import get_logger
 from ..schema import CHECKPOINT_TABLE, LOG_TABLE, MIGRATIONS_TABLE, RUNS_TABLE
@@ -49,8 +52,6 @@ HEAD_TABLE = "log_head"
 
 SCHEMES = ("postgresql://", "postgres://")
 
-_LOG_COLUMNS = ('"offset", stream, content_hash, natural_key, event_time, recorded_at, source, line, '
-                "variant, schema_version, rejected, reason, raw")
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*(\([^)]*\))?\s*VALUES\s*\(\s*\?(\s*,\s*\?)*\s*\)\s*$",
                            re.IGNORECASE)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
