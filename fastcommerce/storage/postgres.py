@@ -49,6 +49,7 @@ HEAD_TABLE = "log_head"
 
 SCHEMES = ("postgresql://", "postgres://")
 
+# the offset, what EventLog.insert's rows hold, then the two hashes fastcommerce.chain adds
 _LOG_COLUMNS = ('"offset", stream, content_hash, natural_key, event_time, recorded_at, source, line, '
                 "variant, schema_version, rejected, reason, raw, raw_hash, chain_hash")
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*(\([^)]*\))?\s*VALUES\s*\(\s*\?(\s*,\s*\?)*\s*\)\s*$",
