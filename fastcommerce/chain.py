@@ -119,6 +119,9 @@ def check(conn: sqlite3.Connection, table: str, *, expect_head: str | None = Non
             break
         for row in rows:
             offset = row[0]
+            if not isinstance(row[12], bytes | bytearray | memoryview):  # an edit that stored text, say
+                return _bad(n, prev_offset, prev, offset,
+                            f"offset {offset}: its raw bytes are not bytes (the record was edited)")
             digest = _sha256(row[12]).digest()
             if row[13] != digest:
                 return _bad(n, prev_offset, prev, offset,

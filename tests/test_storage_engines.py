@@ -379,3 +379,29 @@ def test_the_cli_runs_on_a_postgres_url_and_refuses_one_without_a_log(postgres_u
     assert ran.exit_code == 0, ran.output
     status = CliRunner(env={"FASTCOMMERCE_DB": postgres_url}).invoke(main, ["status"])
     assert status.exit_code == 0 and "30 records" in status.output, status.output
+
+
+@pytest.mark.parametrize("tamper", [
+    "UPDATE event_log SET raw = replace(raw, '\"quantity\": 1', '\"quantity\": 7') WHERE \"offset\" = 4",
+    'DELETE FROM event_log WHERE "offset" = 2',
+])
+def test_the_chain_names_a_record_edited_past_the_triggers_on_both_engines(log_target, tmp_path, tamper):
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        p.ingest("orders", write_orders(tmp_path / "o.jsonl", 5, "A"))
+        clean = p.log.check_chain()
+        head = p.log.head()
+    assert clean.ok and clean.records == 5 and head == (5, clean.head_hash)
+    if log_target.startswith("postgresql://"):  # whoever owns the tables can lift the triggers
+        tamper = tamper.replace("replace(raw, '\"quantity\": 1', '\"quantity\": 7')",
+                                "convert_to(replace(convert_from(raw, 'UTF8'), '\"quantity\": 1', '\"quantity\": 7'), 'UTF8')")
+        lift = ["ALTER TABLE event_log DISABLE TRIGGER USER", tamper, "ALTER TABLE event_log ENABLE TRIGGER USER"]
+    else:
+        lift = ["DROP TRIGGER event_log_no_update", "DROP TRIGGER event_log_no_delete", tamper]
+    for sql in lift:
+        raw_execute(log_target, sql)
+    with Pipeline(log_target, load_entrypoints=False, clock=lambda: NOW) as p:
+        check = p.log.check_chain()
+        if tamper.startswith("UPDATE"):
+            edited = p.log.conn.execute('SELECT raw FROM event_log WHERE "offset" = 4').fetchone()[0]
+            assert '"quantity": 7' in (edited if isinstance(edited, str) else bytes(edited).decode())  # SQLite: text now
+    assert not check.ok and check.bad_offset == (4 if tamper.startswith("UPDATE") else 2), check
