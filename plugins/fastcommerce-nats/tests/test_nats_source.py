@@ -164,7 +164,9 @@ def test_cli_drains_then_follow_keeps_the_revenue_report_current(tmp_path, jetst
     follower = _cli(db, "ingest", "orders", jetstream.url, "--follow", "--poll", "0.1", env=env)
     try:
         later = [order(rng, n) for n in range(21, 61)]
-        jetstream.publish(orjson.dumps(o) for o in later)
+        for k in range(0, len(later), 10):  # in four bursts: several cycles of the follower
+            jetstream.publish(orjson.dumps(o) for o in later[k:k + 10])
+            time.sleep(0.3)
         expected = revenue_of(first + later)
 
         def reflected() -> bool:
@@ -180,6 +182,10 @@ def test_cli_drains_then_follow_keeps_the_revenue_report_current(tmp_path, jetst
                         conn.execute("SELECT line, updated_at FROM checkpoints WHERE path = ?",
                                      [jetstream.url]).fetchone())
 
+        with sqlite3.connect(db) as conn:  # the drain's run, and the follower's one run over its cycles
+            runs = conn.execute("SELECT read, appended FROM ingest_runs WHERE source_id = ? ORDER BY id",
+                                [f"orders:{jetstream.url}"]).fetchall()
+        assert runs == [(20, 20), (40, 40)]
         idle = written()
         time.sleep(1.0)  # five idle cycles of --poll 0.1 ... and more
         assert written() == idle  # an idle follower waits on the broker and writes nothing
