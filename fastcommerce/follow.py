@@ -47,7 +47,7 @@ from typing import IO
 import attrs
 
 from .errors import SourceError
-from .ingest import SourceSummary
+from .ingest import MessageSession, SourceSummary
 from .logs import get_logger
 from .message_sources import MessageSource
 from .protocols import PipelineLike
@@ -152,16 +152,20 @@ def follow_messages(pipeline: PipelineLike, stream: str, source: MessageSource, 
     """``ingest --follow`` of a broker stream: each cycle waits up to ``poll_interval`` for
     messages after the checkpoint, appends what comes for at most ``max_batch_seconds``
     (committed with the position), and projects it. The broker is asked to wait, not
-    polled: a message published while the follower waits is appended at once."""
+    polled: a message published while the follower waits is appended at once. The whole
+    follower is one ingest run (one ``ingest_runs`` row, updated each cycle); ``on_cycle``
+    gets its totals after each cycle that read something."""
     alerts = BackgroundAlerts(pipeline, alert_interval) if alert_interval is not None else None
+    session = MessageSession()  # one ingest run for the whole follower, its counts growing
     try:
         _catch_up(pipeline, False, alerts)
         while not should_stop():
+            before = (session.summary.read, session.summary.appended) if session.summary else (0, 0)
             summary = pipeline._ingester.ingest_messages(stream, source, wait=poll_interval, drain=False,
-                                                         max_seconds=max_batch_seconds)
-            if on_cycle is not None:
-                on_cycle(summary)
-            _catch_up(pipeline, summary.appended > 0, alerts)
+                                                         max_seconds=max_batch_seconds, session=session)
+            if summary.read > before[0] and on_cycle is not None:
+                on_cycle(summary)  # the follower's totals so far
+            _catch_up(pipeline, summary.appended > before[1], alerts)
     finally:
         if alerts is not None:
             alerts.stop()

@@ -134,6 +134,16 @@ class _RunRow:
             self.save(latencies=True)
 
 
+class MessageSession:
+    """A broker follower's one run across its cycles: one summary that grows and one
+    ``ingest_runs`` row updated with it. A row a cycle would be twenty a second on a busy
+    stream; health reads the newest row per stream, and the operations report sums them."""
+
+    def __init__(self) -> None:
+        self.summary: SourceSummary | None = None
+        self.run: _RunRow | None = None
+
+
 def _holding_back(reader: Iterable[RawRecord], data: Path, settle: float, summary: SourceSummary,
                   stream: str, source: str) -> Iterator[RawRecord]:
     """``reader``'s records, up to an unterminated last one that has not :func:`settled`:
@@ -299,7 +309,8 @@ class Ingester:
 
     def ingest_messages(self, stream: str, source: MessageSource, *, wait: float = 0.0, drain: bool = True,
                         max_seconds: float = 0.2, fetch_size: int = 1000, resume: bool = True,
-                        on_batch: Callable[[SourceSummary], None] | None = None) -> SourceSummary:
+                        on_batch: Callable[[SourceSummary], None] | None = None,
+                        session: MessageSession | None = None) -> SourceSummary:
         """Append the messages of a broker stream after its checkpoint's position, as a file's
         lines are: the position is the record's line, and the checkpoint (position,
         stream identity) commits in each batch's transaction, so a run killed between
@@ -309,7 +320,8 @@ class Ingester:
         Otherwise (a follower's cycle): wait up to ``wait`` seconds for a first message,
         then take what keeps coming for at most ``max_seconds`` and stop, so a busy stream
         still commits (and is projected) every fraction of a second. ``resume=False``: read
-        the stream from its start (what the log holds counts as duplicates)."""
+        the stream from its start (what the log holds counts as duplicates). ``session``: a
+        follower's, whose summary (returned) and run row carry on from cycle to cycle."""
         self._check_known(stream)
         key = f"{stream}:{source.url}"
         identity = source.identity()
@@ -322,7 +334,12 @@ class Ingester:
                            reason="the stream is not the one the checkpoint describes (deleted and created "
                                   "again?): read from its start; records the log holds count as duplicates")
         last_offset = cp.last_offset if cp is not None else None
-        summary = SourceSummary(stream=stream, source=source.url, resumed_from_line=after, skipped=after)
+        if session is not None and session.summary is not None:
+            summary = session.summary
+        else:
+            summary = SourceSummary(stream=stream, source=source.url, resumed_from_line=after, skipped=after)
+            if session is not None:
+                session.summary = summary
         end = source.last_position() if drain else None
         max_bytes = self.max_record_bytes
 
@@ -353,7 +370,9 @@ class Ingester:
         head = next(records, None)
         if head is None and cp is not None and cp.fingerprint == identity and cp.byte_offset == after and not drain:
             return summary  # a follower's idle cycle writes nothing: the checkpoint already says it
-        run = _RunRow(self, key, summary)
+        run = session.run if session is not None and session.run is not None else _RunRow(self, key, summary)
+        if session is not None:
+            session.run = run
         self._run(stream, source.url, chain(() if head is None else (head,), records), summary,
                   save_checkpoint, on_batch, run)
         if summary.read or drain:

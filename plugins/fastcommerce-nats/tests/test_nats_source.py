@@ -108,6 +108,34 @@ def test_a_second_run_reads_only_what_was_published_since_and_a_recreated_stream
         assert p.log.counts()["orders"]["records"] == 80
 
 
+def test_a_consumer_the_server_deleted_is_made_again_where_it_was(tmp_path, jetstream, monkeypatch):
+    """The server deletes an idle ephemeral consumer (a follower busy projecting for minutes)
+    and a restarted one has none: the source notices the silence and starts a new consumer
+    after the last message it delivered, losing and doubling nothing."""
+    from fastcommerce_nats import jetstream as module
+
+    monkeypatch.setattr(module, "CONSUMER_CHECK", 0.5)
+    rng = random.Random(5)
+    first, later = [orjson.dumps(order(rng, n)) for n in range(1, 11)], [orjson.dumps(order(rng, n)) for n in range(11, 21)]
+    jetstream.publish(first)
+    source = module.JetStreamSource(jetstream.url)
+    try:
+        got = list(source.fetch(0, 100, 2.0))
+        assert [m.position for m in got] == list(range(1, 11))
+
+        async def delete_consumers(js):
+            for info in await js.consumers_info(jetstream.name):
+                await js.delete_consumer(jetstream.name, info.name)
+        jetstream.run(delete_consumers)
+        jetstream.publish(later)
+        deadline = time.monotonic() + 30
+        while len(got) < 20 and time.monotonic() < deadline:
+            got += source.fetch(got[-1].position, 100, 0.2)
+        assert [m.body for m in got] == first + later
+    finally:
+        source.close()
+
+
 def test_a_missing_stream_or_server_is_one_clear_error(tmp_path, jetstream):
     with pipeline(tmp_path / "log.db") as p:
         with pytest.raises(SourceError, match="no JetStream stream 'nosuch'"):
@@ -136,7 +164,9 @@ def test_cli_drains_then_follow_keeps_the_revenue_report_current(tmp_path, jetst
     follower = _cli(db, "ingest", "orders", jetstream.url, "--follow", "--poll", "0.1", env=env)
     try:
         later = [order(rng, n) for n in range(21, 61)]
-        jetstream.publish(orjson.dumps(o) for o in later)
+        for k in range(0, len(later), 10):  # in four bursts: several cycles of the follower
+            jetstream.publish(orjson.dumps(o) for o in later[k:k + 10])
+            time.sleep(0.3)
         expected = revenue_of(first + later)
 
         def reflected() -> bool:
@@ -152,6 +182,10 @@ def test_cli_drains_then_follow_keeps_the_revenue_report_current(tmp_path, jetst
                         conn.execute("SELECT line, updated_at FROM checkpoints WHERE path = ?",
                                      [jetstream.url]).fetchone())
 
+        with sqlite3.connect(db) as conn:  # the drain's run, and the follower's one run over its cycles
+            runs = conn.execute("SELECT read, appended FROM ingest_runs WHERE source_id = ? ORDER BY id",
+                                [f"orders:{jetstream.url}"]).fetchall()
+        assert runs == [(20, 20), (40, 40)]
         idle = written()
         time.sleep(1.0)  # five idle cycles of --poll 0.1 ... and more
         assert written() == idle  # an idle follower waits on the broker and writes nothing

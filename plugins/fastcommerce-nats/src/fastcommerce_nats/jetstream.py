@@ -7,6 +7,7 @@ import hashlib
 import re
 import socket
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ logger = get_logger(__name__)
 
 SCHEME = "nats"
 CONNECT_TIMEOUT = 3.0
+CONSUMER_CHECK = 5.0  # seconds without a message after which the consumer is made again
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # JetStream's names: no whitespace, '.', '*', '>' or path separators
 _T = TypeVar("_T")
 
@@ -85,6 +87,7 @@ class JetStreamSource:
         self._next = 0  # the stream sequence the consumer delivers next
         self._consumer_seq = 0  # the consumer's own sequence of the last message it delivered
         self._closing = False
+        self._active = time.monotonic()  # when the consumer last delivered (or was created)
         log = logger.bind(source=self.url)
 
         async def on_error(exc: Exception) -> None:
@@ -137,6 +140,11 @@ class JetStreamSource:
         try:
             msgs = self._loop.run(self._sub.fetch(limit, timeout=max(wait, 0.001)), timeout=max(wait, 0.001) + 30)
         except (NatsTimeout, TimeoutError):
+            if time.monotonic() - self._active > CONSUMER_CHECK:
+                # quiet for a while: the consumer may be gone (the server deletes an idle one,
+                # and a restarted server has none), and a pull to it waits for ever; the next
+                # fetch starts a new one where this one was
+                self._reset()
             return []
         except NatsError as exc:  # a dropped connection, say: the next fetch starts a new consumer
             self._reset()
@@ -151,6 +159,7 @@ class JetStreamSource:
                 break
             self._consumer_seq, self._next = seq.consumer, seq.stream + 1
             out.append(Message(seq.stream, m.data))
+        self._active = time.monotonic()
         return out
 
     def _subscribe(self, start: int) -> None:
@@ -165,6 +174,7 @@ class JetStreamSource:
         except (NatsError, TimeoutError) as exc:
             raise SourceError(f"{self.url}: cannot create a consumer: {type(exc).__name__}: {exc}") from exc
         self._next, self._consumer_seq = start, 0
+        self._active = time.monotonic()
 
     def _reset(self) -> None:
         sub, self._sub = self._sub, None
