@@ -70,8 +70,8 @@ def test_report_tables_carry_the_currency_and_json_and_csv_the_exact_values(db):
 
 def _bare_numbers(text: str) -> list[str]:
     """Whole numbers of four or more digits with no thousands separator, outside timestamps,
-    paths and run ids."""
-    text = re.sub(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?|/\S+|run [0-9a-f]+", "", text)
+    paths, run ids and hashes (the chain's head)."""
+    text = re.sub(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?|/\S+|run [0-9a-f]+|\b[0-9a-f]{64}\b", "", text)
     return re.findall(r"(?<![\d,.])\d{4,}(?![\d,])", text)
 
 
