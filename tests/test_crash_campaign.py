@@ -104,9 +104,12 @@ def test_a_hundred_kills_over_every_step_lose_and_double_nothing(tmp_path):
     clean_db, crash_db = tmp_path / "clean.db", tmp_path / "crashed.db"
     clean_copy, crash_copy = tmp_path / "clean-copy.db", tmp_path / "crashed-copy.db"
 
+    took = {}  # how long each step runs uninterrupted here: a kill lands inside it, at any load
     for step, args, _share in _steps(data, clean_copy):
         if step != "follow":
+            began = time.monotonic()
             _finish(_start(tmp_path, step, str(clean_db), *args))
+            took[step] = time.monotonic() - began
 
     rng = random.Random(18)
     total_share = sum(share for _s, _a, share in _steps(data, crash_copy))
@@ -116,7 +119,8 @@ def test_a_hundred_kills_over_every_step_lose_and_double_nothing(tmp_path):
         kills = max(1, round(KILLS * share / total_share))
         for _ in range(kills):
             proc = _start(tmp_path, step, str(crash_db), *args)
-            time.sleep(rng.uniform(0.3, 2.5))  # the interpreter starts in ~0.3 s; most steps take 1-3 s
+            # anywhere in the step's run, start-up included (a follower runs until killed)
+            time.sleep(rng.uniform(0.1, 0.95) * took.get(step, 2.5))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 landed += 1
