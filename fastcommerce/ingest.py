@@ -318,7 +318,9 @@ class Ingester:
                             summary.latencies[latency_bucket((now - moment).total_seconds())] += 1
                     if new_rows:
                         first_offset = self.log.last_offset() + 1
-                        self.log.insert(new_rows)
+                        # each row's raw-bytes hash, for the log's chain: its key, or (a row keyed on its
+                        # identity) the hash of its stored bytes, both computed in _prepare
+                        self.log.insert(new_rows, raw_hashes=[legacy.get(r[1], r[1]) for r in new_rows])
                         if self.decoder is not None:
                             self.decoder.write(_records(first_offset, new_rows), batch.ticket)
                     elif batch.ticket is not None and self.decoder is not None:
