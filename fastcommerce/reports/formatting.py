@@ -6,7 +6,6 @@ JSON money is a number rounded to two decimals, half-even, written from the exac
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from decimal import Decimal
