@@ -54,16 +54,18 @@ def link(prev: bytes, offset: int, row: Sequence[Any], raw_digest: bytes) -> byt
 
 
 def chained(prev: bytes, first_offset: int, rows: Iterable[Sequence[Any]], *,
-            with_offset: bool = True) -> Iterator[tuple[Any, ...]]:
-    """``rows`` (insert order, raw last) as ``(offset, *row, raw_hash, chain_hash)`` (without
-    the offset unless ``with_offset``), offsets from ``first_offset`` on, chained to ``prev``."""
+            raw_hashes: Iterable[bytes] | None = None) -> Iterator[tuple[Any, ...]]:
+    """``rows`` (insert order, raw last) as ``(*row, raw_hash, chain_hash)``, for offsets
+    from ``first_offset`` on, chained to ``prev``. ``raw_hashes``: each row's SHA-256 of its
+    raw bytes, when the caller has them already (ingest hashed every record to key it)."""
     sha256, dumps, join, nul = _sha256, _dumps, b"".join, b"\0"  # one row's cost is all in this loop
     offset = first_offset
-    for row in rows:
-        digest = sha256(row[11]).digest()
+    if raw_hashes is None:
+        raw_hashes = (sha256(row[11]).digest() for row in rows)
+    for row, digest in zip(rows, raw_hashes, strict=True):
         prev = sha256(join((prev, offset.to_bytes(8, "big"), digest, row[1], row[0].encode(), nul,
                             dumps(row[2:11])))).digest()
-        yield (offset, *row, digest, prev) if with_offset else (*row, digest, prev)
+        yield (*row, digest, prev)
         offset += 1
 
 

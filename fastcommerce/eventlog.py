@@ -220,20 +220,21 @@ class EventLog:
         sql = f"SELECT content_hash FROM {LOG_TABLE} WHERE stream = ? AND content_hash IN ({marks})"
         return (r[0] for r in self.conn.execute(sql, [stream, *chunk]))
 
-    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert(self, rows: Sequence[tuple[Any, ...]], *, raw_hashes: Sequence[bytes] | None = None) -> None:
         """Append rows (inside :meth:`transaction`). Each row: stream, content_hash,
         natural_key, event_time, recorded_at, source, line, variant, schema_version,
         rejected, reason, raw. Each gets its raw hash and its link in the hash chain
         (:mod:`fastcommerce.chain`), computed for the offsets AUTOINCREMENT hands out next;
         the head is read here, under the transaction's write lock, so two writers never
         chain to one head. (The offsets are not given explicitly: the trigger that refuses a
-        replacing insert would then look each one up.)"""
+        replacing insert would then look each one up.) ``raw_hashes``: SHA-256 of each row's
+        raw bytes, when the caller computed them already (computed here otherwise)."""
         if not rows:
             return
         try:
             last, prev = chain.head(self.conn, LOG_TABLE)
             first = max(last, chain.reached(self.conn, LOG_TABLE)) + 1
-            self.conn.executemany(_INSERT, chain.chained(prev, first, rows, with_offset=False))
+            self.conn.executemany(_INSERT, chain.chained(prev, first, rows, raw_hashes=raw_hashes))
             end = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         except sqlite3.Error as exc:
             raise _translate(exc) from exc

@@ -423,7 +423,9 @@ class Ingester:
                             latencies[bucket] += 1
                     if new_rows:
                         first_offset = self.log.last_offset() + 1
-                        self.log.insert(new_rows)
+                        # each row's raw-bytes hash, for the log's chain: its key, or (a row keyed on its
+                        # identity) the hash of its stored bytes, both computed with the row
+                        self.log.insert(new_rows, raw_hashes=[legacy.get(r[1], r[1]) for r in new_rows])
                         if self.decoder is not None and not (
                                 batch.tables is not None and self.decoder.write_prepared(
                                     first_offset, kept, len(rows), batch.tables, batch.ticket.catalog_version)):

@@ -195,3 +195,26 @@ def test_concurrent_writers_chain_every_record_once(tmp_path):
         check = p.verify_log()
         assert check.ok, check
         assert check.records == p.log.last_offset() > 800
+
+
+def test_csv_rows_and_oversized_records_chain_their_stored_bytes(tmp_path):
+    """A CSV row and an oversized record are keyed on their identity, not their stored
+    bytes: their raw hash is still the hash of what is stored."""
+    sample = tmp_path / "sample"
+    write_sample(sample, orders=50, days=1, seed=4)
+    db = tmp_path / "log.db"
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b'{"order_id": "BIG", "note": "' + b"x" * 5000 + b'"}\n{"order_id": "SMALL"}\n')
+    with Pipeline(db, load_entrypoints=False, max_record_bytes=1000) as p:
+        p.run(sample)
+        p.ingest("orders", big)
+        p.ingest_records("orders", [{"order_id": "HUGE", "note": "y" * 5000}])
+        assert p.verify_log().ok
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT stream, content_hash, raw, raw_hash FROM event_log").fetchall()
+    finally:
+        conn.close()
+    assert all(hashlib.sha256(raw).digest() == rh for _s, _c, raw, rh in rows)
+    keyed_apart = [r for r in rows if r[1] != r[3]]  # identity-keyed: the CSV rows and the two oversized
+    assert {r[0] for r in keyed_apart} >= {"inventory", "orders"}

@@ -61,10 +61,13 @@ CANONICAL = ("canon_records", "canon_problems", "canon_orders", "canon_order_lin
              "canon_catalog")
 
 
-def _start(cwd: Path, *args: str) -> subprocess.Popen:
+def _start(cwd: Path, *args: str, piped: bool = True) -> subprocess.Popen:
+    """``piped=False`` for a process to be killed: its forked decode workers outlive it until
+    their slice is decoded (they write nothing), and would hold its pipes open meanwhile."""
     env = {**os.environ, "FASTCOMMERCE_LOAD_PLUGINS": ""}
+    out = subprocess.PIPE if piped else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, "-c", DRIVER, *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=out, stderr=out, text=True)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
@@ -104,30 +107,30 @@ def test_a_hundred_kills_over_every_step_lose_and_double_nothing(tmp_path):
     clean_db, crash_db = tmp_path / "clean.db", tmp_path / "crashed.db"
     clean_copy, crash_copy = tmp_path / "clean-copy.db", tmp_path / "crashed-copy.db"
 
-    took = {}  # how long each step runs uninterrupted here: a kill lands inside it, at any load
+    took = []  # each step's duration in the clean run: the kills are drawn inside it
     for step, args, _share in _steps(data, clean_copy):
+        begun = time.monotonic()
         if step != "follow":
-            began = time.monotonic()
             _finish(_start(tmp_path, step, str(clean_db), *args))
-            took[step] = time.monotonic() - began
+        took.append(max(time.monotonic() - begun, 1.0))  # a follower: killed within its first second
 
     rng = random.Random(18)
     total_share = sum(share for _s, _a, share in _steps(data, crash_copy))
     landed = 0
     started = time.monotonic()
-    for step, args, share in _steps(data, crash_copy):
+    for (step, args, share), duration in zip(_steps(data, crash_copy), took):
         kills = max(1, round(KILLS * share / total_share))
         for _ in range(kills):
-            proc = _start(tmp_path, step, str(crash_db), *args)
-            # anywhere in the step's run, start-up included (a follower runs until killed)
-            time.sleep(rng.uniform(0.1, 0.95) * took.get(step, 2.5))
+            proc = _start(tmp_path, step, str(crash_db), *args, piped=False)
+            time.sleep(rng.uniform(0.05, duration))  # anywhere in the step: start, work, commit
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 landed += 1
-            proc.communicate(timeout=60)
+            proc.wait(timeout=60)
         if step != "follow":  # a follower never completes: the next step reads the rest
             _finish(_start(tmp_path, step, str(crash_db), *args))
-    assert landed >= KILLS // 2, f"only {landed} of {KILLS} kills landed while a process ran"
+    # a step resumed after kills has less left to do, so some kills find it finished already
+    assert landed >= KILLS // 3, f"only {landed} of {KILLS} kills landed while a process ran"
     assert time.monotonic() - started < 1800
 
     clean, crashed = _dump(clean_db), _dump(crash_db)

@@ -464,8 +464,9 @@ class PostgresEventLog(EventLog):
                         f"{self._lock_wait:g} s for it (try again when it is done)") from exc
                 raise translate_error(exc) from exc
 
-    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append rows by COPY, numbered from the head (inside :meth:`transaction`)."""
+    def insert(self, rows: Sequence[tuple[Any, ...]], *, raw_hashes: Sequence[bytes] | None = None) -> None:
+        """Append rows by COPY, numbered from the head (inside :meth:`transaction`);
+        ``raw_hashes`` as :meth:`EventLog.insert` takes them."""
         if not rows:
             return
         self.lock_appends()
@@ -473,7 +474,7 @@ class PostgresEventLog(EventLog):
         assert first is not None
         # chained to the head, read under the append lock (fastcommerce.chain)
         _last, prev = chain.head(self.conn, LOG_TABLE)
-        numbered = list(chain.chained(prev, first, rows))
+        numbered = [(first + i, *row) for i, row in enumerate(chain.chained(prev, first, rows, raw_hashes=raw_hashes))]
         try:
             self.pg.copy_rows(LOG_TABLE, f"({_LOG_COLUMNS})", numbered)
         except Exception as exc:
