@@ -96,7 +96,37 @@ def _decompressor(raw: IO[bytes], kind: str, path: Path) -> Any:
     except ImportError:
         raise SourceError(f"{path}: zstd-compressed, and reading zstd needs the zstandard package "
                           "(pip install 'fastcommerce[zstd]'); or decompress it first (zstd -d)") from None
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return _Zstd(raw, zstandard)
+
+
+class _Zstd:
+    """zstd frames one after another, read forward. zstandard's own stream reader ends
+    silently, with no bytes at all, on a truncated frame: here a frame that the file ends
+    inside is damage (``EOFError``), and so is any decoding error, as for the other formats."""
+
+    def __init__(self, raw: IO[bytes], zstandard: Any) -> None:
+        self._raw, self._zstd = raw, zstandard
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._pending, self._started = b"", False
+
+    def read(self, size: int) -> bytes:
+        while len(self._pending) < size:
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if self._started and not self._obj.eof:
+                    raise EOFError("the file ends inside a zstd frame (truncated)")
+                break
+            while chunk:
+                if self._obj.eof:  # the last frame ended: the next one starts here
+                    self._obj = self._zstd.ZstdDecompressor().decompressobj()
+                self._started = True
+                try:
+                    self._pending += self._obj.decompress(chunk)
+                except self._zstd.ZstdError as exc:
+                    raise ValueError(f"zstd: {exc}") from exc
+                chunk = self._obj.unused_data if self._obj.eof else b""
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
 
 
 def open_source(path: Path, start: int = 0) -> io.BufferedReader[Any]:

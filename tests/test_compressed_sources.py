@@ -156,3 +156,24 @@ def test_many_batches_of_a_compressed_file_resume_exactly(tmp_path):
         [s] = p.ingest("orders", path).sources
         assert (s.skipped, s.appended, s.duplicates) == (1234, 1266, 0)
         assert p.db.execute("SELECT COUNT(*) FROM event_log WHERE stream = 'orders'").fetchone() == (2500,)
+
+
+@pytest.mark.parametrize("content", [b"(\xb5/\xfd\n", b"(\xb5/\xfd\n(\xb5/\xfd\n", "cut"])
+def test_a_bad_or_cut_zstd_file_is_one_malformed_record_not_a_crash_or_nothing(shop, tmp_path, content):
+    """zstandard's stream reader ends silently, with no bytes, on a cut frame, and raises its own
+    error on a bad one: neither may lose the file or stop the run (hypothesis found both)."""
+    if content == "cut":
+        packed = zstd_compress(order_file(50))
+        content = packed[:len(packed) - 5]
+    else:
+        pytest.importorskip("zstandard", reason="zstd needs the zstandard package (the zstd extra)")
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(content)
+    os.utime(path, (time.time() - 3600, time.time() - 3600))  # settled
+    [first] = shop.ingest("orders", path).sources
+    rows = logged(shop, str(path))
+    assert first.read == first.appended == len(rows) >= 1 and rows[-1][2] == "malformed_record"
+    reason = shop.db.execute("SELECT reason FROM event_log ORDER BY \"offset\" DESC LIMIT 1").fetchone()[0]
+    assert "zstd" in reason, reason
+    [again] = shop.ingest("orders", path).sources
+    assert again.appended == 0
