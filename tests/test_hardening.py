@@ -12,7 +12,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -247,19 +246,24 @@ with Pipeline(sys.argv[1], load_entrypoints=False) as p:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_verify_stopped_by_a_signal_leaves_no_scratch_copy(tmp_path, sig):
+def _verify_with_its_scratch_ready(tmp_path, orders: int) -> tuple:
+    """A verify in a subprocess (temp folder ``tmp_path/tmp``), once its scratch copy exists."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     db = tmp_path / "log.db"
     with Pipeline(db, load_entrypoints=False) as p:
-        p.ingest_records("orders", [{"order_id": f"O{n}"} for n in range(50)])
+        p.ingest_records("orders", [{"order_id": f"O{n}"} for n in range(orders)])
         p.project()
     env = {**os.environ, "TMPDIR": str(tmp)}
     proc = subprocess.Popen([sys.executable, "-c", VERIFY, str(db)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "scratch-ready"
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "scratch-ready"
+    return tmp, db, proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_verify_stopped_by_a_signal_leaves_no_scratch_copy(tmp_path, sig):
+    tmp, _db, proc = _verify_with_its_scratch_ready(tmp_path, 50)
     assert [p.name for p in tmp.glob(SCRATCH_PREFIX + "*/scratch.db")]  # it is there while verify runs
     proc.send_signal(sig)
     proc.communicate(timeout=60)
@@ -292,25 +296,15 @@ def test_stale_scratch_copies_of_killed_verifies_are_removed(tmp_path):
         held.close()
     assert sorted(p.name for p in removed) == sorted([dead.name, old.name])
     assert live.exists() and recent.exists() and not dead.exists() and not old.exists()
-    assert tempfile.gettempdir()  # the default parent is the temp folder verify uses
 
 
 def test_a_killed_verifys_scratch_is_removed_by_the_next_verify(tmp_path):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    db = tmp_path / "log.db"
-    with Pipeline(db, load_entrypoints=False) as p:
-        p.ingest_records("orders", [{"order_id": f"O{n}"} for n in range(20)])
-        p.project()
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    proc = subprocess.Popen([sys.executable, "-c", VERIFY, str(db)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "scratch-ready"
+    tmp, db, proc = _verify_with_its_scratch_ready(tmp_path, 20)
     proc.kill()  # SIGKILL: nothing can clean up
     proc.communicate(timeout=60)
     assert list(tmp.glob(SCRATCH_PREFIX + "*/scratch.db"))
     done = subprocess.run([sys.executable, "-m", "fastcommerce.cli", "--db", str(db), "verify"],
-                          check=False, capture_output=True, text=True, env=env, timeout=300)
+                          check=False, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp)}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert list(tmp.iterdir()) == []
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == 20
