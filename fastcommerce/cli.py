@@ -52,9 +52,9 @@ from .pipeline import IngestSummary, Pipeline
 from .reports.listing import shown_rows
 from .settings import Settings
 from .source_files import check_readable
-from .urls import redact_text, redact_values
-from .storage import is_postgres, redacted
+from .storage import is_postgres
 from .storage.postgres import holds_log
+from .urls import redact_text, redact_values
 from .version import __version__
 
 
@@ -86,7 +86,7 @@ def _check_database(db: str, *, create: bool) -> None:
     would add their tables to it). Only ``ingest`` and ``run`` create a database."""
     if is_postgres(db):
         if not create and not holds_log(db):
-            raise EventLogError(f"{redacted(db)}: no fastcommerce log there (`fastcommerce run` or `fastcommerce "
+            raise EventLogError(f"{redact_text(db)}: no fastcommerce log there (`fastcommerce run` or `fastcommerce "
                                 "ingest` creates one; --db or FASTCOMMERCE_DB names another)")
         return
     path = Path(db)

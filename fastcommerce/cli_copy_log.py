@@ -8,8 +8,9 @@ import click
 
 from .cli_params import FORMATS, emit
 from .errors import EventLogError
-from .storage import is_postgres, open_log, redacted
+from .storage import is_postgres, open_log
 from .storage.copy import CopiedTable, copy_log
+from .urls import redact_text
 
 
 @click.command("copy-log")
@@ -41,8 +42,8 @@ def copy_log_command(ctx: click.Context, src: str, dst: str, project: bool, fmt:
         pipeline = ctx.obj["open_pipeline"](ctx)  # the group's opener, on DST
         for result in pipeline.project():
             lines.append(f"projection {result.name:<12} built to offset {result.to_offset:,}")
-    emit({"src": redacted(src), "dst": redacted(dst), "tables": {t.table: t.rows for t in copied}}, fmt,
-         "\n".join([*lines, f"copied {redacted(src)} -> {redacted(dst)}"]))
+    emit({"src": redact_text(src), "dst": redact_text(dst), "tables": {t.table: t.rows for t in copied}}, fmt,
+         "\n".join([*lines, f"copied {redact_text(src)} -> {redact_text(dst)}"]))
 
 
 __all__ = ["CopiedTable", "copy_log_command"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..eventlog import DEFAULT_BUSY_TIMEOUT, EventLog
-from .postgres import PostgresEventLog, is_postgres, redacted
+from .postgres import PostgresEventLog, is_postgres
 
 
 def open_log(target: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> EventLog:
@@ -26,4 +26,4 @@ def engine_of(log: EventLog) -> str:
     return "postgresql" if isinstance(log, PostgresEventLog) else "sqlite"
 
 
-__all__ = ["PostgresEventLog", "engine_of", "is_postgres", "open_log", "redacted"]
+__all__ = ["PostgresEventLog", "engine_of", "is_postgres", "open_log"]

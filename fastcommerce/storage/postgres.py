@@ -40,6 +40,7 @@ from ..errors import AppendOnlyViolation, DatabaseLockedError, EventLogError
 from ..eventlog import EventLog
 from ..logs import get_logger
 from ..schema import CHECKPOINT_TABLE, LOG_TABLE, MIGRATIONS_TABLE, RUNS_TABLE
+from ..urls import redact_text
 from .dialect import FUNCTIONS, SKIP, insert_or, to_postgres
 
 logger = get_logger(__name__)
@@ -75,15 +76,6 @@ def split_url(url: str) -> tuple[str, str | None]:
     if name is not None and not _SCHEMA_NAME.match(name):
         raise EventLogError(f"schema {name!r}: lower-case letters, digits and _ only, at most 63")
     return urlunsplit(parts._replace(query=rest)), name
-
-
-def redacted(url: str) -> str:
-    """The URL without its password (what logs and messages show)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _psycopg() -> Any:
@@ -347,7 +339,7 @@ def connect(url: str) -> PgConnection:
     try:
         raw = psycopg.connect(dsn, autocommit=True)
     except psycopg.Error as exc:
-        raise EventLogError(f"{redacted(url)}: {str(exc).strip()}") from exc
+        raise EventLogError(f"{redact_text(url)}: {str(exc).strip()}") from exc
     _register_loaders(raw)
     # a log grows from nothing: a plan cached while a table was empty (a sequential scan of
     # the log for the idempotency lookup) would stay; plan each execution with current sizes
@@ -369,7 +361,7 @@ def holds_log(url: str) -> bool:
                 raw.execute("SELECT set_config('search_path', %s, false)", [f'"{name}"'])
             return raw.execute("SELECT to_regclass(%s)", [LOG_TABLE]).fetchone()[0] is not None
     except psycopg.Error as exc:
-        raise EventLogError(f"{redacted(url)}: {str(exc).strip()}") from exc
+        raise EventLogError(f"{redact_text(url)}: {str(exc).strip()}") from exc
 
 
 class PostgresEventLog(EventLog):
@@ -585,4 +577,4 @@ def _bytes_fingerprint(cp: Any) -> Any:
 
 
 __all__ = ["CHECKPOINT_TABLE", "PgConnection", "PgDatabase", "PostgresEventLog", "advisory_key", "connect",
-           "is_postgres", "redacted", "split_url"]
+           "is_postgres", "split_url"]
