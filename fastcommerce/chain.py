@@ -40,10 +40,6 @@ _META = ("stream, content_hash, natural_key, event_time, recorded_at, source, li
 """The columns a row's chain hash covers besides its offset and raw bytes, in this order."""
 
 
-def raw_hash(raw: bytes) -> bytes:
-    return _sha256(raw).digest()
-
-
 def link(prev: bytes, offset: int, row: Sequence[Any], raw_digest: bytes) -> bytes:
     """The chain hash of a row whose columns are ``row``: the log's insert order, stream,
     content_hash, natural_key, event_time, recorded_at, source, line, variant,
